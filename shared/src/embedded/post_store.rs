@@ -1,0 +1,161 @@
+//! Users, posts and images in SQLite (`posts.db`), the embedded counterpart
+//! of the Aurora store. A post's event is appended to the event log in the
+//! same transaction as the post.
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+
+use super::db::backend;
+use super::event_log::EventLog;
+use crate::domain::{Image, Post, User, Username, POSTS_TOPIC};
+use crate::ids::{id_time_ms, Id};
+use crate::ports::{PostStore, StoreError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    user_id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL,
+    username_key TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS posts (
+    post_id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (user_id),
+    caption TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS images (
+    image_id INTEGER PRIMARY KEY,
+    post_id INTEGER NOT NULL REFERENCES posts (post_id),
+    position INTEGER NOT NULL,
+    url TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_by_post ON images (post_id, position);
+";
+
+/// The embedded post store.
+pub struct SqlitePostStore {
+    log: EventLog,
+}
+
+impl SqlitePostStore {
+    /// Creates the tables next to the event log.
+    pub fn new(log: EventLog) -> Result<Self, StoreError> {
+        log.db().apply_schema(SCHEMA)?;
+        Ok(SqlitePostStore { log })
+    }
+}
+
+#[async_trait]
+impl PostStore for SqlitePostStore {
+    async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError> {
+        let user = User {
+            user_id,
+            username: username.as_str().to_string(),
+            created_at: crate::domain::rfc3339_ms(id_time_ms(user_id) as i64),
+        };
+        let key = username.key();
+        let row = user.clone();
+        self.log
+            .db()
+            .write(move |conn| {
+                let inserted = conn
+                    .execute(
+                        "INSERT INTO users (user_id, username, username_key, created_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (username_key) DO NOTHING",
+                        params![row.user_id.0, row.username, key, row.created_at],
+                    )
+                    .map_err(backend)?;
+                if inserted == 0 {
+                    return Err(StoreError::Conflict(format!("username {} is taken", row.username)));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(user)
+    }
+
+    async fn create_post(&self, post: &Post) -> Result<(), StoreError> {
+        let post = post.clone();
+        let log = self.log.clone();
+        self.log
+            .db()
+            .write(move |conn| {
+                let tx = conn.transaction().map_err(backend)?;
+                let author: Option<i64> = tx
+                    .query_row("SELECT user_id FROM users WHERE user_id = ?1", [post.user_id.0], |r| r.get(0))
+                    .optional()
+                    .map_err(backend)?;
+                if author.is_none() {
+                    return Err(StoreError::Missing(format!("user {}", post.user_id)));
+                }
+                tx.execute(
+                    "INSERT INTO posts (post_id, user_id, caption, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![post.post_id.0, post.user_id.0, post.caption, post.created_at],
+                )
+                .map_err(backend)?;
+                for (i, image) in post.images.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO images (image_id, post_id, position, url) VALUES (?1, ?2, ?3, ?4)",
+                        params![image.image_id.0, post.post_id.0, i as i64, image.url],
+                    )
+                    .map_err(backend)?;
+                }
+                let value = serde_json::to_vec(&post.event())
+                    .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
+                let key = post.user_id.to_string();
+                log.append_in(&tx, POSTS_TOPIC, key.as_bytes(), &value)?;
+                tx.commit().map_err(backend)
+            })
+            .await?;
+        self.log.notify_appended();
+        Ok(())
+    }
+
+    async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {
+        self.log
+            .db()
+            .read(move |conn| {
+                let row = conn
+                    .query_row(
+                        "SELECT user_id, caption, created_at FROM posts WHERE post_id = ?1",
+                        [post_id.0],
+                        |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                            ))
+                        },
+                    )
+                    .optional()
+                    .map_err(backend)?;
+                let Some((user_id, caption, created_at)) = row else {
+                    return Ok(None);
+                };
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT image_id, url FROM images WHERE post_id = ?1 ORDER BY position",
+                    )
+                    .map_err(backend)?;
+                let images = stmt
+                    .query_map([post_id.0], |r| {
+                        Ok(Image {
+                            image_id: Id(r.get(0)?),
+                            url: r.get(1)?,
+                        })
+                    })
+                    .map_err(backend)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(backend)?;
+                Ok(Some(Post {
+                    post_id,
+                    user_id: Id(user_id),
+                    caption,
+                    images,
+                    created_at,
+                }))
+            })
+            .await
+    }
+}

@@ -1,0 +1,345 @@
+//! The route handlers. Each takes the [`App`] and a request and always
+//! answers: failures become a JSON error (or an HTML error page for browsers).
+
+use http::{header, Request, Response, StatusCode};
+use lambda_http::Body;
+use serde::{Deserialize, Serialize};
+
+use super::pages;
+use super::request::{path_param, query_param, read_body, wants_html};
+use super::response::{json, see_other, with_type, ApiError};
+use super::App;
+use crate::domain::{rfc3339_ms, Invalid};
+use crate::domain::{validate_caption, validate_image_url, Image, Post, Username, MAX_IMAGES};
+use crate::extract::{extract, tag_key, EntityKind};
+use crate::ids::{id_time_ms, Id};
+
+/// Answers an error as JSON, or as an HTML page when a browser asked.
+fn error_response(req: &Request<Body>, e: ApiError) -> Response<Body> {
+    if wants_html(req) {
+        pages::error(&e)
+    } else {
+        e.into_response()
+    }
+}
+
+fn finish(req: &Request<Body>, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    result.unwrap_or_else(|e| error_response(req, e))
+}
+
+#[derive(Deserialize)]
+struct RegisterInput {
+    username: String,
+}
+
+/// `POST /users` (JSON or form) and the original `POST /register` (form):
+/// 201 with the new user, 409 if the name is taken in any casing.
+pub async fn register(app: &App, req: Request<Body>) -> Response<Body> {
+    let result = async {
+        let input: RegisterInput =
+            read_body::<_, RegisterInput, RegisterInput>(&req, app.max_body_bytes)?;
+        let username = Username::parse(input.username.trim())?;
+        let user = app
+            .posts
+            .create_user(app.ids.next_id(), &username)
+            .await
+            .map_err(|e| match e {
+                crate::ports::StoreError::Conflict(_) => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "username_taken",
+                    format!("username {} is already taken", username.as_str()),
+                ),
+                other => other.into(),
+            })?;
+        Ok(if wants_html(&req) {
+            pages::registered(&user)
+        } else {
+            json(StatusCode::CREATED, &user)
+        })
+    }
+    .await;
+    finish(&req, result)
+}
+
+/// How the client gave the post's images.
+enum ImagesInput {
+    Urls(Vec<String>),
+    Count(u32),
+}
+
+struct NewPostInput {
+    user_id: Id,
+    caption: String,
+    images: ImagesInput,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPostJson {
+    user_id: Id,
+    caption: String,
+    #[serde(default)]
+    images: Option<Vec<String>>,
+    #[serde(default)]
+    image_count: Option<u32>,
+}
+
+impl From<NewPostJson> for NewPostInput {
+    fn from(j: NewPostJson) -> Self {
+        let images = match (j.images, j.image_count) {
+            (Some(urls), _) => ImagesInput::Urls(urls),
+            (None, n) => ImagesInput::Count(n.unwrap_or(1)),
+        };
+        NewPostInput {
+            user_id: j.user_id,
+            caption: j.caption,
+            images,
+        }
+    }
+}
+
+/// The original form: `user_id`, `caption`, `image_count`; `images` may list
+/// URLs separated by whitespace.
+#[derive(Deserialize)]
+struct NewPostForm {
+    user_id: Id,
+    caption: String,
+    #[serde(default)]
+    image_count: Option<u32>,
+    #[serde(default)]
+    images: Option<String>,
+}
+
+impl From<NewPostForm> for NewPostInput {
+    fn from(f: NewPostForm) -> Self {
+        let urls: Option<Vec<String>> = f
+            .images
+            .map(|s| s.split_whitespace().map(String::from).collect::<Vec<_>>())
+            .filter(|v| !v.is_empty());
+        NewPostInput::from(NewPostJson {
+            user_id: f.user_id,
+            caption: f.caption,
+            images: urls,
+            image_count: f.image_count,
+        })
+    }
+}
+
+/// A created post as answered: the post and what its caption carries.
+#[derive(Serialize)]
+struct CreatedPost<'a> {
+    #[serde(flatten)]
+    post: &'a Post,
+    hashtags: Vec<&'a str>,
+    mentions: Vec<&'a str>,
+}
+
+fn build_post(app: &App, input: NewPostInput) -> Result<Post, Invalid> {
+    validate_caption(&input.caption)?;
+    let too_many = || Invalid {
+        code: "invalid_images",
+        message: format!("a post has 1 to {MAX_IMAGES} images"),
+    };
+    let images: Vec<Image> = match input.images {
+        ImagesInput::Urls(urls) => {
+            if urls.is_empty() || urls.len() > MAX_IMAGES {
+                return Err(too_many());
+            }
+            urls.into_iter()
+                .map(|url| {
+                    validate_image_url(&url)?;
+                    Ok(Image {
+                        image_id: app.ids.next_id(),
+                        url,
+                    })
+                })
+                .collect::<Result<_, Invalid>>()?
+        }
+        ImagesInput::Count(n) => {
+            if n == 0 || n as usize > MAX_IMAGES {
+                return Err(too_many());
+            }
+            (0..n)
+                .map(|_| {
+                    let image_id = app.ids.next_id();
+                    Image {
+                        image_id,
+                        url: format!("/images/{image_id}.svg"),
+                    }
+                })
+                .collect()
+        }
+    };
+    let post_id = app.ids.next_id();
+    Ok(Post {
+        post_id,
+        user_id: input.user_id,
+        caption: input.caption,
+        images,
+        created_at: rfc3339_ms(id_time_ms(post_id) as i64),
+    })
+}
+
+/// `POST /posts` (JSON or form) and the original `POST /create_post` (form):
+/// validates, stores the post and its event in one transaction, answers 201.
+pub async fn create_post(app: &App, req: Request<Body>) -> Response<Body> {
+    let result = async {
+        let input: NewPostInput =
+            read_body::<_, NewPostJson, NewPostForm>(&req, app.max_body_bytes)?;
+        let post = build_post(app, input)?;
+        app.posts.create_post(&post).await.map_err(|e| match e {
+            crate::ports::StoreError::Missing(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_user",
+                format!("no user has id {}", post.user_id),
+            ),
+            other => other.into(),
+        })?;
+        if wants_html(&req) {
+            return Ok(see_other(&format!("/posts/{}", post.post_id)));
+        }
+        let entities = extract(&post.caption);
+        let of = |kind| {
+            entities
+                .iter()
+                .filter(move |e| e.kind == kind)
+                .map(|e| e.text)
+        };
+        let body = CreatedPost {
+            post: &post,
+            hashtags: of(EntityKind::Hashtag).collect(),
+            mentions: of(EntityKind::Mention).collect(),
+        };
+        let mut res = json(StatusCode::CREATED, &body);
+        if let Ok(v) = header::HeaderValue::from_str(&format!("/posts/{}", post.post_id)) {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+        Ok(res)
+    }
+    .await;
+    finish(&req, result)
+}
+
+/// `GET /posts/{id}`: the post as JSON, or its page for browsers.
+pub async fn get_post(app: &App, req: &Request<Body>, raw_id: &str) -> Response<Body> {
+    let result = async {
+        let id: Id = raw_id
+            .parse()
+            .map_err(|_| ApiError::not_found(format!("no post has id {raw_id}")))?;
+        let post = app
+            .posts
+            .get_post(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no post has id {id}")))?;
+        Ok(if wants_html(req) {
+            pages::post(&post)
+        } else {
+            json(StatusCode::OK, &post)
+        })
+    }
+    .await;
+    finish(req, result)
+}
+
+/// `GET /tags/{name}` and the original `POST /hashtag_summary`: the tag page,
+/// one read of the precomputed document.
+pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Body> {
+    let result = async {
+        let key = tag_key(name);
+        if key.is_empty() || key.len() > 1024 {
+            return Err(ApiError::bad_request(
+                "invalid_tag",
+                "a tag name of 1 to 1024 bytes is required",
+            ));
+        }
+        match app.hashtags.page(&key).await? {
+            Some(page) if wants_html(req) => Ok(pages::tag(&page)),
+            Some(page) => Ok(json(StatusCode::OK, &page)),
+            None if wants_html(req) => Ok(pages::unknown_tag(name.trim_start_matches('#'))),
+            None => Err(ApiError::not_found(format!("no post carries #{key} yet"))),
+        }
+    }
+    .await;
+    finish(req, result)
+}
+
+#[derive(Deserialize)]
+struct SummaryForm {
+    hashtag: String,
+}
+
+/// `POST /hashtag_summary` with form field `hashtag` (the original API).
+pub async fn hashtag_summary(app: &App, req: &Request<Body>) -> Response<Body> {
+    match read_body::<SummaryForm, SummaryForm, SummaryForm>(req, app.max_body_bytes) {
+        Ok(form) => tag_page(app, req, &form.hashtag).await,
+        Err(e) => error_response(req, e),
+    }
+}
+
+/// `GET /tags?name=x`, the home page's lookup form: redirects to `/tags/x`.
+pub fn tag_lookup(req: &Request<Body>) -> Response<Body> {
+    match query_param(req, "name").map(|n| tag_key(&n)) {
+        Some(key) if !key.is_empty() => {
+            let encoded: String =
+                percent_encoding::utf8_percent_encode(&key, percent_encoding::NON_ALPHANUMERIC)
+                    .collect();
+            see_other(&format!("/tags/{encoded}"))
+        }
+        _ => error_response(
+            req,
+            ApiError::bad_request("invalid_tag", "query parameter name is required"),
+        ),
+    }
+}
+
+/// `GET /images/{id}.svg`: a placeholder image for posts created with
+/// `image_count`, coloured from the id, so pages render without a CDN.
+pub fn placeholder_image(req: &Request<Body>, file: &str) -> Response<Body> {
+    let Some(id) = file.strip_suffix(".svg").and_then(|s| s.parse::<Id>().ok()) else {
+        return error_response(req, ApiError::not_found("no such image"));
+    };
+    let hue = (id.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % 360;
+    let svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"320\" height=\"320\"><rect width=\"320\" height=\"320\" fill=\"hsl({hue},60%,55%)\"/></svg>"
+    );
+    let mut res = with_type(StatusCode::OK, "image/svg+xml", Body::Text(svg));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    res
+}
+
+/// `GET /`: the home page with the register, post and lookup forms.
+pub fn home() -> Response<Body> {
+    pages::home()
+}
+
+/// The route exists but not with this method.
+pub fn method_not_allowed(req: &Request<Body>, allow: &'static str) -> Response<Body> {
+    let mut res = error_response(
+        req,
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this route accepts {allow}"),
+        ),
+    );
+    res.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    res
+}
+
+/// No route matches.
+pub fn not_found(req: &Request<Body>) -> Response<Body> {
+    error_response(
+        req,
+        ApiError::not_found(format!("no route for {}", req.uri().path())),
+    )
+}
+
+/// Reads the `{param}` of `/prefix{param}` from the request path: `None` if the
+/// path has another shape, `Some(Err(response))` if the segment cannot be decoded.
+pub fn param_of(req: &Request<Body>, prefix: &str) -> Option<Result<String, Response<Body>>> {
+    path_param(req.uri().path(), prefix).map(|p| p.map_err(|e| error_response(req, e)))
+}

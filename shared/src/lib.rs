@@ -1,0 +1,14 @@
+//! The hashtag service's library: domain rules, ports, the handlers shared by
+//! the Lambda functions and the single-machine server, and the embedded
+//! adapters that let the whole service run on one machine.
+
+pub mod aggregate;
+pub mod consumer;
+pub mod domain;
+pub mod embedded;
+pub mod extract;
+pub mod http;
+pub mod ids;
+pub mod partition;
+pub mod ports;
+pub mod server;

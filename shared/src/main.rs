@@ -1,0 +1,187 @@
+//! `hashtag`: the single-machine service and its tools.
+//!
+//! - `hashtag serve`: every HTTP route plus both consumers, on SQLite files.
+//! - `hashtag publish-ranking FILE`: publishes popularity rankings to the
+//!   `top-posts` topic of a data directory's event log.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use shared::consumer::validate_ranking;
+use shared::domain::{Ranking, TOP_POSTS_TOPIC};
+use shared::extract::tag_key;
+use shared::http::DEFAULT_MAX_BODY_BYTES;
+use shared::server::{self, ConsumerSettings};
+
+#[derive(Parser)]
+#[command(name = "hashtag", version, about = "Hashtag service on one machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Store {
+    /// Directory of the SQLite files (posts.db with the event log, hashtags.db).
+    #[arg(long, env = "HASHTAG_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Partitions per topic of the event log.
+    #[arg(long, env = "HASHTAG_PARTITIONS", default_value_t = 4)]
+    partitions: u32,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and pages, and run the consumers in-process.
+    Serve {
+        #[command(flatten)]
+        store: Store,
+        /// Address to listen on; port 0 picks a free port (printed at start).
+        #[arg(long, env = "HASHTAG_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Most records per consumer batch.
+        #[arg(long, env = "HASHTAG_BATCH_SIZE", default_value_t = 100)]
+        batch_size: usize,
+        /// Longest wait to fill a consumer batch, in milliseconds.
+        #[arg(long, env = "HASHTAG_BATCHING_WINDOW_MS", default_value_t = 500)]
+        batching_window_ms: u64,
+        /// Snowflake worker id (0-1023), unique per running instance.
+        #[arg(long, env = "HASHTAG_WORKER_ID", default_value_t = 0)]
+        worker_id: u16,
+        /// Largest accepted request body in bytes.
+        #[arg(long, env = "HASHTAG_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+    },
+    /// Publish rankings (a JSON object or array of {tag, generated_at, posts})
+    /// from FILE, or standard input if FILE is -, to the top-posts topic.
+    PublishRanking {
+        #[command(flatten)]
+        store: Store,
+        /// Ranking file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse().command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve {
+            store,
+            listen,
+            batch_size,
+            batching_window_ms,
+            worker_id,
+            max_body_bytes,
+        } => {
+            if batch_size == 0 || batch_size > 10_000 {
+                return Err("--batch-size must be 1..=10000, as for MSK".into());
+            }
+            let embedded = shared::embedded::open(&store.data_dir, store.partitions)
+                .map_err(|e| e.to_string())?;
+            let app = embedded.app(worker_id, max_body_bytes)?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            println!("listening on http://{addr}");
+            tracing::info!(%addr, data_dir = %store.data_dir.display(), "serving");
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("shutting down");
+                let _ = stop.send(true);
+            });
+            let consumers = ConsumerSettings {
+                batch_size,
+                window: Duration::from_millis(batching_window_ms),
+            };
+            server::run(listener, app, &embedded, consumers, stopped).await;
+            Ok(())
+        }
+        Command::PublishRanking { store, file } => {
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .map_err(|e| format!("reading stdin: {e}"))?;
+                s
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| format!("reading {}: {e}", file.display()))?
+            };
+            let rankings: Vec<Ranking> = match serde_json::from_str::<Ranking>(&text) {
+                Ok(one) => vec![one],
+                Err(_) => serde_json::from_str(&text).map_err(|e| {
+                    format!(
+                        "{}: not a ranking or a list of rankings: {e}",
+                        file.display()
+                    )
+                })?,
+            };
+            for r in &rankings {
+                validate_ranking(r).map_err(|e| format!("ranking for {}: {e}", r.tag))?;
+            }
+            let embedded = shared::embedded::open(&store.data_dir, store.partitions)
+                .map_err(|e| e.to_string())?;
+            for r in &rankings {
+                let value = serde_json::to_vec(r).map_err(|e| e.to_string())?;
+                let (partition, offset) = embedded
+                    .log
+                    .publish(TOP_POSTS_TOPIC, tag_key(&r.tag).into_bytes(), value)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "published ranking for #{} to {TOP_POSTS_TOPIC}-{partition} at offset {offset}",
+                    r.tag.trim_start_matches('#')
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

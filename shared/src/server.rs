@@ -1,0 +1,163 @@
+//! The single-machine server: serves every route through the shared router
+//! and runs both Kafka consumers in-process on the embedded event log.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::consumer::{handle_post_batch, handle_ranking_batch};
+use crate::domain::{POSTS_TOPIC, TOP_POSTS_TOPIC};
+use crate::embedded::poller::{self, BatchHandler, PollerConfig};
+use crate::embedded::Embedded;
+use crate::http::{route, ApiError, App};
+use crate::ports::HashtagStore;
+
+/// Batching of the in-process consumers.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Most records per batch.
+    pub batch_size: usize,
+    /// Longest wait to fill a batch.
+    pub window: Duration,
+}
+
+/// Converts a hyper request to the `lambda_http` request the handlers take,
+/// enforcing the body limit while reading.
+async fn to_lambda_request(
+    req: Request<Incoming>,
+    max_body: usize,
+) -> Result<Request<lambda_http::Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = Limited::new(body, max_body)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("request bodies are limited to {max_body} bytes"),
+                )
+            } else {
+                ApiError::bad_request("unreadable_body", "the request body could not be read")
+            }
+        })?
+        .to_bytes();
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        lambda_http::Body::Binary(bytes.to_vec())
+    };
+    Ok(Request::from_parts(parts, body))
+}
+
+fn to_hyper_response(res: Response<lambda_http::Body>) -> Response<Full<Bytes>> {
+    res.map(|body| match body {
+        lambda_http::Body::Empty => Full::new(Bytes::new()),
+        lambda_http::Body::Text(s) => Full::new(Bytes::from(s)),
+        lambda_http::Body::Binary(b) => Full::new(Bytes::from(b)),
+        _ => Full::new(Bytes::new()),
+    })
+}
+
+async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let res = match to_lambda_request(req, app.max_body_bytes).await {
+        Ok(req) => route(&app, req).await,
+        Err(e) => e.into_response(),
+    };
+    Ok(to_hyper_response(res))
+}
+
+fn post_handler(store: Arc<dyn HashtagStore>) -> BatchHandler {
+    Arc::new(move |event| {
+        let store = store.clone();
+        Box::pin(async move { handle_post_batch(store.as_ref(), &event).await })
+    })
+}
+
+fn ranking_handler(store: Arc<dyn HashtagStore>) -> BatchHandler {
+    Arc::new(move |event| {
+        let store = store.clone();
+        Box::pin(async move { handle_ranking_batch(store.as_ref(), &event).await })
+    })
+}
+
+/// Serves `listener` and runs the consumers until `shutdown` turns true;
+/// then stops accepting, lets in-flight requests and batches finish, returns.
+pub async fn run(
+    listener: TcpListener,
+    app: App,
+    embedded: &Embedded,
+    consumers: ConsumerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let hashtags: Arc<dyn HashtagStore> = embedded.hashtags.clone();
+    let pollers = [
+        (POSTS_TOPIC, post_handler(hashtags.clone())),
+        (TOP_POSTS_TOPIC, ranking_handler(hashtags)),
+    ]
+    .map(|(topic, handler)| {
+        let cfg = PollerConfig {
+            group: format!("hashtag-service-{topic}"),
+            topic: topic.to_string(),
+            batch_size: consumers.batch_size,
+            window: consumers.window,
+        };
+        tokio::spawn(poller::run(
+            embedded.log.clone(),
+            cfg,
+            handler,
+            shutdown.clone(),
+        ))
+    });
+
+    let app = Arc::new(app);
+    let graceful = GracefulShutdown::new();
+    let http = hyper::server::conn::http1::Builder::new();
+    loop {
+        let (stream, _peer): (_, SocketAddr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let conn = http.serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |req| handle(app.clone(), req)),
+        );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open at shutdown"),
+    }
+    for p in pollers {
+        let _ = p.await;
+    }
+}
