@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod extract;
 pub mod http;
 pub mod ids;
+pub mod lambda;
 pub mod partition;
 pub mod ports;
 pub mod server;

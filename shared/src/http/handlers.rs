@@ -6,7 +6,7 @@ use lambda_http::Body;
 use serde::{Deserialize, Serialize};
 
 use super::pages;
-use super::request::{path_param, query_param, read_body, wants_html};
+use super::request::{query_param, read_body, wants_html};
 use super::response::{json, see_other, with_type, ApiError};
 use super::App;
 use crate::domain::{rfc3339_ms, Invalid};
@@ -15,7 +15,7 @@ use crate::extract::{extract, tag_key, EntityKind};
 use crate::ids::{id_time_ms, Id};
 
 /// Answers an error as JSON, or as an HTML page when a browser asked.
-fn error_response(req: &Request<Body>, e: ApiError) -> Response<Body> {
+pub(super) fn error_response(req: &Request<Body>, e: ApiError) -> Response<Body> {
     if wants_html(req) {
         pages::error(&e)
     } else {
@@ -336,10 +336,4 @@ pub fn not_found(req: &Request<Body>) -> Response<Body> {
         req,
         ApiError::not_found(format!("no route for {}", req.uri().path())),
     )
-}
-
-/// Reads the `{param}` of `/prefix{param}` from the request path: `None` if the
-/// path has another shape, `Some(Err(response))` if the segment cannot be decoded.
-pub fn param_of(req: &Request<Body>, prefix: &str) -> Option<Result<String, Response<Body>>> {
-    path_param(req.uri().path(), prefix).map(|p| p.map_err(|e| error_response(req, e)))
 }

@@ -6,10 +6,18 @@ use http::{Method, Request, Response};
 use lambda_http::Body;
 
 use super::handlers::{
-    create_post, get_post, hashtag_summary, home, method_not_allowed, not_found, param_of,
+    create_post, error_response, get_post, hashtag_summary, home, method_not_allowed, not_found,
     placeholder_image, register, tag_lookup, tag_page,
 };
+use super::request::path_param;
 use super::App;
+
+/// Pages addressed by one path segment.
+enum Page {
+    Tag,
+    Post,
+    Image,
+}
 
 /// Every route of the service.
 pub async fn route(app: &App, req: Request<Body>) -> Response<Body> {
@@ -54,25 +62,22 @@ pub async fn read_routes(app: &App, req: Request<Body>) -> Response<Body> {
         "/health" => super::response::json(http::StatusCode::OK, &serde_json::json!({"ok": true})),
         "/tags" => tag_lookup(&req),
         _ => {
-            if let Some(name) = param_of(&req, "/tags/") {
-                return match name {
-                    Ok(name) => tag_page(app, &req, &name).await,
-                    Err(res) => res,
-                };
+            let param = |prefix| path_param(path, prefix);
+            let res = if let Some(name) = param("/tags/") {
+                name.map(|name| (Page::Tag, name))
+            } else if let Some(id) = param("/posts/") {
+                id.map(|id| (Page::Post, id))
+            } else if let Some(file) = param("/images/") {
+                file.map(|file| (Page::Image, file))
+            } else {
+                return not_found(&req);
+            };
+            match res {
+                Ok((Page::Tag, name)) => tag_page(app, &req, &name).await,
+                Ok((Page::Post, id)) => get_post(app, &req, &id).await,
+                Ok((Page::Image, file)) => placeholder_image(&req, &file),
+                Err(e) => error_response(&req, e),
             }
-            if let Some(id) = param_of(&req, "/posts/") {
-                return match id {
-                    Ok(id) => get_post(app, &req, &id).await,
-                    Err(res) => res,
-                };
-            }
-            if let Some(file) = param_of(&req, "/images/") {
-                return match file {
-                    Ok(file) => placeholder_image(&req, &file),
-                    Err(res) => res,
-                };
-            }
-            not_found(&req)
         }
     }
 }

@@ -1,0 +1,275 @@
+//! The HTTP API and pages, against the real `hashtag serve` binary on a free
+//! port with SQLite on disk.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{request, Server, TempDir};
+use serde_json::json;
+
+#[test]
+fn post_is_counted_on_its_tag_pages_within_two_seconds() {
+    let dir = TempDir::new("e2e");
+    let server = Server::start(&dir.0, &["--batching-window-ms", "500"]);
+    let user = server.register("alice");
+    let post = server.create_post(&user, "Sunset at the beach #Rust #rust #AWS");
+
+    for tag in ["rust", "aws", "RUST", "%23Rust"] {
+        let page = server.wait_for_tag(tag, Duration::from_secs(2), |p| p["total_posts"] == 1);
+        assert_eq!(page["top_posts"][0]["post_id"], post.as_str());
+        assert!(page["updated_at"].as_str().unwrap().ends_with('Z'));
+    }
+    assert_eq!(server.get("/tags/rust").json()["tag"], "Rust"); // first spelling
+    assert_eq!(server.get("/tags/aws").json()["tag"], "AWS");
+
+    let stored = server.get(&format!("/posts/{post}")).json();
+    assert_eq!(stored["caption"], "Sunset at the beach #Rust #rust #AWS");
+    assert_eq!(stored["user_id"], user.as_str());
+    let image = stored["images"][0]["url"].as_str().unwrap().to_string();
+    let svg = server.get(&image);
+    assert_eq!(svg.status, 200);
+    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+}
+
+#[test]
+fn create_post_answers_what_the_caption_carries() {
+    let dir = TempDir::new("created");
+    let server = Server::start(&dir.0, &[]);
+    let user = server.register("carol");
+    let res = server.post_json(
+        "/posts",
+        &json!({ "user_id": user, "caption": "hi @bob #One #two", "images": ["https://cdn.example.com/a.jpg", "https://cdn.example.com/b.jpg"] }),
+    );
+    assert_eq!(res.status, 201, "{}", res.body);
+    let body = res.json();
+    assert_eq!(body["hashtags"], json!(["One", "two"]));
+    assert_eq!(body["mentions"], json!(["bob"]));
+    assert_eq!(body["images"].as_array().unwrap().len(), 2);
+    let location = res.header("location").unwrap().to_string();
+    assert_eq!(
+        location,
+        format!("/posts/{}", body["post_id"].as_str().unwrap())
+    );
+    assert_eq!(
+        server.get(&location).json()["images"][1]["url"],
+        "https://cdn.example.com/b.jpg"
+    );
+}
+
+#[test]
+fn bad_input_gets_the_right_4xx_and_a_json_error() {
+    let dir = TempDir::new("errors");
+    let server = Server::start(&dir.0, &["--max-body-bytes", "4096"]);
+    let user = server.register("Dave");
+
+    server
+        .post_json("/users", &json!({ "username": "dave" }))
+        .assert_error(409, "username_taken");
+    server
+        .post_json("/users", &json!({ "username": "no spaces" }))
+        .assert_error(422, "invalid_username");
+    server
+        .post_json("/users", &json!({ "username": "a".repeat(21) }))
+        .assert_error(422, "invalid_username");
+    server
+        .post_json("/users", &json!({}))
+        .assert_error(400, "invalid_json");
+    server
+        .post_json("/users", &json!({ "username": 5 }))
+        .assert_error(400, "invalid_json");
+    request(
+        &server.addr,
+        "POST",
+        "/users",
+        &[("Content-Type", "application/json")],
+        b"{bad",
+    )
+    .assert_error(400, "invalid_json");
+    request(
+        &server.addr,
+        "POST",
+        "/users",
+        &[("Content-Type", "text/plain")],
+        b"dave",
+    )
+    .assert_error(415, "unsupported_media_type");
+    request(&server.addr, "POST", "/users", &[], b"").assert_error(415, "unsupported_media_type");
+    let big = format!("{{\"username\":\"{}\"}}", "x".repeat(10_000));
+    request(
+        &server.addr,
+        "POST",
+        "/users",
+        &[("Content-Type", "application/json")],
+        big.as_bytes(),
+    )
+    .assert_error(413, "payload_too_large");
+
+    let post = |body: serde_json::Value| server.post_json("/posts", &body);
+    post(json!({ "user_id": user, "caption": "x".repeat(2_201) }))
+        .assert_error(422, "caption_too_long");
+    let tags: String = (0..31).map(|i| format!("#t{i} ")).collect();
+    post(json!({ "user_id": user, "caption": tags })).assert_error(422, "too_many_hashtags");
+    post(json!({ "user_id": "123", "caption": "#x" })).assert_error(422, "unknown_user");
+    post(json!({ "user_id": "abc", "caption": "#x" })).assert_error(400, "invalid_json");
+    post(json!({ "user_id": user, "caption": "#x", "image_count": 0 }))
+        .assert_error(422, "invalid_images");
+    post(json!({ "user_id": user, "caption": "#x", "image_count": 21 }))
+        .assert_error(422, "invalid_images");
+    post(json!({ "user_id": user, "caption": "#x", "images": ["javascript:alert(1)"] }))
+        .assert_error(422, "invalid_image_url");
+    post(json!({ "user_id": user, "caption": "#x", "extra": 1 })).assert_error(400, "invalid_json");
+
+    server.get("/tags/neverused").assert_error(404, "not_found");
+    server.get("/tags/%FF").assert_error(400, "invalid_path");
+    server.get("/posts/12345").assert_error(404, "not_found");
+    server
+        .get("/posts/notanumber")
+        .assert_error(404, "not_found");
+    server.get("/nowhere").assert_error(404, "not_found");
+    let res = server.get("/users");
+    res.assert_error(405, "method_not_allowed");
+    assert_eq!(res.header("allow"), Some("POST"));
+    request(&server.addr, "DELETE", "/tags/rust", &[], b"").assert_error(405, "method_not_allowed");
+}
+
+#[test]
+fn original_form_routes_keep_working() {
+    let dir = TempDir::new("legacy");
+    let server = Server::start(&dir.0, &[]);
+    let res = server.post_form("/register", "username=erin");
+    assert_eq!(res.status, 201, "{}", res.body);
+    let user = res.json()["user_id"].as_str().unwrap().to_string();
+    let res = server.post_form(
+        "/create_post",
+        &format!("user_id={user}&caption=Hello+%23Forms&image_count=3"),
+    );
+    assert_eq!(res.status, 201, "{}", res.body);
+    assert_eq!(res.json()["images"].as_array().unwrap().len(), 3);
+    server.wait_for_tag("forms", Duration::from_secs(5), |p| p["total_posts"] == 1);
+    let res = server.post_form("/hashtag_summary", "hashtag=%23FORMS");
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["tag"], "Forms");
+    server
+        .post_form("/create_post", "user_id=1&caption=x&image_count=many")
+        .assert_error(400, "invalid_form");
+}
+
+#[test]
+fn html_pages_escape_captions_and_lazy_load_images() {
+    let dir = TempDir::new("html");
+    let server = Server::start(&dir.0, &[]);
+    let user = server.register("mallory");
+    let post = server.create_post(
+        &user,
+        "<script>alert(1)</script> #xss \"><img src=x onerror=alert(2)>",
+    );
+    server.wait_for_tag("xss", Duration::from_secs(5), |p| p["total_posts"] == 1);
+
+    let page = server.get_html("/tags/xss");
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.body.contains("<h1>#xss</h1>"));
+    assert!(page.body.contains("1 post<"));
+    assert!(page.body.contains("loading=\"lazy\""));
+    assert!(page.body.contains(&format!("href=\"/posts/{post}\"")));
+    assert!(
+        !page.body.contains("<script"),
+        "no script of any kind on a tag page"
+    );
+
+    let post_page = server.get_html(&format!("/posts/{post}"));
+    assert_eq!(post_page.status, 200);
+    assert!(!post_page.body.contains("<script>alert(1)"));
+    assert!(
+        post_page
+            .body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || post_page
+                .body
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        post_page.body
+    );
+    assert!(!post_page.body.contains("<img src=x"));
+    assert!(post_page.body.contains("href=\"/tags/xss\""));
+
+    let home = server.get_html("/");
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("action=\"/register\""));
+    let missing = server.get_html("/tags/nothinghere");
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("No posts to show yet"));
+    let lookup = server.get("/tags?name=%23XSS");
+    assert_eq!(lookup.status, 303);
+    assert_eq!(lookup.header("location"), Some("/tags/xss"));
+}
+
+#[test]
+fn a_page_lists_the_100_most_recent_posts_until_ranked() {
+    let dir = TempDir::new("recent");
+    let server = Server::start(&dir.0, &[]);
+    let user = server.register("frank");
+    let mut ids = Vec::new();
+    for i in 0..105 {
+        ids.push(server.create_post(&user, &format!("post {i} #many")));
+    }
+    let page = server.wait_for_tag("many", Duration::from_secs(10), |p| p["total_posts"] == 105);
+    let listed: Vec<&str> = page["top_posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["post_id"].as_str().unwrap())
+        .collect();
+    let newest: Vec<&str> = ids.iter().rev().take(100).map(String::as_str).collect();
+    assert_eq!(listed, newest);
+
+    // The popularity service ranks the tag: its order replaces the recent list,
+    // and an older ranking never overwrites it.
+    let ranking = json!({ "tag": "#Many", "generated_at": "2026-01-02T00:00:00Z",
+        "posts": [{ "post_id": ids[3], "image_url": "https://cdn.example.com/3.jpg" },
+                  { "post_id": ids[1], "image_url": "https://cdn.example.com/1.jpg" }] });
+    let older = json!({ "tag": "many", "generated_at": "2026-01-01T00:00:00Z",
+        "posts": [{ "post_id": ids[0], "image_url": "https://cdn.example.com/0.jpg" }] });
+    let file = dir.0.join("rankings.json");
+    std::fs::write(&file, serde_json::to_vec(&json!([ranking, older])).unwrap()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hashtag"))
+        .args(["publish-ranking", "--data-dir"])
+        .arg(&dir.0)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("top-posts-"));
+    let page = server.wait_for_tag("many", Duration::from_secs(5), |p| {
+        p["top_posts"].as_array().unwrap().len() == 2
+    });
+    assert_eq!(page["top_posts"][0]["post_id"], ids[3].as_str());
+    assert_eq!(
+        page["top_posts"][1]["image_url"],
+        "https://cdn.example.com/1.jpg"
+    );
+    assert_eq!(page["total_posts"], 105);
+
+    let bad = dir.0.join("bad.json");
+    std::fs::write(
+        &bad,
+        br#"{"tag": "x", "generated_at": "yesterday", "posts": []}"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hashtag"))
+        .args(["publish-ranking", "--data-dir"])
+        .arg(&dir.0)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+}
