@@ -22,20 +22,26 @@ pub struct BatchReport {
     pub processed: usize,
     /// Records set aside because they could not be decoded or were invalid.
     pub malformed: usize,
+    /// Records delivered more than once within the event (same partition and offset).
+    pub duplicates: usize,
     /// Distinct tags written (counts) or rankings applied.
     pub writes: usize,
 }
 
 /// Records of an event as (`topic-partition`, record), sorted by source and
-/// offset so every partition is processed in order.
-fn sorted_records(event: &KafkaEvent) -> Vec<(&str, &KafkaRecord)> {
+/// offset so every partition is processed in order, each offset once.
+/// Returns them with the number of duplicates dropped.
+fn sorted_records(event: &KafkaEvent) -> (Vec<(&str, &KafkaRecord)>, usize) {
     let mut records: Vec<(&str, &KafkaRecord)> = event
         .records
         .iter()
         .flat_map(|(source, recs)| recs.iter().map(move |r| (source.as_str(), r)))
         .collect();
     records.sort_by(|a, b| (a.0, a.1.offset).cmp(&(b.0, b.1.offset)));
-    records
+    let delivered = records.len();
+    records.dedup_by(|a, b| a.0 == b.0 && a.1.offset == b.1.offset);
+    let duplicates = delivered - records.len();
+    (records, duplicates)
 }
 
 /// Decodes a record's base64 JSON value, or says why it cannot be.
@@ -64,9 +70,10 @@ pub async fn handle_post_batch(
     store: &dyn HashtagStore,
     event: &KafkaEvent,
 ) -> Result<BatchReport, StoreError> {
-    let records = sorted_records(event);
+    let (records, duplicates) = sorted_records(event);
     let mut report = BatchReport {
-        records: records.len(),
+        records: records.len() + duplicates,
+        duplicates,
         ..BatchReport::default()
     };
     let mut decoded = Vec::with_capacity(records.len());
@@ -113,9 +120,10 @@ pub async fn handle_ranking_batch(
     store: &dyn HashtagStore,
     event: &KafkaEvent,
 ) -> Result<BatchReport, StoreError> {
-    let records = sorted_records(event);
+    let (records, duplicates) = sorted_records(event);
     let mut report = BatchReport {
-        records: records.len(),
+        records: records.len() + duplicates,
+        duplicates,
         ..BatchReport::default()
     };
     for (source, record) in records {

@@ -1,0 +1,167 @@
+//! Contract tests of the storage ports. Every adapter set must pass them;
+//! here they run against the embedded (SQLite) adapters.
+
+mod common;
+
+use common::TempDir;
+use shared::aggregate::{CountedPost, SourcePosts, TagContribution};
+use shared::domain::{Image, Post, Ranking, TopPost, Username};
+use shared::ids::Id;
+use shared::ports::{HashtagStore, PostStore, StoreError};
+
+fn contribution(key: &str, source: &str, offsets: std::ops::Range<i64>) -> TagContribution {
+    TagContribution {
+        key: key.into(),
+        display: key.to_uppercase(),
+        sources: vec![SourcePosts {
+            source: source.into(),
+            posts: offsets
+                .map(|o| CountedPost {
+                    offset: o,
+                    post: TopPost {
+                        post_id: Id(1000 + o),
+                        image_url: format!("https://img/{o}"),
+                    },
+                })
+                .collect(),
+        }],
+    }
+}
+
+async fn total(store: &dyn HashtagStore, key: &str) -> u64 {
+    store.page(key).await.unwrap().map_or(0, |p| p.total_posts)
+}
+
+async fn redelivery_counts_nothing_twice(store: &dyn HashtagStore) {
+    let batch = vec![
+        contribution("a", "posts-0", 0..10),
+        contribution("b", "posts-1", 0..3),
+    ];
+    store.apply_counts(&batch).await.unwrap();
+    store.apply_counts(&batch).await.unwrap(); // the same batch again
+    assert_eq!(total(store, "a").await, 10);
+    assert_eq!(total(store, "b").await, 3);
+    // A redelivery with other boundaries overlapping the last one.
+    store
+        .apply_counts(&[contribution("a", "posts-0", 5..15)])
+        .await
+        .unwrap();
+    assert_eq!(total(store, "a").await, 15);
+    // Another partition's offsets are independent.
+    store
+        .apply_counts(&[contribution("a", "posts-2", 0..2)])
+        .await
+        .unwrap();
+    assert_eq!(total(store, "a").await, 17);
+    let page = store.page("a").await.unwrap().unwrap();
+    assert_eq!(page.tag, "A");
+    assert_eq!(page.top_posts[0].post_id, Id(1014)); // newest first
+}
+
+async fn recent_posts_are_capped_at_100(store: &dyn HashtagStore) {
+    for chunk in 0..3 {
+        store
+            .apply_counts(&[contribution("cap", "posts-0", chunk * 50..chunk * 50 + 50)])
+            .await
+            .unwrap();
+    }
+    let page = store.page("cap").await.unwrap().unwrap();
+    assert_eq!(page.total_posts, 150);
+    assert_eq!(page.top_posts.len(), 100);
+    assert_eq!(page.top_posts[0].post_id, Id(1149));
+    assert_eq!(page.top_posts[99].post_id, Id(1050));
+}
+
+async fn rankings_replace_only_older_rankings(store: &dyn HashtagStore) {
+    let ranking = |at: &str, id: i64| Ranking {
+        tag: "#Ranked".into(),
+        generated_at: at.into(),
+        posts: vec![TopPost {
+            post_id: Id(id),
+            image_url: "https://img/r".into(),
+        }],
+    };
+    assert!(store
+        .apply_ranking(&ranking("2026-05-01T00:00:00Z", 1))
+        .await
+        .unwrap());
+    assert!(!store
+        .apply_ranking(&ranking("2026-04-01T00:00:00Z", 2))
+        .await
+        .unwrap());
+    assert!(!store
+        .apply_ranking(&ranking("2026-05-01T00:00:00Z", 3))
+        .await
+        .unwrap());
+    let page = store.page("ranked").await.unwrap().unwrap();
+    assert_eq!(page.top_posts[0].post_id, Id(1));
+    assert_eq!(page.total_posts, 0); // ranked before any post was counted
+    assert!(store
+        .apply_ranking(&ranking("2026-06-01T00:00:00Z", 4))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.page("ranked").await.unwrap().unwrap().top_posts[0].post_id,
+        Id(4)
+    );
+    assert!(store.page("unknown").await.unwrap().is_none());
+}
+
+async fn users_are_unique_ignoring_case(store: &dyn PostStore) {
+    let alice = Username::parse("Alice").unwrap();
+    let user = store.create_user(Id(1), &alice).await.unwrap();
+    assert_eq!(user.username, "Alice");
+    let again = store
+        .create_user(Id(2), &Username::parse("ALICE").unwrap())
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+}
+
+async fn posts_round_trip_and_need_an_author(store: &dyn PostStore) {
+    let post = Post {
+        post_id: Id(i64::MAX - 1), // 64-bit ids survive the store
+        user_id: Id(1),
+        caption: "hello #world".into(),
+        images: vec![
+            Image {
+                image_id: Id(10),
+                url: "https://img/10".into(),
+            },
+            Image {
+                image_id: Id(11),
+                url: "https://img/11".into(),
+            },
+        ],
+        created_at: "2026-01-01T00:00:00.000Z".into(),
+    };
+    store.create_post(&post).await.unwrap();
+    assert_eq!(
+        store.get_post(post.post_id).await.unwrap(),
+        Some(post.clone())
+    );
+    let orphan = Post {
+        post_id: Id(5),
+        user_id: Id(999),
+        ..post
+    };
+    assert!(matches!(
+        store.create_post(&orphan).await,
+        Err(StoreError::Missing(_))
+    ));
+    assert_eq!(store.get_post(Id(5)).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn embedded_adapters_meet_the_contract() {
+    let dir = TempDir::new("contract");
+    let stores = shared::embedded::open(&dir.0, 4).unwrap();
+    redelivery_counts_nothing_twice(stores.hashtags.as_ref()).await;
+    recent_posts_are_capped_at_100(stores.hashtags.as_ref()).await;
+    rankings_replace_only_older_rankings(stores.hashtags.as_ref()).await;
+    users_are_unique_ignoring_case(stores.posts.as_ref()).await;
+    posts_round_trip_and_need_an_author(stores.posts.as_ref()).await;
+    // The stored post's event is in the log, keyed by its author.
+    let records = stores.log.fetch("contract", "posts", 10).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].key.as_deref(), Some(&b"1"[..]));
+}
