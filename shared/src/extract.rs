@@ -85,108 +85,119 @@ fn is_latin_accent(c: char) -> bool {
         | 0x026f | 0x0272 | 0x0289 | 0x028b | 0x02bb | 0x0300..=0x036f | 0x1e00..=0x1eff)
 }
 
-fn is_mention_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
+/// Characters that may continue a URL (RFC 3986 unreserved, reserved and
+/// `%`), plus letters of any script for internationalised paths.
+fn is_url_char(c: char) -> bool {
+    c.is_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
 }
 
-/// Byte ranges of URLs with a scheme (`https://...`) or starting with `www.`,
-/// up to the next whitespace. Hashtags inside them are not hashtags.
+/// Byte ranges of `http(s)://` URLs whose host has a dot, and of `www.`
+/// hosts. twitter-text only looks for URLs in text containing a `.`.
+/// (twitter-text also recognises bare domains with a known TLD; not yet here.)
 fn url_ranges(text: &str) -> Vec<Range<usize>> {
-    let bytes = text.as_bytes();
     let mut ranges = Vec::new();
-    let mut search = 0;
-    while let Some(found) = find_url_start(text, search) {
-        let mut start = found;
-        if bytes[found] == b':' {
-            // Walk back over the scheme letters.
-            while start > 0
-                && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'+')
-            {
-                start -= 1;
-            }
+    if !text.contains('.') {
+        return ranges;
+    }
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &text[i..];
+        let starts_word = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let lead = ["https://", "http://", "www."].iter().find(|p| {
+            starts_word
+                && rest.len() >= p.len()
+                && rest.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+        });
+        let Some(lead) = lead else {
+            i += rest.chars().next().map_or(1, char::len_utf8);
+            continue;
+        };
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| !is_url_char(c))
+            .map_or(text.len(), |(j, _)| i + j);
+        let host = text[i + lead.len()..end]
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("");
+        if host.contains('.') || *lead == "www." {
+            ranges.push(i..end);
         }
-        let end = text[found..]
-            .find(char::is_whitespace)
-            .map_or(text.len(), |i| found + i);
-        if start < found || bytes[found] != b':' {
-            ranges.push(start..end);
-        }
-        search = end.max(found + 1);
+        i = end.max(i + lead.len());
     }
     ranges
-}
-
-fn find_url_start(text: &str, from: usize) -> Option<usize> {
-    let rest = &text[from..];
-    let scheme = rest.find("://").map(|i| from + i);
-    let www = find_ascii_ci(rest, "www.")
-        .map(|i| from + i)
-        .filter(|&i| i == 0 || !text.as_bytes()[i - 1].is_ascii_alphanumeric());
-    match (scheme, www) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// Hashtags and mentions of `text`, in text order.
 pub fn extract(text: &str) -> Vec<Entity<'_>> {
     let mut out = Vec::new();
     let mut urls: Option<Vec<Range<usize>>> = None;
-    let mut prev: Option<char> = None;
-    let mut prev2: Option<char> = None;
-    let mut prev3: Option<char> = None;
-    let mut iter = text.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        let found = if is_hashtag_sign(c) {
-            hashtag_at(text, i, c, prev)
-        } else if is_at_sign(c) {
-            mention_at(text, i, c, prev, prev2, prev3)
+    // Like twitter-text's regexes, a match consumes the character before its
+    // sign; `consumed` is where the previous match of the same kind (even a
+    // rejected one) ended, so that character cannot be the next one's boundary.
+    let (mut consumed_tag, mut consumed_mention) = (0, 0);
+    let mut i = 0;
+    while let Some(found) = text[i..].find(|c: char| is_hashtag_sign(c) || is_at_sign(c)) {
+        let at = i + found;
+        let sign = text[at..].chars().next().unwrap_or('#');
+        let consumed = if is_hashtag_sign(sign) {
+            &mut consumed_tag
         } else {
-            None
+            &mut consumed_mention
         };
-        if let Some(entity) = found {
-            let in_url = entity.kind == EntityKind::Hashtag && {
-                let urls = urls.get_or_insert_with(|| url_ranges(text));
-                urls.iter()
-                    .any(|u| u.start < entity.range.end && entity.range.start < u.end)
-            };
-            let end = entity.range.end;
-            if !in_url {
-                out.push(entity);
-            }
-            // Continue after the entity, remembering its last characters.
-            while let Some(&(j, d)) = iter.peek() {
-                if j >= end {
-                    break;
+        let attempt = if is_hashtag_sign(sign) {
+            hashtag_at(text, at, sign, *consumed)
+        } else {
+            mention_at(text, at, sign, *consumed)
+        };
+        match attempt {
+            Some((entity, end)) => {
+                *consumed = end;
+                i = end;
+                if let Some(entity) = entity {
+                    let in_url = entity.kind == EntityKind::Hashtag && {
+                        let urls = urls.get_or_insert_with(|| url_ranges(text));
+                        urls.iter()
+                            .any(|u| u.start < entity.range.end && entity.range.start < u.end)
+                    };
+                    if !in_url {
+                        out.push(entity);
+                    }
                 }
-                iter.next();
-                prev3 = prev2;
-                prev2 = prev;
-                prev = Some(d);
             }
-            continue;
+            None => i = at + sign.len_utf8(),
         }
-        prev3 = prev2;
-        prev2 = prev;
-        prev = Some(c);
     }
     out
 }
 
-fn hashtag_at(text: &str, i: usize, sign: char, prev: Option<char>) -> Option<Entity<'_>> {
-    if let Some(p) = prev {
-        if is_hashtag_char(p) || p == '&' || is_hashtag_sign(p) {
-            return None;
-        }
+/// The character before byte `at`, unless a previous match consumed it.
+fn boundary_char(text: &str, at: usize, consumed: usize) -> Result<Option<char>, ()> {
+    match text[..at].chars().next_back() {
+        None => Ok(None),
+        Some(c) if at - c.len_utf8() < consumed => Err(()),
+        Some(c) => Ok(Some(c)),
     }
-    let body_start = i + sign.len_utf8();
+}
+
+/// Tries a hashtag whose sign is at `at`. `None`: no match here. `Some((entity,
+/// end))`: the pattern matched up to `end`; `entity` is `None` when the text
+/// after it rejects it (another sign, or `://`).
+fn hashtag_at(
+    text: &str,
+    at: usize,
+    sign: char,
+    consumed: usize,
+) -> Option<(Option<Entity<'_>>, usize)> {
+    match boundary_char(text, at, consumed) {
+        Err(()) => return None,
+        Ok(Some(p)) if p != '\u{fe0e}' && p != '\u{fe0f}' && (is_hashtag_char(p) || p == '&') => {
+            return None
+        }
+        Ok(_) => {}
+    }
+    let body_start = at + sign.len_utf8();
     let rest = &text[body_start..];
     if rest.starts_with(['\u{fe0f}', '\u{20e3}']) {
         return None; // keycap emoji such as #️⃣
@@ -205,32 +216,56 @@ fn hashtag_at(text: &str, i: usize, sign: char, prev: Option<char>) -> Option<En
     }
     let after = &text[body_end..];
     if after.starts_with(is_hashtag_sign) || after.starts_with("://") {
-        return None;
+        return Some((None, body_end));
     }
-    Some(Entity {
+    let entity = Entity {
         kind: EntityKind::Hashtag,
         text: &text[body_start..body_end],
-        range: i..body_end,
-    })
+        range: at..body_end,
+    };
+    Some((Some(entity), body_end))
 }
 
+/// Whether the text before a mention's sign lets it start: twitter-text's
+/// `validMentionPrecedingChars`, including the retweet forms `RT@x`, `RT:@x`.
+fn mention_may_start(text: &str, at: usize, consumed: usize) -> bool {
+    let blocked = |c: char| c.is_ascii_alphanumeric() || "_!#$%&*@＠".contains(c);
+    match boundary_char(text, at, consumed) {
+        Err(()) => return false,
+        Ok(None) => return true,
+        Ok(Some(p)) if !blocked(p) => return true,
+        Ok(Some(_)) => {}
+    }
+    let before = &text[..at];
+    let before = before.strip_suffix(':').unwrap_or(before);
+    let Some(rt_start) = before.len().checked_sub(2) else {
+        return false;
+    };
+    if rt_start < consumed
+        || !before.is_char_boundary(rt_start)
+        || !before[rt_start..].eq_ignore_ascii_case("rt")
+    {
+        return false;
+    }
+    match boundary_char(text, rt_start, consumed) {
+        Err(()) => false,
+        Ok(None) => true,
+        Ok(Some(c)) => !(c.is_ascii_alphanumeric() || "_+~.-".contains(c)),
+    }
+}
+
+/// Tries a mention whose sign is at `at`; same contract as [`hashtag_at`].
 fn mention_at(
     text: &str,
-    i: usize,
+    at: usize,
     sign: char,
-    prev: Option<char>,
-    prev2: Option<char>,
-    prev3: Option<char>,
-) -> Option<Entity<'_>> {
-    let blocked = |c: char| is_mention_char(c) || "!#$%&*@＠".contains(c);
-    if let Some(p) = prev {
-        if blocked(p) && !retweet_prefix(p, prev2, prev3) {
-            return None;
-        }
+    consumed: usize,
+) -> Option<(Option<Entity<'_>>, usize)> {
+    if !mention_may_start(text, at, consumed) {
+        return None;
     }
-    let body_start = i + sign.len_utf8();
-    let rest = &text[body_start..];
-    let len = rest
+    let body_start = at + sign.len_utf8();
+    let len = text[body_start..]
         .bytes()
         .take(20)
         .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
@@ -239,43 +274,33 @@ fn mention_at(
         return None;
     }
     let body_end = body_start + len;
-    let after = &text[body_end..];
-    if after.starts_with(is_at_sign)
+    // `@user/list-slug` names a list: the match takes the slug too.
+    let mut end = body_end;
+    let mut list = false;
+    if let Some(slug) = text[body_end..].strip_prefix('/') {
+        if slug.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            let slug_len = slug
+                .bytes()
+                .take(25)
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+                .count();
+            end = body_end + 1 + slug_len;
+            list = true;
+        }
+    }
+    let after = &text[end..];
+    let rejected = after.starts_with(is_at_sign)
         || after.starts_with(is_latin_accent)
-        || after.starts_with("://")
-    {
-        return None;
+        || after.starts_with("://");
+    if rejected || list {
+        return Some((None, end));
     }
-    if after.starts_with('/') && after[1..].starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return None; // `@user/list` names a list, not a user
-    }
-    Some(Entity {
+    let entity = Entity {
         kind: EntityKind::Mention,
         text: &text[body_start..body_end],
-        range: i..body_end,
-    })
-}
-
-/// `RT@user` and `RT:@user` are mentions: the sign is preceded by "RT"
-/// (any case, optional colon) that itself starts a word.
-fn retweet_prefix(p: char, p2: Option<char>, p3: Option<char>) -> bool {
-    let (r, t, before) = if p == ':' {
-        match (p2, p3) {
-            (Some(t), Some(r)) => (r, t, None::<char>),
-            _ => return false,
-        }
-    } else {
-        match p2 {
-            Some(r) => (r, p, p3),
-            None => return false,
-        }
+        range: at..body_end,
     };
-    if !(r.eq_ignore_ascii_case(&'r') && t.eq_ignore_ascii_case(&'t')) {
-        return false;
-    }
-    // For "RT:" we cannot see the char before R with three chars of history;
-    // accept it, as the colon form is only produced by retweet clients.
-    p == ':' || before.is_none_or(|b| !(b.is_ascii_alphanumeric() || "_+~.-".contains(b)))
+    Some((Some(entity), end))
 }
 
 /// Hashtags of `text` as written (without `#`), in text order.
@@ -344,7 +369,7 @@ mod tests {
         assert_eq!(tags("テスト。#日本語"), vec!["日本語"]);
         assert!(tags("abc#def").is_empty());
         assert!(tags("&#39;").is_empty());
-        assert!(tags("##double").is_empty());
+        assert_eq!(tags("##double"), vec!["double"]); // as twitter-text does
         assert_eq!(tags("＃全角"), vec!["全角"]);
         assert!(tags("#tag#other").is_empty());
     }

@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod consumer;
+pub mod corpus;
 pub mod domain;
 pub mod embedded;
 pub mod extract;

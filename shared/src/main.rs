@@ -1,6 +1,7 @@
 //! `hashtag`: the single-machine service and its tools.
 //!
 //! - `hashtag serve`: every HTTP route plus both consumers, on SQLite files.
+//! - `hashtag extract`: hashtags and mentions of JSON lines, for backfills.
 //! - `hashtag publish-ranking FILE`: publishes popularity rankings to the
 //!   `top-posts` topic of a data directory's event log.
 
@@ -54,6 +55,9 @@ enum Command {
         #[arg(long, env = "HASHTAG_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: usize,
     },
+    /// Read JSON lines {"text": ...} on stdin; write one JSON line per input
+    /// {"text", "hashtags", "mentions"} (as written, without # and @, in order).
+    Extract,
     /// Publish rankings (a JSON object or array of {tag, generated_at, posts})
     /// from FILE, or standard input if FILE is -, to the top-posts topic.
     PublishRanking {
@@ -89,6 +93,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run(command: Command) -> Result<(), String> {
     match command {
+        Command::Extract => extract_lines(std::io::stdin().lock(), std::io::stdout().lock()),
         Command::Serve {
             store,
             listen,
@@ -162,6 +167,60 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The `extract` subcommand: a bad line yields `{"line", "error"}` and the
+/// command goes on, then exits with an error status.
+fn extract_lines(input: impl std::io::BufRead, output: impl std::io::Write) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct In {
+        text: String,
+    }
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        text: &'a str,
+        hashtags: Vec<&'a str>,
+        mentions: Vec<&'a str>,
+    }
+    let mut out = std::io::BufWriter::new(output);
+    let mut bad = 0usize;
+    for (n, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let written = match serde_json::from_str::<In>(&line) {
+            Ok(input) => {
+                let entities = shared::extract::extract(&input.text);
+                let of = |kind| {
+                    entities
+                        .iter()
+                        .filter(move |e| e.kind == kind)
+                        .map(|e| e.text)
+                };
+                let record = Out {
+                    text: &input.text,
+                    hashtags: of(shared::extract::EntityKind::Hashtag).collect(),
+                    mentions: of(shared::extract::EntityKind::Mention).collect(),
+                };
+                serde_json::to_writer(&mut out, &record)
+            }
+            Err(e) => {
+                bad += 1;
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({ "line": n + 1, "error": format!("expected {{\"text\": string}}: {e}") }),
+                )
+            }
+        };
+        written.map_err(|e| format!("writing stdout: {e}"))?;
+        std::io::Write::write_all(&mut out, b"\n").map_err(|e| format!("writing stdout: {e}"))?;
+    }
+    std::io::Write::flush(&mut out).map_err(|e| format!("writing stdout: {e}"))?;
+    if bad > 0 {
+        return Err(format!("{bad} input line(s) were not {{\"text\": string}}"));
+    }
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM.

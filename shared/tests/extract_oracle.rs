@@ -1,0 +1,110 @@
+//! Differential test: `hashtag extract` against twitter-text (npm), the
+//! reference implementation, on the same generated captions plus the rule
+//! examples. Needs node and `tools/oracle` installed (scripts/test does it).
+//!
+//! Scope: captions without a `.`. twitter-text looks for URLs only in text
+//! containing a `.`, and its URL grammar (TLD lists, IDNA) is not matched yet;
+//! every hashtag and mention rule is compared exactly.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn run(mut cmd: Command, input: &str) -> Vec<serde_json::Value> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn extraction_matches_twitter_text() {
+    let oracle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/oracle");
+    assert!(
+        oracle.join("node_modules/twitter-text").exists(),
+        "the twitter-text oracle is not installed: run scripts/test (it runs npm ci in tools/oracle)"
+    );
+    let mut texts: Vec<String> = [
+        "日本語ハッシュタグ#日本語",
+        "テスト。#日本語",
+        "#महात्मा_१२३४",
+        "#ශ්‍රීලංකා",
+        "#il·lusió",
+        "#16 #_ #1_2 #1hashtag",
+        "http://example.com/#anchor",
+        "#http://example.com",
+        "@aliceìnheiro",
+        "RT@x",
+        "@a@b",
+        "＃全角 ＠全角",
+        "#ＲＵＳＴ",
+        "##rust",
+        "#a#b",
+        "x RT:@y",
+        "@user/list-name",
+        "#tag\u{fe0f}#next",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    texts.extend(
+        shared::corpus::captions(2026, 150_000)
+            .into_iter()
+            .filter(|t| !t.contains('.'))
+            .take(20_000),
+    );
+    let input: String = texts
+        .iter()
+        .map(|t| serde_json::json!({ "text": t }).to_string() + "\n")
+        .collect();
+
+    let mut node = Command::new("node");
+    node.arg(oracle.join("extract.js"));
+    let expected = run(node, &input);
+    let mut ours = Command::new(env!("CARGO_BIN_EXE_hashtag"));
+    ours.arg("extract");
+    let actual = run(ours, &input);
+    assert_eq!(expected.len(), texts.len());
+    assert_eq!(actual.len(), texts.len());
+
+    let mismatches: Vec<String> = expected
+        .iter()
+        .zip(&actual)
+        .filter(|(e, a)| e["hashtags"] != a["hashtags"] || e["mentions"] != a["mentions"])
+        .map(|(e, a)| {
+            format!(
+                "{}\n  twitter-text: {} {}\n  ours:         {} {}",
+                serde_json::to_string(&e["text"]).unwrap(),
+                e["hashtags"],
+                e["mentions"],
+                a["hashtags"],
+                a["mentions"]
+            )
+        })
+        .collect();
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} captions differ; first ones:\n{}",
+        mismatches.len(),
+        texts.len(),
+        mismatches
+            .iter()
+            .take(15)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
