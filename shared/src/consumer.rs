@@ -29,9 +29,9 @@ pub struct BatchReport {
 }
 
 /// Records of an event as (`topic-partition`, record), sorted by source and
-/// offset so every partition is processed in order, each offset once.
-/// Returns them with the number of duplicates dropped.
-fn sorted_records(event: &KafkaEvent) -> (Vec<(&str, &KafkaRecord)>, usize) {
+/// offset so every partition is processed in order, each offset once; with
+/// a report that counts them and the duplicates dropped.
+fn sorted_records(event: &KafkaEvent) -> (Vec<(&str, &KafkaRecord)>, BatchReport) {
     let mut records: Vec<(&str, &KafkaRecord)> = event
         .records
         .iter()
@@ -40,8 +40,12 @@ fn sorted_records(event: &KafkaEvent) -> (Vec<(&str, &KafkaRecord)>, usize) {
     records.sort_by(|a, b| (a.0, a.1.offset).cmp(&(b.0, b.1.offset)));
     let delivered = records.len();
     records.dedup_by(|a, b| a.0 == b.0 && a.1.offset == b.1.offset);
-    let duplicates = delivered - records.len();
-    (records, duplicates)
+    let report = BatchReport {
+        records: delivered,
+        duplicates: delivered - records.len(),
+        ..BatchReport::default()
+    };
+    (records, report)
 }
 
 /// Decodes a record's base64 JSON value, or says why it cannot be.
@@ -70,12 +74,7 @@ pub async fn handle_post_batch(
     store: &dyn HashtagStore,
     event: &KafkaEvent,
 ) -> Result<BatchReport, StoreError> {
-    let (records, duplicates) = sorted_records(event);
-    let mut report = BatchReport {
-        records: records.len() + duplicates,
-        duplicates,
-        ..BatchReport::default()
-    };
+    let (records, mut report) = sorted_records(event);
     let mut decoded = Vec::with_capacity(records.len());
     for (source, record) in records {
         match decode::<PostEvent>(record) {
@@ -120,12 +119,7 @@ pub async fn handle_ranking_batch(
     store: &dyn HashtagStore,
     event: &KafkaEvent,
 ) -> Result<BatchReport, StoreError> {
-    let (records, duplicates) = sorted_records(event);
-    let mut report = BatchReport {
-        records: records.len() + duplicates,
-        duplicates,
-        ..BatchReport::default()
-    };
+    let (records, mut report) = sorted_records(event);
     for (source, record) in records {
         let ranking = decode::<Ranking>(record).and_then(|r| validate_ranking(&r).map(|()| r));
         match ranking {

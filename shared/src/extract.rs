@@ -303,19 +303,23 @@ fn mention_at(
     Some((Some(entity), end))
 }
 
+/// Hashtags and mentions of `text` as written (without `#`/`@`), each in
+/// text order: what the API and the `extract` command report.
+pub fn hashtags_and_mentions(text: &str) -> (Vec<&str>, Vec<&str>) {
+    let (tags, mentions): (Vec<Entity<'_>>, Vec<Entity<'_>>) = extract(text)
+        .into_iter()
+        .partition(|e| e.kind == EntityKind::Hashtag);
+    (
+        tags.into_iter().map(|e| e.text).collect(),
+        mentions.into_iter().map(|e| e.text).collect(),
+    )
+}
+
 /// Hashtags of `text` as written (without `#`), in text order.
 pub fn hashtags(text: &str) -> impl Iterator<Item = &str> {
     extract(text)
         .into_iter()
         .filter(|e| e.kind == EntityKind::Hashtag)
-        .map(|e| e.text)
-}
-
-/// Mentions of `text` as written (without `@`), in text order.
-pub fn mentions(text: &str) -> impl Iterator<Item = &str> {
-    extract(text)
-        .into_iter()
-        .filter(|e| e.kind == EntityKind::Mention)
         .map(|e| e.text)
 }
 
@@ -351,7 +355,7 @@ mod tests {
         hashtags(text).collect()
     }
     fn ments(text: &str) -> Vec<&str> {
-        mentions(text).collect()
+        hashtags_and_mentions(text).1
     }
 
     #[test]

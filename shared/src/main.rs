@@ -191,17 +191,11 @@ fn extract_lines(input: impl std::io::BufRead, output: impl std::io::Write) -> R
         }
         let written = match serde_json::from_str::<In>(&line) {
             Ok(input) => {
-                let entities = shared::extract::extract(&input.text);
-                let of = |kind| {
-                    entities
-                        .iter()
-                        .filter(move |e| e.kind == kind)
-                        .map(|e| e.text)
-                };
+                let (hashtags, mentions) = shared::extract::hashtags_and_mentions(&input.text);
                 let record = Out {
                     text: &input.text,
-                    hashtags: of(shared::extract::EntityKind::Hashtag).collect(),
-                    mentions: of(shared::extract::EntityKind::Mention).collect(),
+                    hashtags,
+                    mentions,
                 };
                 serde_json::to_writer(&mut out, &record)
             }

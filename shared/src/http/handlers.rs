@@ -11,7 +11,7 @@ use super::response::{json, see_other, with_type, ApiError};
 use super::App;
 use crate::domain::{rfc3339_ms, Invalid};
 use crate::domain::{validate_caption, validate_image_url, Image, Post, Username, MAX_IMAGES};
-use crate::extract::{extract, tag_key, EntityKind};
+use crate::extract::{hashtags_and_mentions, tag_key};
 use crate::ids::{id_time_ms, Id};
 
 /// Answers an error as JSON, or as an HTML page when a browser asked.
@@ -198,17 +198,11 @@ pub async fn create_post(app: &App, req: Request<Body>) -> Response<Body> {
         if wants_html(&req) {
             return Ok(see_other(&format!("/posts/{}", post.post_id)));
         }
-        let entities = extract(&post.caption);
-        let of = |kind| {
-            entities
-                .iter()
-                .filter(move |e| e.kind == kind)
-                .map(|e| e.text)
-        };
+        let (hashtags, mentions) = hashtags_and_mentions(&post.caption);
         let body = CreatedPost {
             post: &post,
-            hashtags: of(EntityKind::Hashtag).collect(),
-            mentions: of(EntityKind::Mention).collect(),
+            hashtags,
+            mentions,
         };
         let mut res = json(StatusCode::CREATED, &body);
         if let Ok(v) = header::HeaderValue::from_str(&format!("/posts/{}", post.post_id)) {
