@@ -141,16 +141,14 @@ pub fn extract(text: &str) -> Vec<Entity<'_>> {
     while let Some(found) = text[i..].find(|c: char| is_hashtag_sign(c) || is_at_sign(c)) {
         let at = i + found;
         let sign = text[at..].chars().next().unwrap_or('#');
-        let consumed = if is_hashtag_sign(sign) {
-            &mut consumed_tag
+        type Matcher =
+            for<'t> fn(&'t str, usize, char, usize) -> Option<(Option<Entity<'t>>, usize)>;
+        let (consumed, matcher): (&mut usize, Matcher) = if is_hashtag_sign(sign) {
+            (&mut consumed_tag, hashtag_at)
         } else {
-            &mut consumed_mention
+            (&mut consumed_mention, mention_at)
         };
-        let attempt = if is_hashtag_sign(sign) {
-            hashtag_at(text, at, sign, *consumed)
-        } else {
-            mention_at(text, at, sign, *consumed)
-        };
+        let attempt = matcher(text, at, sign, *consumed);
         match attempt {
             Some((entity, end)) => {
                 *consumed = end;

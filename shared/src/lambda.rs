@@ -13,7 +13,6 @@ use lambda_http::{service_fn, Request};
 use lambda_runtime::LambdaEvent;
 
 use crate::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
-use crate::embedded::Embedded;
 use crate::http::{create_post, read_routes, register, App, DEFAULT_MAX_BODY_BYTES};
 
 /// The HTTP functions of the service.
@@ -44,21 +43,19 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 /// Opens the stores and the handlers' [`App`] from the environment.
-pub fn app_from_env() -> Result<(App, Embedded), lambda_runtime::Error> {
+pub fn app_from_env() -> Result<App, lambda_runtime::Error> {
     let dir: PathBuf = env_or("HASHTAG_DATA_DIR", PathBuf::from("/tmp/hashtag"));
-    let embedded = crate::embedded::open(&dir, env_or("HASHTAG_PARTITIONS", 4))?;
-    let app = embedded.app(
+    let app = crate::embedded::open(&dir, env_or("HASHTAG_PARTITIONS", 4))?.app(
         env_or("HASHTAG_WORKER_ID", 0),
         env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
     )?;
-    Ok((app, embedded))
+    Ok(app)
 }
 
 /// Runs an HTTP function on the Lambda runtime API.
 pub async fn run_http(function: HttpFunction) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (app, _stores) = app_from_env()?;
-    let app = Arc::new(app);
+    let app = Arc::new(app_from_env()?);
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         async move {
@@ -76,8 +73,7 @@ pub async fn run_http(function: HttpFunction) -> Result<(), lambda_runtime::Erro
 /// fails the invocation so MSK redelivers the batch; malformed records never do.
 pub async fn run_kafka(function: KafkaFunction) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (app, _stores) = app_from_env()?;
-    let hashtags = app.hashtags.clone();
+    let hashtags = app_from_env()?.hashtags;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<KafkaEvent>| {
             let hashtags = hashtags.clone();

@@ -5,7 +5,7 @@
 mod common;
 
 use aws_lambda_events::event::kafka::KafkaEvent;
-use common::TempDir;
+use common::{total, TempDir};
 use shared::consumer::{handle_post_batch, handle_ranking_batch};
 use shared::ports::HashtagStore;
 
@@ -14,10 +14,6 @@ fn event(name: &str) -> KafkaEvent {
         .join("../events")
         .join(name);
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-async fn total(store: &dyn HashtagStore, key: &str) -> u64 {
-    store.page(key).await.unwrap().map_or(0, |p| p.total_posts)
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{request, Server, TempDir};
+use common::{publish_ranking, request, Server, TempDir};
 use serde_json::json;
 
 #[test]
@@ -236,12 +236,7 @@ fn a_page_lists_the_100_most_recent_posts_until_ranked() {
         "posts": [{ "post_id": ids[0], "image_url": "https://cdn.example.com/0.jpg" }] });
     let file = dir.0.join("rankings.json");
     std::fs::write(&file, serde_json::to_vec(&json!([ranking, older])).unwrap()).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hashtag"))
-        .args(["publish-ranking", "--data-dir"])
-        .arg(&dir.0)
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = publish_ranking(&dir.0, &file);
     assert!(
         out.status.success(),
         "{}",
@@ -264,12 +259,7 @@ fn a_page_lists_the_100_most_recent_posts_until_ranked() {
         br#"{"tag": "x", "generated_at": "yesterday", "posts": []}"#,
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hashtag"))
-        .args(["publish-ranking", "--data-dir"])
-        .arg(&dir.0)
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = publish_ranking(&dir.0, &bad);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
 }

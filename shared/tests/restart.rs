@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{request, Server, TempDir};
 
-/// Posts from several threads until `stop`; returns the acknowledged post ids.
+/// Posts as writer `n` until `stop`, adding each acknowledged post id to `acked`.
 fn post_until(
     addr: String,
     user: String,

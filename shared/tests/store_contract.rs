@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::{total, TempDir};
 use shared::aggregate::{CountedPost, SourcePosts, TagContribution};
 use shared::domain::{Image, Post, Ranking, TopPost, Username};
 use shared::ids::Id;
@@ -26,10 +26,6 @@ fn contribution(key: &str, source: &str, offsets: std::ops::Range<i64>) -> TagCo
                 .collect(),
         }],
     }
-}
-
-async fn total(store: &dyn HashtagStore, key: &str) -> u64 {
-    store.page(key).await.unwrap().map_or(0, |p| p.total_posts)
 }
 
 async fn redelivery_counts_nothing_twice(store: &dyn HashtagStore) {

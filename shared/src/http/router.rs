@@ -12,12 +12,25 @@ use super::handlers::{
 use super::request::path_param;
 use super::App;
 
-/// Pages addressed by one path segment.
+/// The pages of the read side.
 enum Page {
-    Tag,
-    Post,
-    Image,
+    Home,
+    Health,
+    Lookup,
+    Tag(String),
+    Post(String),
+    Image(String),
 }
+
+/// Builds a page from its decoded path segment.
+type SegmentPage = fn(String) -> Page;
+
+/// Pages addressed by one path segment after a prefix.
+const SEGMENT_PAGES: [(&str, SegmentPage); 3] = [
+    ("/tags/", Page::Tag),
+    ("/posts/", Page::Post),
+    ("/images/", Page::Image),
+];
 
 /// Every route of the service.
 pub async fn route(app: &App, req: Request<Body>) -> Response<Body> {
@@ -45,39 +58,32 @@ pub async fn read_routes(app: &App, req: Request<Body>) -> Response<Body> {
             _ => method_not_allowed(&req, "POST"),
         };
     }
-    let known = path == "/"
-        || path == "/health"
-        || path == "/tags"
-        || path.starts_with("/tags/")
-        || path.starts_with("/posts/")
-        || path.starts_with("/images/");
-    if !known {
-        return not_found(&req);
-    }
+    // None: a known prefix without one valid segment; Some(Err): undecodable.
+    let page = match path {
+        "/" => Some(Ok(Page::Home)),
+        "/health" => Some(Ok(Page::Health)),
+        "/tags" => Some(Ok(Page::Lookup)),
+        _ => match SEGMENT_PAGES
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+        {
+            Some((prefix, page)) => path_param(path, prefix).map(|p| p.map(page)),
+            None => return not_found(&req),
+        },
+    };
     if !is_read {
         return method_not_allowed(&req, "GET, HEAD");
     }
-    match path {
-        "/" => home(),
-        "/health" => super::response::json(http::StatusCode::OK, &serde_json::json!({"ok": true})),
-        "/tags" => tag_lookup(&req),
-        _ => {
-            let param = |prefix| path_param(path, prefix);
-            let res = if let Some(name) = param("/tags/") {
-                name.map(|name| (Page::Tag, name))
-            } else if let Some(id) = param("/posts/") {
-                id.map(|id| (Page::Post, id))
-            } else if let Some(file) = param("/images/") {
-                file.map(|file| (Page::Image, file))
-            } else {
-                return not_found(&req);
-            };
-            match res {
-                Ok((Page::Tag, name)) => tag_page(app, &req, &name).await,
-                Ok((Page::Post, id)) => get_post(app, &req, &id).await,
-                Ok((Page::Image, file)) => placeholder_image(&req, &file),
-                Err(e) => error_response(&req, e),
-            }
+    match page {
+        Some(Ok(Page::Home)) => home(),
+        Some(Ok(Page::Health)) => {
+            super::response::json(http::StatusCode::OK, &serde_json::json!({"ok": true}))
         }
+        Some(Ok(Page::Lookup)) => tag_lookup(&req),
+        Some(Ok(Page::Tag(name))) => tag_page(app, &req, &name).await,
+        Some(Ok(Page::Post(id))) => get_post(app, &req, &id).await,
+        Some(Ok(Page::Image(file))) => placeholder_image(&req, &file),
+        Some(Err(e)) => error_response(&req, e),
+        None => not_found(&req),
     }
 }

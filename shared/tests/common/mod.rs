@@ -9,6 +9,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// A tag's post count in a hashtag store (0 if it has no page).
+pub async fn total(store: &dyn shared::ports::HashtagStore, key: &str) -> u64 {
+    store.page(key).await.unwrap().map_or(0, |p| p.total_posts)
+}
+
+/// Runs `hashtag publish-ranking FILE` on a data directory.
+pub fn publish_ranking(data_dir: &Path, file: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hashtag"))
+        .args(["publish-ranking", "--data-dir"])
+        .arg(data_dir)
+        .arg(file)
+        .output()
+        .expect("run hashtag publish-ranking")
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
