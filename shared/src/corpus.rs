@@ -95,6 +95,73 @@ const URLS: &[&str] = &[
     "@user/list-name",
     "https://x.io/@someone",
 ];
+const PROTOCOLS: &[&str] = &["", "", "", "http://", "https://", "HTTPS://", "ftp://"];
+const LABELS: &[&str] = &[
+    "www",
+    "example",
+    "a_b",
+    "x-y",
+    "-x",
+    "日本",
+    "café",
+    "xn--r8jz45g",
+    "🦀",
+    "t",
+    "sub",
+    "ÀÉ",
+];
+const TLDS: &[&str] = &[
+    "com",
+    "co",
+    "jp",
+    "org",
+    "рф",
+    "みんな",
+    "vermögensberatung",
+    "comx",
+    "onion",
+    "xn--p1ai",
+    "c",
+    "COM",
+    "io",
+    "香港",
+    "嘉里大酒店",
+];
+const PATHS: &[&str] = &[
+    "",
+    "",
+    "/",
+    "/#anchor",
+    "/a(b)c",
+    "/(a(b)c)#t",
+    "/@user/",
+    "/tag/#rust",
+    "/–",
+    "/é#x",
+    "/!!",
+    "/path.",
+    "/x#y#z",
+];
+const QUERIES: &[&str] = &["", "", "?q=#x", "?a=1&b=#c", "?#", "?!", "?q=(1)"];
+
+/// A URL-like token built from parts, so the differential test reaches the
+/// corners of twitter-text's URL grammar (ports, parentheses, queries,
+/// IDN labels, TLDs that are prefixes of words).
+fn url(rng: &mut Rng) -> String {
+    let mut out = rng.pick(PROTOCOLS).to_string();
+    for _ in 0..1 + rng.below(3) {
+        out.push_str(rng.pick(LABELS));
+        out.push('.');
+    }
+    out.push_str(rng.pick(TLDS));
+    if rng.below(6) == 0 {
+        out.push_str(":8080");
+    }
+    out.push_str(rng.pick(PATHS));
+    out.push_str(rng.pick(QUERIES));
+    out
+}
+
 const EMOJI: &[&str] = &["😀", "🚀", "👍🏽", "👨‍👩‍👧", "❤️", "🇯🇵", "#️⃣", "🦀"];
 
 /// One caption of 1 to ~40 tokens.
@@ -118,7 +185,8 @@ pub fn caption(rng: &mut Rng) -> String {
                     out.push_str(rng.pick(WORDS));
                 }
             }
-            7 => out.push_str(rng.pick(URLS)),
+            7 if rng.below(2) == 0 => out.push_str(rng.pick(URLS)),
+            7 => out.push_str(&url(rng)),
             8 => out.push_str(rng.pick(EMOJI)),
             _ => out.push_str(rng.pick(NUMBERS)),
         }

@@ -7,6 +7,9 @@
 
 use std::ops::Range;
 
+mod punycode;
+mod url;
+
 use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 use unicode_normalization::UnicodeNormalization;
 
@@ -85,54 +88,9 @@ fn is_latin_accent(c: char) -> bool {
         | 0x026f | 0x0272 | 0x0289 | 0x028b | 0x02bb | 0x0300..=0x036f | 0x1e00..=0x1eff)
 }
 
-/// Characters that may continue a URL (RFC 3986 unreserved, reserved and
-/// `%`), plus letters of any script for internationalised paths.
-fn is_url_char(c: char) -> bool {
-    c.is_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
-}
-
-/// Byte ranges of `http(s)://` URLs whose host has a dot, and of `www.`
-/// hosts. twitter-text only looks for URLs in text containing a `.`.
-/// (twitter-text also recognises bare domains with a known TLD; not yet here.)
-fn url_ranges(text: &str) -> Vec<Range<usize>> {
-    let mut ranges = Vec::new();
-    if !text.contains('.') {
-        return ranges;
-    }
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let rest = &text[i..];
-        let starts_word = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        let lead = ["https://", "http://", "www."].iter().find(|p| {
-            starts_word
-                && rest.len() >= p.len()
-                && rest.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
-        });
-        let Some(lead) = lead else {
-            i += rest.chars().next().map_or(1, char::len_utf8);
-            continue;
-        };
-        let end = rest
-            .char_indices()
-            .find(|&(_, c)| !is_url_char(c))
-            .map_or(text.len(), |(j, _)| i + j);
-        let host = text[i + lead.len()..end]
-            .split(['/', '?', '#'])
-            .next()
-            .unwrap_or("");
-        if host.contains('.') || *lead == "www." {
-            ranges.push(i..end);
-        }
-        i = end.max(i + lead.len());
-    }
-    ranges
-}
-
 /// Hashtags and mentions of `text`, in text order.
 pub fn extract(text: &str) -> Vec<Entity<'_>> {
     let mut out = Vec::new();
-    let mut urls: Option<Vec<Range<usize>>> = None;
     // Like twitter-text's regexes, a match consumes the character before its
     // sign; `consumed` is where the previous match of the same kind (even a
     // rejected one) ended, so that character cannot be the next one's boundary.
@@ -153,21 +111,42 @@ pub fn extract(text: &str) -> Vec<Entity<'_>> {
             Some((entity, end)) => {
                 *consumed = end;
                 i = end;
-                if let Some(entity) = entity {
-                    let in_url = entity.kind == EntityKind::Hashtag && {
-                        let urls = urls.get_or_insert_with(|| url_ranges(text));
-                        urls.iter()
-                            .any(|u| u.start < entity.range.end && entity.range.start < u.end)
-                    };
-                    if !in_url {
-                        out.push(entity);
-                    }
-                }
+                out.extend(entity);
             }
             None => i = at + sign.len_utf8(),
         }
     }
+    if out.iter().any(|e| e.kind == EntityKind::Hashtag) {
+        drop_hashtags_overlapping_urls(&mut out, &url::url_ranges(text));
+    }
     out
+}
+
+/// twitter-text's `removeOverlappingEntities` over hashtags and URLs: in
+/// order of start (hashtags first on a tie), an entity that starts before
+/// the previous kept one ends is dropped. So a hashtag inside a URL goes, and
+/// a URL starting inside a hashtag goes without taking later hashtags along.
+fn drop_hashtags_overlapping_urls(entities: &mut Vec<Entity<'_>>, urls: &[Range<usize>]) {
+    if urls.is_empty() {
+        return;
+    }
+    let mut urls = urls.iter().peekable();
+    let mut kept_end = 0;
+    entities.retain(|e| {
+        if e.kind != EntityKind::Hashtag {
+            return true;
+        }
+        while let Some(u) = urls.next_if(|u| u.start < e.range.start) {
+            if u.start >= kept_end {
+                kept_end = u.end;
+            }
+        }
+        let keep = e.range.start >= kept_end;
+        if keep {
+            kept_end = e.range.end;
+        }
+        keep
+    });
 }
 
 /// The character before byte `at`, unless a previous match consumed it.

@@ -1,0 +1,563 @@
+//! URL entities as twitter-text 3 finds them (`extractUrlsWithIndices`), for
+//! one purpose: a hashtag that overlaps a URL is not a hashtag
+//! (`example.com/#anchor`).
+//!
+//! twitter-text does this with one large backtracking regex (`extractUrl`,
+//! with lookaheads after its 1,500 TLDs). Here it is a hand-written matcher
+//! that takes the same decisions in the same order as that regex's
+//! backtracking would, which keeps it exact and avoids a regex engine with
+//! lookaround. Each function names the regex part it stands for. Two
+//! JavaScript details are kept on purpose: the regex runs on UTF-16 code
+//! units (a URL may start on the second half of an emoji), and its `i` flag
+//! folds case the JavaScript way (non-ASCII letters never match ASCII ones).
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use super::{is_latin_accent, punycode};
+
+/// twitter-text's `MAX_URL_LENGTH`, in UTF-16 code units.
+const MAX_URL_LENGTH: usize = 4096;
+/// twitter-text's `MAX_TCO_SLUG_LENGTH`.
+const MAX_TCO_SLUG_LENGTH: usize = 40;
+/// DNS's label limit, as twitter-text's IDNA check applies it.
+const MAX_DOMAIN_LABEL_LENGTH: usize = 63;
+/// The protocol twitter-text assumes when counting a URL's length.
+const DEFAULT_PROTOCOL_LEN: usize = "https://".len();
+
+/// twitter-text's TLD lists, split for lookup: all-ASCII ones in a set (at
+/// most one of them can match at a place, because of the lookahead), the
+/// others in match order (one may be a prefix of another).
+struct Tlds {
+    ascii: HashSet<&'static str>,
+    longest_ascii: usize,
+    other: Vec<&'static str>,
+}
+
+fn tlds() -> &'static Tlds {
+    static TLDS: OnceLock<Tlds> = OnceLock::new();
+    TLDS.get_or_init(|| {
+        let all = include_str!("tlds.txt")
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let (ascii, other): (Vec<_>, Vec<_>) = all.partition(|t| t.is_ascii());
+        Tlds {
+            longest_ascii: ascii.iter().map(|t| t.len()).max().unwrap_or(0),
+            ascii: ascii.into_iter().collect(),
+            other,
+        }
+    })
+}
+
+/// JavaScript's case canonicalisation for a non-`u` regex with `i`: the
+/// single-character upper case, unless that would map a non-ASCII character
+/// to ASCII. Astral characters are surrogate pairs there, which never fold.
+fn canon(c: char) -> char {
+    if c as u32 > 0xffff {
+        return c;
+    }
+    let mut upper = c.to_uppercase();
+    match (upper.next(), upper.next()) {
+        (Some(u), None) if c.is_ascii() || !u.is_ascii() => u,
+        _ => c,
+    }
+}
+
+/// `validUrlPrecedingChars`: what may stand right before a URL.
+fn may_precede(c: char) -> bool {
+    !(c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '@' | '＠' | '$' | '#' | '＃' | '\u{fffe}' | '\u{feff}' | '\u{ffff}'
+        ))
+}
+
+/// `validDomainChars`: anything but punctuation, spaces, non-characters and
+/// directional marks.
+fn is_domain_char(c: char) -> bool {
+    !(matches!(
+        c,
+        '!' | '\''
+            | '#'
+            | '%'
+            | '&'
+            | '('
+            | ')'
+            | '*'
+            | '+'
+            | ','
+            | '\\'
+            | '-'
+            | '.'
+            | '/'
+            | ':'
+            | ';'
+            | '<'
+            | '='
+            | '>'
+            | '?'
+            | '@'
+            | '['
+            | ']'
+            | '^'
+            | '_'
+            | '{'
+            | '|'
+            | '}'
+            | '~'
+            | '$'
+    ) || matches!(c as u32,
+        0x09..=0x0d | 0x20 | 0x85 | 0xa0 | 0x1680 | 0x180e | 0x2000..=0x200a | 0x2028 | 0x2029
+        | 0x202f | 0x205f | 0x3000 | 0xfffe | 0xfeff | 0xffff
+        | 0x202a..=0x202e | 0x061c | 0x200e | 0x200f | 0x2066..=0x2069))
+}
+
+/// The Cyrillic and accented-Latin letters twitter-text allows in paths,
+/// under the `i` flag.
+fn is_path_letter(c: char) -> bool {
+    let inside = |c: char| matches!(c as u32, 0x0400..=0x04ff) || is_latin_accent(c);
+    inside(c) || inside(canon(c))
+}
+
+/// `validGeneralUrlPathChars`.
+fn is_path_char(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || "!*';:=+,.$/%#[]-_~@|&".contains(c)
+    } else {
+        c == '\u{2013}' || is_path_letter(c)
+    }
+}
+
+/// `validUrlPathEndingChars` (the single-character part).
+fn is_path_ending(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || "+-=_#/".contains(c)
+    } else {
+        is_path_letter(c)
+    }
+}
+
+/// `validUrlQueryChars`.
+fn is_query_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!?*'@();:&=+$/%#[]-_.,~|".contains(c)
+}
+
+/// `validUrlQueryEndingChars`.
+fn is_query_ending(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_&=#/".contains(c)
+}
+
+/// The `[\-a-z0-9…]` class of `validAsciiDomain` (accented Latin included).
+fn is_ascii_domain_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || is_latin_accent(c) || is_latin_accent(canon(c))
+}
+
+fn char_at(s: &str, at: usize) -> Option<char> {
+    s.get(at..).and_then(|r| r.chars().next())
+}
+
+/// End of the run of characters matching `keep`, from `at`.
+fn run_end(s: &str, at: usize, keep: impl Fn(char) -> bool) -> usize {
+    s[at..].find(|c: char| !keep(c)).map_or(s.len(), |i| at + i)
+}
+
+/// The lookahead after a TLD: `(?=[^0-9a-zA-Z@+-]|$)`.
+fn tld_may_end(s: &str, at: usize) -> bool {
+    !matches!(char_at(s, at), Some(c) if c.is_ascii_alphanumeric() || matches!(c, '@' | '+' | '-'))
+}
+
+/// `(?:validGTLD|validCCTLD|validPunycode)` at `at`; the lookahead sees the
+/// end of `s` as the end of text. Returns where the TLD ends.
+fn tld_at(s: &str, at: usize) -> Option<usize> {
+    let tlds = tlds();
+    let rest = &s[at..];
+    let run = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    if (1..=tlds.longest_ascii).contains(&run) {
+        let mut buf = [0u8; 64];
+        let lower = &mut buf[..run];
+        lower.copy_from_slice(&rest.as_bytes()[..run]);
+        lower.make_ascii_lowercase();
+        let lower = std::str::from_utf8(lower).unwrap_or_default();
+        if tlds.ascii.contains(lower) && tld_may_end(s, at + run) {
+            return Some(at + run);
+        }
+    }
+    if !rest[run..].starts_with(|c: char| c.is_ascii()) {
+        for tld in &tlds.other {
+            let mut text = rest.char_indices();
+            let matched = tld
+                .chars()
+                .all(|t| matches!(text.next(), Some((_, c)) if canon(c) == canon(t)));
+            if matched {
+                let end = text.next().map_or(s.len(), |(i, _)| at + i);
+                if tld_may_end(s, end) {
+                    return Some(end);
+                }
+            }
+        }
+    }
+    let punycode = rest.len() > 4 && rest.as_bytes()[..4].eq_ignore_ascii_case(b"xn--");
+    if punycode {
+        let body = run_end(s, at + 4, |c| c.is_ascii_alphanumeric() || c == '-');
+        if body > at + 4 {
+            return Some(body);
+        }
+    }
+    None
+}
+
+/// Why `domain_at` found no domain.
+enum NoDomain {
+    /// The first label runs to `end` and no dot follows, so no start
+    /// inside that run can succeed either.
+    RunWithoutDot { end: usize },
+    /// Anything else.
+    Other,
+}
+
+/// `validSubdomain* validDomainName (TLD)` from `at`. `lead` says a virtual
+/// domain character precedes `at` (the second half of a surrogate pair in
+/// JavaScript). Returns where the domain ends.
+fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
+    let label_char = |c: char| is_domain_char(c) || c == '_' || c == '-';
+    // Dot-terminated labels; each is the maximal run of label characters,
+    // starting and ending with a domain character.
+    let mut labels: Vec<(usize, bool)> = Vec::new(); // (end, has '_')
+    let mut start = at;
+    loop {
+        let end = run_end(text, start, label_char);
+        let virtual_first = lead && start == at;
+        let label = &text[start..end];
+        let ends_ok = label
+            .chars()
+            .next_back()
+            .map_or(virtual_first, is_domain_char);
+        let starts_ok = virtual_first || label.starts_with(is_domain_char);
+        if !(starts_ok && ends_ok && text[end..].starts_with('.')) {
+            if labels.is_empty() {
+                return Err(if end > at && !text[end..].starts_with('.') {
+                    NoDomain::RunWithoutDot { end }
+                } else {
+                    NoDomain::Other
+                });
+            }
+            break;
+        }
+        labels.push((end, label.contains('_')));
+        start = end + 1;
+    }
+    // Greedy `validSubdomain*`: the domain name is the last label that can
+    // be followed by a TLD, trying later labels first.
+    labels
+        .iter()
+        .rev()
+        .filter(|(_, underscore)| !underscore)
+        .find_map(|&(end, _)| tld_at(text, end + 1))
+        .ok_or(NoDomain::Other)
+}
+
+/// `validUrlBalancedParens` at an opening parenthesis: `(chars)` or
+/// `(chars(chars)chars)`. Returns the end.
+fn balanced_parens_at(text: &str, at: usize) -> Option<usize> {
+    let first = run_end(text, at + 1, is_path_char);
+    match char_at(text, first) {
+        Some(')') if first > at + 1 => Some(first + 1),
+        Some('(') => {
+            let inner = run_end(text, first + 1, is_path_char);
+            if inner == first + 1 || char_at(text, inner) != Some(')') {
+                return None;
+            }
+            let last = run_end(text, inner + 1, is_path_char);
+            (char_at(text, last) == Some(')')).then_some(last + 1)
+        }
+        _ => None,
+    }
+}
+
+/// `validUrlPath*` after the `/` at `at - 1`: path characters and balanced
+/// parentheses, ending at the last ending character or parenthesis group.
+fn path_end(text: &str, at: usize) -> usize {
+    let (mut i, mut last) = (at, at);
+    loop {
+        match char_at(text, i) {
+            Some('(') => match balanced_parens_at(text, i) {
+                Some(end) => (i, last) = (end, end),
+                None => break,
+            },
+            Some(c) if is_path_char(c) => {
+                i += c.len_utf8();
+                if is_path_ending(c) {
+                    last = i;
+                }
+            }
+            _ => break,
+        }
+    }
+    last
+}
+
+/// `\?validUrlQueryChars*validUrlQueryEndingChars` after the `?` at
+/// `at - 1`, if it matches.
+fn query_end(text: &str, at: usize) -> Option<usize> {
+    let run = &text[at..run_end(text, at, is_query_char)];
+    run.rfind(is_query_ending).map(|i| at + i + 1)
+}
+
+/// `https?://`, case-insensitive: its length.
+fn protocol_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let starts = |p: &[u8]| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p);
+    if starts(b"https://") {
+        Some(8)
+    } else if starts(b"http://") {
+        Some(7)
+    } else {
+        None
+    }
+}
+
+/// One match of `extractUrl`.
+struct UrlMatch {
+    /// The preceding character, if one was consumed.
+    before: Option<char>,
+    start: usize,
+    protocol_len: Option<usize>,
+    /// Byte range of the domain; with `lead`, JavaScript's domain also has
+    /// the second half of the preceding surrogate pair.
+    domain: Range<usize>,
+    lead: Option<char>,
+    has_path: bool,
+    end: usize,
+}
+
+/// The URL part of `extractUrl` at `at`: protocol (optional), domain, port,
+/// path, query. `skip` is advanced past starts that cannot have a domain.
+fn url_at(text: &str, at: usize, lead: Option<char>, skip: &mut usize) -> Option<UrlMatch> {
+    let with_protocol = match lead.is_none().then(|| protocol_len(&text[at..])) {
+        Some(Some(p)) => domain_at(text, at + p, false)
+            .ok()
+            .map(|end| (Some(p), end)),
+        _ => None,
+    };
+    let (protocol_len, domain_end) = match with_protocol {
+        Some(found) => found,
+        None if at < *skip => return None,
+        None => match domain_at(text, at, lead.is_some()) {
+            Ok(end) => (None, end),
+            Err(NoDomain::RunWithoutDot { end }) => {
+                *skip = end;
+                return None;
+            }
+            Err(NoDomain::Other) => return None,
+        },
+    };
+    let mut end = domain_end;
+    if text[end..].starts_with(':') {
+        let digits = run_end(text, end + 1, |c| c.is_ascii_digit());
+        if digits > end + 1 {
+            end = digits;
+        }
+    }
+    let has_path = text[end..].starts_with('/');
+    if has_path {
+        end = path_end(text, end + 1);
+    }
+    if text[end..].starts_with('?') {
+        end = query_end(text, end + 1).unwrap_or(end);
+    }
+    Some(UrlMatch {
+        before: None,
+        start: at,
+        protocol_len,
+        domain: at + protocol_len.unwrap_or(0)..domain_end,
+        lead,
+        has_path,
+        end,
+    })
+}
+
+/// The next match of the global `extractUrl` regex at or after `from`.
+fn next_match(text: &str, from: usize) -> Option<UrlMatch> {
+    let mut skip = 0;
+    for (i, c) in text[from..].char_indices() {
+        let s = from + i;
+        let after = s + c.len_utf8();
+        if may_precede(c) {
+            // In UTF-16 an astral character is two units: the regex first
+            // tries a URL starting on its second half.
+            let lead = (c as u32 > 0xffff).then_some(c);
+            let attempts = lead.into_iter().map(Some).chain([None]);
+            for lead in attempts {
+                if let Some(m) = url_at(text, after, lead, &mut skip) {
+                    return Some(UrlMatch {
+                        before: Some(c),
+                        ..m
+                    });
+                }
+            }
+        }
+        if s == 0 {
+            if let Some(m) = url_at(text, 0, None, &mut skip) {
+                return Some(m);
+            }
+        }
+    }
+    None
+}
+
+/// Matches of the global `validAsciiDomain` regex in `domain`.
+fn ascii_domains(domain: &str) -> Vec<Range<usize>> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    'scan: while from < domain.len() {
+        for (i, _) in domain[from..].char_indices() {
+            let start = from + i;
+            let mut label_ends = Vec::new();
+            let mut at = start;
+            loop {
+                let end = run_end(domain, at, is_ascii_domain_char);
+                if end == at || !domain[end..].starts_with('.') {
+                    break;
+                }
+                label_ends.push(end);
+                at = end + 1;
+            }
+            if let Some(end) = label_ends.iter().rev().find_map(|&e| tld_at(domain, e + 1)) {
+                found.push(start..end);
+                from = end;
+                continue 'scan;
+            }
+        }
+        break;
+    }
+    found
+}
+
+/// twitter-text's `isValidUrl`: the URL fits its length limit and every
+/// domain label fits DNS's after IDNA encoding.
+fn is_valid(text: &str, m: &UrlMatch) -> bool {
+    let domain = &text[m.domain.clone()];
+    let lead_low = m.lead.map(|c| {
+        let mut units = [0u16; 2];
+        c.encode_utf16(&mut units);
+        u32::from(units[1])
+    });
+    if lead_low.is_none() && domain.starts_with("xn--") && ascii_domains(domain).is_empty() {
+        return false;
+    }
+    // punycode.js decodes surrogate pairs: code points, plus the lone half.
+    let points: Vec<u32> = lead_low
+        .into_iter()
+        .chain(domain.chars().map(u32::from))
+        .collect();
+    let labels_ok = points.split(|&u| u == u32::from(b'.')).all(|label| {
+        punycode::to_ascii_len(label).is_some_and(|n| (1..=MAX_DOMAIN_LABEL_LENGTH).contains(&n))
+    });
+    let url_len = text[m.start..m.end].encode_utf16().count() + usize::from(lead_low.is_some());
+    labels_ok && m.protocol_len.unwrap_or(DEFAULT_PROTOCOL_LEN) + url_len <= MAX_URL_LENGTH
+}
+
+/// `validTcoUrl` on a URL with a protocol: `Some(Ok(len))` for a t.co link
+/// cut to its slug and query, `Some(Err(()))` for a slug that is too long.
+fn tco_len(url: &str, protocol_len: usize) -> Option<Result<usize, ()>> {
+    let rest = &url[protocol_len..];
+    if rest.len() < 5 || !rest.as_bytes()[..5].eq_ignore_ascii_case(b"t.co/") {
+        return None;
+    }
+    let slug_start = protocol_len + 5;
+    let slug_end = run_end(url, slug_start, |c| c.is_ascii_alphanumeric());
+    let slug = slug_end - slug_start;
+    if slug == 0 {
+        return None;
+    }
+    if slug > MAX_TCO_SLUG_LENGTH {
+        return Some(Err(()));
+    }
+    let end = if url[slug_end..].starts_with('?') {
+        query_end(url, slug_end + 1).unwrap_or(slug_end)
+    } else {
+        slug_end
+    };
+    Some(Ok(end))
+}
+
+/// Byte ranges of the URL entities twitter-text finds in `text`, in order.
+pub fn url_ranges(text: &str) -> Vec<Range<usize>> {
+    let mut urls = Vec::new();
+    if !text.contains('.') {
+        return urls;
+    }
+    let mut from = 0;
+    while let Some(m) = next_match(text, from) {
+        from = m.end;
+        if !is_valid(text, &m) {
+            continue;
+        }
+        match m.protocol_len {
+            None => {
+                if matches!(m.before, Some('-' | '_' | '.' | '/')) {
+                    continue;
+                }
+                let found = ascii_domains(&text[m.domain.clone()]);
+                let offset = m.domain.start;
+                urls.extend(found.into_iter().map(|r| offset + r.start..offset + r.end));
+                // Only a path (not a query alone) extends the last domain.
+                if let (true, Some(last)) = (m.has_path, urls.last_mut()) {
+                    if last.start >= offset {
+                        last.end = m.end;
+                    }
+                }
+            }
+            Some(p) => match tco_len(&text[m.start..m.end], p) {
+                Some(Err(())) => {}
+                Some(Ok(len)) => urls.push(m.start..m.start + len),
+                None => urls.push(m.start..m.end),
+            },
+        }
+    }
+    urls
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(text: &str) -> Vec<&str> {
+        url_ranges(text).into_iter().map(|r| &text[r]).collect()
+    }
+
+    #[test]
+    fn urls_with_and_without_protocol() {
+        assert_eq!(
+            urls("see http://example.com/#anchor now"),
+            ["http://example.com/#anchor"]
+        );
+        assert_eq!(urls("example.com/#anchor"), ["example.com/#anchor"]);
+        assert_eq!(urls("go to www.Example.ORG."), ["www.Example.ORG"]);
+        assert_eq!(
+            urls("HTTPS://x.io:8080/a(b)c?q=1&r=#f"),
+            ["HTTPS://x.io:8080/a(b)c?q=1&r=#f"]
+        );
+        assert!(urls("no.1 and 3.14").is_empty());
+        assert!(urls("example.comx").is_empty());
+    }
+
+    #[test]
+    fn twitter_text_quirks() {
+        // A query without a path does not extend a bare domain.
+        assert_eq!(urls("example.com?q=#tag"), ["example.com"]);
+        // Bare domains after `-`, `_`, `.`, `/` are not URLs.
+        assert!(urls("-example.com _example.com").is_empty());
+        // After an emoji, the URL may begin on its second UTF-16 unit.
+        assert_eq!(urls("🚀-example.com/#a"), ["-example.com/#a"]);
+        // t.co links end at the slug; slugs over 40 characters are rejected.
+        assert_eq!(urls("https://t.co/abc/def"), ["https://t.co/abc"]);
+        assert!(urls(&format!("https://t.co/{}", "a".repeat(41))).is_empty());
+        // Non-Latin labels need a protocol.
+        assert!(urls("пример.рф").is_empty());
+        assert_eq!(urls("http://пример.рф"), ["http://пример.рф"]);
+        // A label over 63 characters after IDNA makes the URL invalid.
+        assert!(urls(&format!("{}.com", "a".repeat(64))).is_empty());
+    }
+}
