@@ -8,7 +8,7 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::aggregate::{aggregate, SourcedEvent};
+use crate::aggregate::{aggregate, SourcedEvent, TagContribution};
 use crate::domain::{parse_rfc3339_ms, validate_image_url, PostEvent, Ranking, TOP_POSTS};
 use crate::extract::tag_key;
 use crate::ports::{HashtagStore, StoreError};
@@ -66,14 +66,11 @@ fn set_aside(source: &str, record: &KafkaRecord, reason: &str) {
     );
 }
 
-/// Counts the posts of a batch: one hashtag-table update per distinct tag.
-/// Malformed records are logged and skipped, never failing the batch; a store
-/// error fails it, and the redelivery is harmless because
-/// [`HashtagStore::apply_counts`] is idempotent.
-pub async fn handle_post_batch(
-    store: &dyn HashtagStore,
-    event: &KafkaEvent,
-) -> Result<BatchReport, StoreError> {
+/// What a batch adds to the hashtag table, one contribution per distinct
+/// tag, with the report so far (`writes` set). Pure: no store involved, so
+/// benchmarks and tests can run the whole decode-and-aggregate path.
+/// Malformed records are logged and skipped.
+pub fn post_batch_contributions(event: &KafkaEvent) -> (Vec<TagContribution>, BatchReport) {
     let (records, mut report) = sorted_records(event);
     let mut decoded = Vec::with_capacity(records.len());
     for (source, record) in records {
@@ -92,6 +89,18 @@ pub async fn handle_post_batch(
     report.processed = decoded.len();
     let contributions = aggregate(&decoded);
     report.writes = contributions.len();
+    (contributions, report)
+}
+
+/// Counts the posts of a batch: one hashtag-table update per distinct tag.
+/// Malformed records never fail the batch; a store error fails it, and the
+/// redelivery is harmless because [`HashtagStore::apply_counts`] is
+/// idempotent.
+pub async fn handle_post_batch(
+    store: &dyn HashtagStore,
+    event: &KafkaEvent,
+) -> Result<BatchReport, StoreError> {
+    let (contributions, report) = post_batch_contributions(event);
     store.apply_counts(&contributions).await?;
     Ok(report)
 }

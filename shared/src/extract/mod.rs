@@ -88,6 +88,26 @@ fn is_latin_accent(c: char) -> bool {
         | 0x026f | 0x0272 | 0x0289 | 0x028b | 0x02bb | 0x0300..=0x036f | 0x1e00..=0x1eff)
 }
 
+/// The next `#`, `@`, `＃` or `＠` at or after byte `from`. A byte search
+/// (the full-width signs start with 0xEF), because this scan touches every
+/// byte of every caption.
+fn next_sign(text: &str, from: usize) -> Option<(usize, char)> {
+    let bytes = text.as_bytes();
+    let mut i = from;
+    while let Some(found) = memchr::memchr3(b'#', b'@', 0xef, &bytes[i..]) {
+        let at = i + found;
+        match bytes[at] {
+            b'#' => return Some((at, '#')),
+            b'@' => return Some((at, '@')),
+            _ => match text[at..].chars().next() {
+                Some(c @ ('＃' | '＠')) => return Some((at, c)),
+                _ => i = at + 1,
+            },
+        }
+    }
+    None
+}
+
 /// Hashtags and mentions of `text`, in text order.
 pub fn extract(text: &str) -> Vec<Entity<'_>> {
     let mut out = Vec::new();
@@ -96,9 +116,7 @@ pub fn extract(text: &str) -> Vec<Entity<'_>> {
     // rejected one) ended, so that character cannot be the next one's boundary.
     let (mut consumed_tag, mut consumed_mention) = (0, 0);
     let mut i = 0;
-    while let Some(found) = text[i..].find(|c: char| is_hashtag_sign(c) || is_at_sign(c)) {
-        let at = i + found;
-        let sign = text[at..].chars().next().unwrap_or('#');
+    while let Some((at, sign)) = next_sign(text, i) {
         type Matcher =
             for<'t> fn(&'t str, usize, char, usize) -> Option<(Option<Entity<'t>>, usize)>;
         let (consumed, matcher): (&mut usize, Matcher) = if is_hashtag_sign(sign) {

@@ -11,7 +11,7 @@
 //! units (a URL may start on the second half of an emoji), and its `i` flag
 //! folds case the JavaScript way (non-ASCII letters never match ASCII ones).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -26,13 +26,14 @@ const MAX_DOMAIN_LABEL_LENGTH: usize = 63;
 /// The protocol twitter-text assumes when counting a URL's length.
 const DEFAULT_PROTOCOL_LEN: usize = "https://".len();
 
-/// twitter-text's TLD lists, split for lookup: all-ASCII ones in a set (at
-/// most one of them can match at a place, because of the lookahead), the
-/// others in match order (one may be a prefix of another).
+/// twitter-text's TLD lists, split for lookup: all-ASCII ones sorted for a
+/// binary search (at most one of them can match at a place, because of the
+/// lookahead), the others by their first character, canonicalised, in match
+/// order (one may be a prefix of another).
 struct Tlds {
-    ascii: HashSet<&'static str>,
+    ascii: Vec<&'static [u8]>,
     longest_ascii: usize,
-    other: Vec<&'static str>,
+    other: HashMap<char, Vec<Vec<char>>>,
 }
 
 fn tlds() -> &'static Tlds {
@@ -41,11 +42,18 @@ fn tlds() -> &'static Tlds {
         let all = include_str!("tlds.txt")
             .lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'));
-        let (ascii, other): (Vec<_>, Vec<_>) = all.partition(|t| t.is_ascii());
+        let (ascii, other): (Vec<&str>, Vec<&str>) = all.partition(|t| t.is_ascii());
+        let mut by_first: HashMap<char, Vec<Vec<char>>> = HashMap::new();
+        for tld in other {
+            let chars: Vec<char> = tld.chars().map(canon).collect();
+            by_first.entry(chars[0]).or_default().push(chars);
+        }
+        let mut sorted: Vec<&[u8]> = ascii.iter().map(|t| t.as_bytes()).collect();
+        sorted.sort_unstable();
         Tlds {
             longest_ascii: ascii.iter().map(|t| t.len()).max().unwrap_or(0),
-            ascii: ascii.into_iter().collect(),
-            other,
+            ascii: sorted,
+            other: by_first,
         }
     })
 }
@@ -76,41 +84,15 @@ fn may_precede(c: char) -> bool {
 /// `validDomainChars`: anything but punctuation, spaces, non-characters and
 /// directional marks.
 fn is_domain_char(c: char) -> bool {
-    !(matches!(
-        c,
-        '!' | '\''
-            | '#'
-            | '%'
-            | '&'
-            | '('
-            | ')'
-            | '*'
-            | '+'
-            | ','
-            | '\\'
-            | '-'
-            | '.'
-            | '/'
-            | ':'
-            | ';'
-            | '<'
-            | '='
-            | '>'
-            | '?'
-            | '@'
-            | '['
-            | ']'
-            | '^'
-            | '_'
-            | '{'
-            | '|'
-            | '}'
-            | '~'
-            | '$'
-    ) || matches!(c as u32,
-        0x09..=0x0d | 0x20 | 0x85 | 0xa0 | 0x1680 | 0x180e | 0x2000..=0x200a | 0x2028 | 0x2029
-        | 0x202f | 0x205f | 0x3000 | 0xfffe | 0xfeff | 0xffff
-        | 0x202a..=0x202e | 0x061c | 0x200e | 0x200f | 0x2066..=0x2069))
+    if c.is_ascii() {
+        // All ASCII punctuation but `"` and `` ` ``, and the ASCII spaces.
+        let punct = c.is_ascii_punctuation() && c != '"' && c != '`';
+        return !(punct || matches!(c, '\t'..='\r' | ' '));
+    }
+    !matches!(c as u32,
+        0x85 | 0xa0 | 0x1680 | 0x180e | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f
+        | 0x3000 | 0xfffe | 0xfeff | 0xffff
+        | 0x202a..=0x202e | 0x061c | 0x200e | 0x200f | 0x2066..=0x2069)
 }
 
 /// The Cyrillic and accented-Latin letters twitter-text allows in paths,
@@ -178,22 +160,20 @@ fn tld_at(s: &str, at: usize) -> Option<usize> {
         let lower = &mut buf[..run];
         lower.copy_from_slice(&rest.as_bytes()[..run]);
         lower.make_ascii_lowercase();
-        let lower = std::str::from_utf8(lower).unwrap_or_default();
-        if tlds.ascii.contains(lower) && tld_may_end(s, at + run) {
+        if tlds.ascii.binary_search(&&*lower).is_ok() && tld_may_end(s, at + run) {
             return Some(at + run);
         }
     }
-    if !rest[run..].starts_with(|c: char| c.is_ascii()) {
-        for tld in &tlds.other {
-            let mut text = rest.char_indices();
-            let matched = tld
-                .chars()
-                .all(|t| matches!(text.next(), Some((_, c)) if canon(c) == canon(t)));
-            if matched {
-                let end = text.next().map_or(s.len(), |(i, _)| at + i);
-                if tld_may_end(s, end) {
-                    return Some(end);
-                }
+    let candidates = rest.chars().next().and_then(|c| tlds.other.get(&canon(c)));
+    for tld in candidates.into_iter().flatten() {
+        let mut text = rest.char_indices();
+        let matched = tld
+            .iter()
+            .all(|&t| matches!(text.next(), Some((_, c)) if canon(c) == t));
+        if matched {
+            let end = text.next().map_or(s.len(), |(i, _)| at + i);
+            if tld_may_end(s, end) {
+                return Some(end);
             }
         }
     }
@@ -209,9 +189,10 @@ fn tld_at(s: &str, at: usize) -> Option<usize> {
 
 /// Why `domain_at` found no domain.
 enum NoDomain {
-    /// The first label runs to `end` and no dot follows, so no start
-    /// inside that run can succeed either.
-    RunWithoutDot { end: usize },
+    /// The failure does not depend on where in the first label's run the
+    /// domain starts (no dot after the run, or no TLD after any label), so
+    /// no start before `end` can succeed either.
+    WholeRun { end: usize },
     /// Anything else.
     Other,
 }
@@ -220,13 +201,15 @@ enum NoDomain {
 /// domain character precedes `at` (the second half of a surrogate pair in
 /// JavaScript). Returns where the domain ends.
 fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
-    let label_char = |c: char| is_domain_char(c) || c == '_' || c == '-';
-    // Dot-terminated labels; each is the maximal run of label characters,
-    // starting and ending with a domain character.
-    let mut labels: Vec<(usize, bool)> = Vec::new(); // (end, has '_')
+    // Dot-terminated labels, each the maximal run of label characters,
+    // starting and ending with a domain character. Greedy `validSubdomain*`
+    // makes the domain name the last label (without `_`) that a TLD
+    // follows; walking forward and keeping the last success finds it.
+    let mut found = None;
+    let mut first: Option<(usize, bool)> = None; // (end, tried as domain name)
     let mut start = at;
     loop {
-        let end = run_end(text, start, label_char);
+        let end = run_end(text, start, is_label_char);
         let virtual_first = lead && start == at;
         let label = &text[start..end];
         let ends_ok = label
@@ -235,26 +218,29 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
             .map_or(virtual_first, is_domain_char);
         let starts_ok = virtual_first || label.starts_with(is_domain_char);
         if !(starts_ok && ends_ok && text[end..].starts_with('.')) {
-            if labels.is_empty() {
-                return Err(if end > at && !text[end..].starts_with('.') {
-                    NoDomain::RunWithoutDot { end }
-                } else {
-                    NoDomain::Other
-                });
-            }
             break;
         }
-        labels.push((end, label.contains('_')));
+        let underscore = label.contains('_');
+        if !underscore {
+            found = tld_at(text, end + 1).or(found);
+        }
+        first.get_or_insert((end, !underscore));
         start = end + 1;
     }
-    // Greedy `validSubdomain*`: the domain name is the last label that can
-    // be followed by a TLD, trying later labels first.
-    labels
-        .iter()
-        .rev()
-        .filter(|(_, underscore)| !underscore)
-        .find_map(|&(end, _)| tld_at(text, end + 1))
-        .ok_or(NoDomain::Other)
+    match (found, first) {
+        (Some(end), _) => Ok(end),
+        // No label at all: if the run has no dot after it, no start inside
+        // it can do better.
+        (None, None) => {
+            let end = run_end(text, at, is_label_char);
+            let dotless = end > at && !text[end..].starts_with('.');
+            Err(if dotless { NoDomain::WholeRun { end } } else { NoDomain::Other })
+        }
+        // Only the first label depends on the start; if it was tried as the
+        // domain name and no TLD followed, every start in its run fails alike.
+        (None, Some((end, true))) => Err(NoDomain::WholeRun { end }),
+        (None, Some((_, false))) => Err(NoDomain::Other),
+    }
 }
 
 /// `validUrlBalancedParens` at an opening parenthesis: `(chars)` or
@@ -345,7 +331,7 @@ fn url_at(text: &str, at: usize, lead: Option<char>, skip: &mut usize) -> Option
         None if at < *skip => return None,
         None => match domain_at(text, at, lead.is_some()) {
             Ok(end) => (None, end),
-            Err(NoDomain::RunWithoutDot { end }) => {
+            Err(NoDomain::WholeRun { end }) => {
                 *skip = end;
                 return None;
             }
@@ -377,33 +363,66 @@ fn url_at(text: &str, at: usize, lead: Option<char>, skip: &mut usize) -> Option
     })
 }
 
-/// The next match of the global `extractUrl` regex at or after `from`.
+fn is_label_char(c: char) -> bool {
+    is_domain_char(c) || c == '_' || c == '-'
+}
+
+/// Where the regex could first match before the dot at `dot`: the
+/// position of the character preceding the protocol or the label run that
+/// ends at this dot (a domain's first label always ends at a dot).
+fn first_try_before(text: &str, dot: usize) -> usize {
+    let run_start = text[..dot]
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !is_label_char(c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let head = text[..run_start].as_bytes();
+    let has = |p: &[u8]| head.len() >= p.len() && head[head.len() - p.len()..].eq_ignore_ascii_case(p);
+    let url_start = if has(b"https://") {
+        run_start - 8
+    } else if has(b"http://") {
+        run_start - 7
+    } else {
+        run_start
+    };
+    text[..url_start].char_indices().next_back().map_or(0, |(i, _)| i)
+}
+
+/// The next match of the global `extractUrl` regex at or after `from`. Start
+/// positions are tried in order, as the regex engine would, but only those
+/// that lead to a label run ending in a dot: no other can match.
 fn next_match(text: &str, from: usize) -> Option<UrlMatch> {
     let mut skip = 0;
-    for (i, c) in text[from..].char_indices() {
-        let s = from + i;
-        let after = s + c.len_utf8();
-        if may_precede(c) {
-            // In UTF-16 an astral character is two units: the regex first
-            // tries a URL starting on its second half.
-            let lead = (c as u32 > 0xffff).then_some(c);
-            let attempts = lead.into_iter().map(Some).chain([None]);
-            for lead in attempts {
-                if let Some(m) = url_at(text, after, lead, &mut skip) {
-                    return Some(UrlMatch {
-                        before: Some(c),
-                        ..m
-                    });
+    let mut s = from;
+    loop {
+        let first = text[s..].chars().next()?;
+        let after_first = s + first.len_utf8();
+        let dot = after_first + memchr::memchr(b'.', &text.as_bytes()[after_first..])?;
+        s = s.max(first_try_before(text, dot));
+        while s < dot {
+            let c = text[s..].chars().next()?;
+            let after = s + c.len_utf8();
+            if may_precede(c) {
+                // In UTF-16 an astral character is two units: the regex
+                // first tries a URL starting on its second half.
+                let lead = (c as u32 > 0xffff).then_some(c);
+                for lead in lead.into_iter().map(Some).chain([None]) {
+                    if let Some(m) = url_at(text, after, lead, &mut skip) {
+                        return Some(UrlMatch {
+                            before: Some(c),
+                            ..m
+                        });
+                    }
                 }
             }
-        }
-        if s == 0 {
-            if let Some(m) = url_at(text, 0, None, &mut skip) {
-                return Some(m);
+            if s == 0 {
+                if let Some(m) = url_at(text, 0, None, &mut skip) {
+                    return Some(m);
+                }
             }
+            s = after;
         }
     }
-    None
 }
 
 /// Matches of the global `validAsciiDomain` regex in `domain`.
