@@ -59,10 +59,15 @@ fn twitter_text_seconds(captions: &[String]) -> Result<f64, String> {
     let mut stdin = child.stdin.take().ok_or("no stdin")?;
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    writer.join().map_err(|_| "writer panicked")?.map_err(|e| e.to_string())?;
+    writer
+        .join()
+        .map_err(|_| "writer panicked")?
+        .map_err(|e| e.to_string())?;
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).map_err(|e| format!("bad report: {e}"))?;
-    report["seconds"].as_f64().ok_or_else(|| "no seconds in report".into())
+    report["seconds"]
+        .as_f64()
+        .ok_or_else(|| "no seconds in report".into())
 }
 
 /// The batch as the consumer receives it: post events, keyed by author.
@@ -138,7 +143,11 @@ fn main() {
         })
         .collect();
     let hot = median(BATCH_ROUNDS, || aggregate(&sourced).len());
-    let verdict = if hot < Duration::from_millis(20) { "met" } else { "NOT met" };
+    let verdict = if hot < Duration::from_millis(20) {
+        "met"
+    } else {
+        "NOT met"
+    };
     println!(
         "hot path (extract, normalise, dedupe, aggregate) {BATCH} posts: {:.2} ms, {:.0} posts/s (target < 20 ms: {verdict})",
         hot.as_secs_f64() * 1e3,

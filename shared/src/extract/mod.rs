@@ -134,8 +134,10 @@ pub fn extract(text: &str) -> Vec<Entity<'_>> {
             None => i = at + sign.len_utf8(),
         }
     }
-    if out.iter().any(|e| e.kind == EntityKind::Hashtag) {
-        drop_hashtags_overlapping_urls(&mut out, &url::url_ranges(text));
+    let last_hashtag = out.iter().rev().find(|e| e.kind == EntityKind::Hashtag);
+    if let Some(last) = last_hashtag {
+        let urls = url::url_ranges(text, last.range.start);
+        drop_hashtags_overlapping_urls(&mut out, &urls);
     }
     out
 }

@@ -26,14 +26,24 @@ const MAX_DOMAIN_LABEL_LENGTH: usize = 63;
 /// The protocol twitter-text assumes when counting a URL's length.
 const DEFAULT_PROTOCOL_LEN: usize = "https://".len();
 
-/// twitter-text's TLD lists, split for lookup: all-ASCII ones sorted for a
-/// binary search (at most one of them can match at a place, because of the
-/// lookahead), the others by their first character, canonicalised, in match
-/// order (one may be a prefix of another).
+/// twitter-text's TLD lists, split for lookup: all-ASCII ones packed into
+/// integers and sorted for a binary search (at most one of them can match at
+/// a place, because of the lookahead), the others by their first character,
+/// canonicalised, in match order (one may be a prefix of another).
 struct Tlds {
-    ascii: Vec<&'static [u8]>,
+    ascii: Vec<u128>,
+    /// The few ASCII TLDs too long to pack.
+    long_ascii: Vec<&'static [u8]>,
     longest_ascii: usize,
     other: HashMap<char, Vec<Vec<char>>>,
+    /// ASCII characters (upper case) that start one of `other`.
+    other_ascii_first: [bool; 128],
+}
+
+/// Up to 16 non-zero bytes as one integer (distinct strings, distinct
+/// integers); the ASCII TLD lookup runs for every dot of every caption.
+fn pack(bytes: &[u8]) -> Option<u128> {
+    (bytes.len() <= 16).then(|| bytes.iter().fold(0, |acc, &b| acc << 8 | u128::from(b)))
 }
 
 fn tlds() -> &'static Tlds {
@@ -48,12 +58,22 @@ fn tlds() -> &'static Tlds {
             let chars: Vec<char> = tld.chars().map(canon).collect();
             by_first.entry(chars[0]).or_default().push(chars);
         }
-        let mut sorted: Vec<&[u8]> = ascii.iter().map(|t| t.as_bytes()).collect();
-        sorted.sort_unstable();
+        let mut packed: Vec<u128> = ascii.iter().filter_map(|t| pack(t.as_bytes())).collect();
+        packed.sort_unstable();
+        let mut other_ascii_first = [false; 128];
+        for first in by_first.keys().filter(|c| c.is_ascii()) {
+            other_ascii_first[*first as usize] = true;
+        }
         Tlds {
             longest_ascii: ascii.iter().map(|t| t.len()).max().unwrap_or(0),
-            ascii: sorted,
+            long_ascii: ascii
+                .iter()
+                .map(|t| t.as_bytes())
+                .filter(|t| pack(t).is_none())
+                .collect(),
+            ascii: packed,
             other: by_first,
+            other_ascii_first,
         }
     })
 }
@@ -160,11 +180,19 @@ fn tld_at(s: &str, at: usize) -> Option<usize> {
         let lower = &mut buf[..run];
         lower.copy_from_slice(&rest.as_bytes()[..run]);
         lower.make_ascii_lowercase();
-        if tlds.ascii.binary_search(&&*lower).is_ok() && tld_may_end(s, at + run) {
+        let known = match pack(lower) {
+            Some(p) => tlds.ascii.binary_search(&p).is_ok(),
+            None => tlds.long_ascii.contains(&&*lower),
+        };
+        if known && tld_may_end(s, at + run) {
             return Some(at + run);
         }
     }
-    let candidates = rest.chars().next().and_then(|c| tlds.other.get(&canon(c)));
+    let candidates = rest
+        .chars()
+        .next()
+        .filter(|c| !c.is_ascii() || tlds.other_ascii_first[c.to_ascii_uppercase() as usize])
+        .and_then(|c| tlds.other.get(&canon(c)));
     for tld in candidates.into_iter().flatten() {
         let mut text = rest.char_indices();
         let matched = tld
@@ -234,7 +262,11 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
         (None, None) => {
             let end = run_end(text, at, is_label_char);
             let dotless = end > at && !text[end..].starts_with('.');
-            Err(if dotless { NoDomain::WholeRun { end } } else { NoDomain::Other })
+            Err(if dotless {
+                NoDomain::WholeRun { end }
+            } else {
+                NoDomain::Other
+            })
         }
         // Only the first label depends on the start; if it was tried as the
         // domain name and no TLD followed, every start in its run fails alike.
@@ -377,7 +409,8 @@ fn first_try_before(text: &str, dot: usize) -> usize {
         .find(|&(_, c)| !is_label_char(c))
         .map_or(0, |(i, c)| i + c.len_utf8());
     let head = text[..run_start].as_bytes();
-    let has = |p: &[u8]| head.len() >= p.len() && head[head.len() - p.len()..].eq_ignore_ascii_case(p);
+    let has =
+        |p: &[u8]| head.len() >= p.len() && head[head.len() - p.len()..].eq_ignore_ascii_case(p);
     let url_start = if has(b"https://") {
         run_start - 8
     } else if has(b"http://") {
@@ -385,13 +418,17 @@ fn first_try_before(text: &str, dot: usize) -> usize {
     } else {
         run_start
     };
-    text[..url_start].char_indices().next_back().map_or(0, |(i, _)| i)
+    text[..url_start]
+        .char_indices()
+        .next_back()
+        .map_or(0, |(i, _)| i)
 }
 
-/// The next match of the global `extractUrl` regex at or after `from`. Start
+/// The next match of the global `extractUrl` regex at or after `from`, if
+/// it starts before `until`. Start
 /// positions are tried in order, as the regex engine would, but only those
 /// that lead to a label run ending in a dot: no other can match.
-fn next_match(text: &str, from: usize) -> Option<UrlMatch> {
+fn next_match(text: &str, from: usize, until: usize) -> Option<UrlMatch> {
     let mut skip = 0;
     let mut s = from;
     loop {
@@ -399,6 +436,9 @@ fn next_match(text: &str, from: usize) -> Option<UrlMatch> {
         let after_first = s + first.len_utf8();
         let dot = after_first + memchr::memchr(b'.', &text.as_bytes()[after_first..])?;
         s = s.max(first_try_before(text, dot));
+        if s >= until {
+            return None;
+        }
         while s < dot {
             let c = text[s..].chars().next()?;
             let after = s + c.len_utf8();
@@ -420,35 +460,50 @@ fn next_match(text: &str, from: usize) -> Option<UrlMatch> {
                     return Some(m);
                 }
             }
-            s = after;
+            // Starts before `skip` cannot have a domain; none of them can
+            // have a protocol either, being inside a label run.
+            s = match text[..skip.max(after)].char_indices().next_back() {
+                Some((before_skip, _)) if skip > after => before_skip,
+                _ => after,
+            };
         }
+    }
+}
+
+/// `validAsciiDomain` at `start` of `domain`: `Ok(end)`, or `Err(next)`,
+/// the next start worth trying (no start inside the first label's run can
+/// do better, since only that label's length depends on the start).
+fn ascii_domain_at(domain: &str, start: usize) -> Result<usize, usize> {
+    let (mut found, mut first_end, mut at) = (None, None, start);
+    loop {
+        let end = run_end(domain, at, is_ascii_domain_char);
+        if end == at || !domain[end..].starts_with('.') {
+            let next = first_end.unwrap_or(end);
+            let next = if next > start {
+                next
+            } else {
+                start + char_at(domain, start).map_or(1, char::len_utf8)
+            };
+            return found.ok_or(next);
+        }
+        first_end.get_or_insert(end);
+        found = tld_at(domain, end + 1).or(found);
+        at = end + 1;
     }
 }
 
 /// Matches of the global `validAsciiDomain` regex in `domain`.
 fn ascii_domains(domain: &str) -> Vec<Range<usize>> {
     let mut found = Vec::new();
-    let mut from = 0;
-    'scan: while from < domain.len() {
-        for (i, _) in domain[from..].char_indices() {
-            let start = from + i;
-            let mut label_ends = Vec::new();
-            let mut at = start;
-            loop {
-                let end = run_end(domain, at, is_ascii_domain_char);
-                if end == at || !domain[end..].starts_with('.') {
-                    break;
-                }
-                label_ends.push(end);
-                at = end + 1;
+    let mut at = 0;
+    while at < domain.len() {
+        match ascii_domain_at(domain, at) {
+            Ok(end) => {
+                found.push(at..end);
+                at = end;
             }
-            if let Some(end) = label_ends.iter().rev().find_map(|&e| tld_at(domain, e + 1)) {
-                found.push(start..end);
-                from = end;
-                continue 'scan;
-            }
+            Err(next) => at = next,
         }
-        break;
     }
     found
 }
@@ -465,14 +520,20 @@ fn is_valid(text: &str, m: &UrlMatch) -> bool {
     if lead_low.is_none() && domain.starts_with("xn--") && ascii_domains(domain).is_empty() {
         return false;
     }
+    let label_ok = |n: usize| (1..=MAX_DOMAIN_LABEL_LENGTH).contains(&n);
+    if lead_low.is_none() && domain.is_ascii() && text[m.start..m.end].is_ascii() {
+        return domain.split('.').all(|l| label_ok(l.len()))
+            && m.protocol_len.unwrap_or(DEFAULT_PROTOCOL_LEN) + (m.end - m.start)
+                <= MAX_URL_LENGTH;
+    }
     // punycode.js decodes surrogate pairs: code points, plus the lone half.
     let points: Vec<u32> = lead_low
         .into_iter()
         .chain(domain.chars().map(u32::from))
         .collect();
-    let labels_ok = points.split(|&u| u == u32::from(b'.')).all(|label| {
-        punycode::to_ascii_len(label).is_some_and(|n| (1..=MAX_DOMAIN_LABEL_LENGTH).contains(&n))
-    });
+    let labels_ok = points
+        .split(|&u| u == u32::from(b'.'))
+        .all(|label| punycode::to_ascii_len(label).is_some_and(label_ok));
     let url_len = text[m.start..m.end].encode_utf16().count() + usize::from(lead_low.is_some());
     labels_ok && m.protocol_len.unwrap_or(DEFAULT_PROTOCOL_LEN) + url_len <= MAX_URL_LENGTH
 }
@@ -501,14 +562,13 @@ fn tco_len(url: &str, protocol_len: usize) -> Option<Result<usize, ()>> {
     Some(Ok(end))
 }
 
-/// Byte ranges of the URL entities twitter-text finds in `text`, in order.
-pub fn url_ranges(text: &str) -> Vec<Range<usize>> {
+/// Byte ranges of the URL entities twitter-text finds in `text`, in order,
+/// at least all those starting before byte `until` (the scan stops there:
+/// a URL starting after the last hashtag cannot hide it).
+pub fn url_ranges(text: &str, until: usize) -> Vec<Range<usize>> {
     let mut urls = Vec::new();
-    if !text.contains('.') {
-        return urls;
-    }
     let mut from = 0;
-    while let Some(m) = next_match(text, from) {
+    while let Some(m) = next_match(text, from, until) {
         from = m.end;
         if !is_valid(text, &m) {
             continue;
@@ -543,7 +603,10 @@ mod tests {
     use super::*;
 
     fn urls(text: &str) -> Vec<&str> {
-        url_ranges(text).into_iter().map(|r| &text[r]).collect()
+        url_ranges(text, text.len())
+            .into_iter()
+            .map(|r| &text[r])
+            .collect()
     }
 
     #[test]
@@ -578,5 +641,10 @@ mod tests {
         assert_eq!(urls("http://пример.рф"), ["http://пример.рф"]);
         // A label over 63 characters after IDNA makes the URL invalid.
         assert!(urls(&format!("{}.com", "a".repeat(64))).is_empty());
+        // TLDs longer than the packed lookup takes, and one that starts ASCII.
+        assert_eq!(
+            urls("x.travelersinsurance x.vermögensberatung"),
+            ["x.travelersinsurance", "x.vermögensberatung"]
+        );
     }
 }
