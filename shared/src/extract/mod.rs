@@ -88,19 +88,21 @@ fn is_latin_accent(c: char) -> bool {
         | 0x026f | 0x0272 | 0x0289 | 0x028b | 0x02bb | 0x0300..=0x036f | 0x1e00..=0x1eff)
 }
 
-/// The next `#`, `@`, `＃` or `＠` at or after byte `from`. A byte search
-/// (the full-width signs start with 0xEF), because this scan touches every
-/// byte of every caption.
-fn next_sign(text: &str, from: usize) -> Option<(usize, char)> {
+/// The next hashtag sign (`#`, `＃`), or also at sign (`@`, `＠`) with
+/// `mentions`, at or after byte `from`. A byte search (the full-width signs
+/// start with 0xEF), because this scan touches every byte of every caption.
+fn next_sign(text: &str, from: usize, mentions: bool) -> Option<(usize, char)> {
     let bytes = text.as_bytes();
+    let at_byte = if mentions { b'@' } else { b'#' };
     let mut i = from;
-    while let Some(found) = memchr::memchr3(b'#', b'@', 0xef, &bytes[i..]) {
+    while let Some(found) = memchr::memchr3(b'#', at_byte, 0xef, &bytes[i..]) {
         let at = i + found;
         match bytes[at] {
             b'#' => return Some((at, '#')),
             b'@' => return Some((at, '@')),
             _ => match text[at..].chars().next() {
-                Some(c @ ('＃' | '＠')) => return Some((at, c)),
+                Some('＃') => return Some((at, '＃')),
+                Some('＠') if mentions => return Some((at, '＠')),
                 _ => i = at + 1,
             },
         }
@@ -110,13 +112,19 @@ fn next_sign(text: &str, from: usize) -> Option<(usize, char)> {
 
 /// Hashtags and mentions of `text`, in text order.
 pub fn extract(text: &str) -> Vec<Entity<'_>> {
+    scan(text, true)
+}
+
+/// Hashtags, and mentions too if `mentions`: the two are independent (as
+/// twitter-text's two regexes are), so counting can skip mentions.
+fn scan(text: &str, mentions: bool) -> Vec<Entity<'_>> {
     let mut out = Vec::new();
     // Like twitter-text's regexes, a match consumes the character before its
     // sign; `consumed` is where the previous match of the same kind (even a
     // rejected one) ended, so that character cannot be the next one's boundary.
     let (mut consumed_tag, mut consumed_mention) = (0, 0);
     let mut i = 0;
-    while let Some((at, sign)) = next_sign(text, i) {
+    while let Some((at, sign)) = next_sign(text, i, mentions) {
         type Matcher =
             for<'t> fn(&'t str, usize, char, usize) -> Option<(Option<Entity<'t>>, usize)>;
         let (consumed, matcher): (&mut usize, Matcher) = if is_hashtag_sign(sign) {
@@ -314,10 +322,7 @@ pub fn hashtags_and_mentions(text: &str) -> (Vec<&str>, Vec<&str>) {
 
 /// Hashtags of `text` as written (without `#`), in text order.
 pub fn hashtags(text: &str) -> impl Iterator<Item = &str> {
-    extract(text)
-        .into_iter()
-        .filter(|e| e.kind == EntityKind::Hashtag)
-        .map(|e| e.text)
+    scan(text, false).into_iter().map(|e| e.text)
 }
 
 /// The identity of a tag: Unicode NFKC then full case folding, so `#ＲＵＳＴ`,
@@ -328,7 +333,11 @@ pub fn tag_key(tag: &str) -> String {
     if tag.is_ascii() {
         return tag.to_ascii_lowercase();
     }
-    caseless::default_case_fold_str(&tag.nfkc().collect::<String>())
+    // Most tags are already NFKC; the quick check spares them a copy.
+    match unicode_normalization::is_nfkc_quick(tag.chars()) {
+        unicode_normalization::IsNormalized::Yes => caseless::default_case_fold_str(tag),
+        _ => caseless::default_case_fold_str(&tag.nfkc().collect::<String>()),
+    }
 }
 
 /// The distinct hashtags of a caption: one (key, display) pair per tag,

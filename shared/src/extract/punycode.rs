@@ -15,10 +15,21 @@ fn is_separator(c: u32) -> bool {
     matches!(c, 0x2e | 0x3002 | 0xff0e | 0xff61)
 }
 
+/// Whether `punycode.toASCII(label)` is 1 to `max` characters long, for a
+/// label given as code points (a lone surrogate may appear, as in
+/// JavaScript); false where punycode.js would throw (overflow). Labels that
+/// cannot fit are rejected without encoding: every code point costs at least
+/// one output character, and an encoded part also costs `xn--`.
+pub fn to_ascii_fits(label: &[u32], max: usize) -> bool {
+    let encoded = label.iter().any(|&c| c >= 0x80 && !is_separator(c));
+    let floor = label.len() + if encoded { 4 } else { 0 };
+    floor <= max && to_ascii_len(label).is_some_and(|n| (1..=max).contains(&n))
+}
+
 /// Length of `punycode.toASCII(label)` for a label given as code points (a
 /// lone surrogate may appear, as in JavaScript). `None` where
 /// punycode.js would throw (overflow).
-pub fn to_ascii_len(label: &[u32]) -> Option<usize> {
+fn to_ascii_len(label: &[u32]) -> Option<usize> {
     let mut len = 0;
     for (i, part) in label.split(|&c| is_separator(c)).enumerate() {
         len += usize::from(i > 0);
@@ -113,5 +124,20 @@ mod tests {
         assert_eq!(len("a。b"), Some(3));
         // Astral characters count as one code point, as in punycode.js.
         assert_eq!(len("ශ්‍රීලංකා️महात्मा_१२३४‍🦀"), Some(62));
+    }
+
+    #[test]
+    fn fits_agrees_with_the_length() {
+        let points = |s: &str| s.chars().map(u32::from).collect::<Vec<_>>();
+        for (label, max) in [
+            ("例え", 11),
+            ("例え", 10),
+            ("bücher", 13),
+            ("a".repeat(64).as_str(), 63),
+            (&"a。".repeat(30), 63),
+        ] {
+            let fits = len(label).is_some_and(|n| (1..=max).contains(&n));
+            assert_eq!(to_ascii_fits(&points(label), max), fits, "{label} {max}");
+        }
     }
 }

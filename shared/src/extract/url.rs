@@ -237,7 +237,7 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
     let mut first: Option<(usize, bool)> = None; // (end, tried as domain name)
     let mut start = at;
     loop {
-        let end = run_end(text, start, is_label_char);
+        let end = label_run_end(text, start);
         let virtual_first = lead && start == at;
         let label = &text[start..end];
         let ends_ok = label
@@ -260,7 +260,7 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
         // No label at all: if the run has no dot after it, no start inside
         // it can do better.
         (None, None) => {
-            let end = run_end(text, at, is_label_char);
+            let end = label_run_end(text, at);
             let dotless = end > at && !text[end..].starts_with('.');
             Err(if dotless {
                 NoDomain::WholeRun { end }
@@ -399,16 +399,64 @@ fn is_label_char(c: char) -> bool {
     is_domain_char(c) || c == '_' || c == '-'
 }
 
+/// Lead bytes of the only non-ASCII characters that are not label
+/// characters (spaces, directional marks, non-characters); any other
+/// multi-byte character is one without decoding it.
+fn may_end_label(lead: u8) -> bool {
+    matches!(lead, 0xc2 | 0xd8 | 0xe1 | 0xe2 | 0xe3 | 0xef)
+}
+
+/// End of the run of label characters from `at`. Label runs are scanned
+/// for every dot of every caption, so this works on bytes and decodes only
+/// where a lead byte may start a non-label character.
+fn label_run_end(s: &str, at: usize) -> usize {
+    let bytes = s.as_bytes();
+    let mut i = at;
+    while let Some(&b) = bytes.get(i) {
+        let len = if b < 0x80 {
+            if !is_label_char(char::from(b)) {
+                return i;
+            }
+            1
+        } else if may_end_label(b) {
+            match char_at(s, i) {
+                Some(c) if is_label_char(c) => c.len_utf8(),
+                _ => return i,
+            }
+        } else {
+            1 // a continuation byte, or a lead byte of a label character
+        };
+        i += len;
+    }
+    i
+}
+
+/// Start of the run of label characters that ends at `end`.
+fn label_run_start(s: &str, end: usize) -> usize {
+    let bytes = s.as_bytes();
+    let mut i = end;
+    while i > 0 {
+        let b = bytes[i - 1];
+        if b < 0x80 {
+            if !is_label_char(char::from(b)) {
+                return i;
+            }
+        } else if b >= 0xc0 && may_end_label(b) {
+            if let Some(c) = char_at(s, i - 1).filter(|&c| !is_label_char(c)) {
+                return i - 1 + c.len_utf8();
+            }
+        }
+        i -= 1;
+    }
+    0
+}
+
 /// Where the regex could first match before the dot at `dot`: the
 /// position of the character preceding the protocol or the label run that
 /// ends at this dot (a domain's first label always ends at a dot).
 fn first_try_before(text: &str, dot: usize) -> usize {
-    let run_start = text[..dot]
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| !is_label_char(c))
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    let head = text[..run_start].as_bytes();
+    let run_start = label_run_start(text, dot);
+    let head = &text.as_bytes()[..run_start];
     let has =
         |p: &[u8]| head.len() >= p.len() && head[head.len() - p.len()..].eq_ignore_ascii_case(p);
     let url_start = if has(b"https://") {
@@ -527,13 +575,25 @@ fn is_valid(text: &str, m: &UrlMatch) -> bool {
                 <= MAX_URL_LENGTH;
     }
     // punycode.js decodes surrogate pairs: code points, plus the lone half.
-    let points: Vec<u32> = lead_low
+    // A label of more code points than the limit cannot fit, so a fixed
+    // buffer holds every label worth encoding.
+    let mut points = lead_low
         .into_iter()
         .chain(domain.chars().map(u32::from))
-        .collect();
-    let labels_ok = points
-        .split(|&u| u == u32::from(b'.'))
-        .all(|label| punycode::to_ascii_len(label).is_some_and(label_ok));
+        .peekable();
+    let mut labels_ok = true;
+    while labels_ok && points.peek().is_some() {
+        let mut label = [0u32; MAX_DOMAIN_LABEL_LENGTH + 1];
+        let mut len = 0;
+        for p in points.by_ref().take_while(|&p| p != u32::from(b'.')) {
+            if len < label.len() {
+                label[len] = p;
+            }
+            len += 1;
+        }
+        labels_ok =
+            len < label.len() && punycode::to_ascii_fits(&label[..len], MAX_DOMAIN_LABEL_LENGTH);
+    }
     let url_len = text[m.start..m.end].encode_utf16().count() + usize::from(lead_low.is_some());
     labels_ok && m.protocol_len.unwrap_or(DEFAULT_PROTOCOL_LEN) + url_len <= MAX_URL_LENGTH
 }
