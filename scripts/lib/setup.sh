@@ -2,13 +2,16 @@
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-# Debian packages, installed with apt-get when a command is missing.
-ensure_apt() { # command package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "installing $2"
+apt_install() { # package
+    log "installing $1"
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq "$2" >/dev/null
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq "$1" >/dev/null
+}
+
+# Debian packages, installed with apt-get when a command is missing.
+ensure_apt() { # command package
+    command -v "$1" >/dev/null 2>&1 || apt_install "$2"
 }
 
 ensure_rust() {
@@ -31,4 +34,19 @@ ensure_node_tools() {
         log "installing the twitter-text oracle"
         (cd tools/oracle && npm ci --no-audit --no-fund --silent)
     fi
+}
+
+# SAM CLI and cfn-lint (PyPI) in a virtualenv cached under ~/.cache, so a
+# second run installs nothing. Puts the venv's bin first on PATH.
+ensure_aws_tools() {
+    ensure_apt python3 python3
+    local venv="${HASHTAG_TOOLS:-$HOME/.cache/hashtag-tools}/venv"
+    local stamp="$venv/.requirements"
+    if ! cmp -s tools/aws/requirements.txt "$stamp" 2>/dev/null; then
+        log "installing the SAM CLI and cfn-lint"
+        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+        "$venv/bin/pip" install -q -r tools/aws/requirements.txt
+        cp tools/aws/requirements.txt "$stamp"
+    fi
+    export PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0
 }
