@@ -133,12 +133,16 @@ fn main() {
     }
 
     let (events, records) = batch(&captions[..BATCH]);
+    // The same records as the consumer sees them once decoded.
+    let sources: Vec<String> = (0..PARTITIONS)
+        .map(|p| format!("{POSTS_TOPIC}-{p}"))
+        .collect();
     let sourced: Vec<SourcedEvent<'_>> = events
         .iter()
-        .enumerate()
-        .map(|(i, e)| SourcedEvent {
-            source: ["posts-0", "posts-1", "posts-2", "posts-3"][i % PARTITIONS as usize],
-            offset: (i / PARTITIONS as usize) as i64,
+        .zip(&records)
+        .map(|(e, r)| SourcedEvent {
+            source: &sources[r.partition as usize],
+            offset: r.offset,
             event: e.clone(),
         })
         .collect();

@@ -1,7 +1,7 @@
 //! Deterministic synthetic captions: mixed scripts, emoji, URLs with
 //! fragments, numbers, mentions and hashtags in every position. The
-//! differential test against twitter-text draws its input from here; it lives
-//! in the library so benchmarks and load generation can share the same text.
+//! differential test against twitter-text and the extraction benchmark draw
+//! their input from here, so both see the same text.
 
 /// A small, fast, seedable generator (SplitMix64): reproducible corpora
 /// without a dependency.

@@ -235,9 +235,11 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
     // follows; walking forward and keeping the last success finds it.
     let mut found = None;
     let mut first: Option<(usize, bool)> = None; // (end, tried as domain name)
+    let mut first_run_end = None;
     let mut start = at;
     loop {
         let end = label_run_end(text, start);
+        first_run_end.get_or_insert(end);
         let virtual_first = lead && start == at;
         let label = &text[start..end];
         let ends_ok = label
@@ -260,7 +262,7 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
         // No label at all: if the run has no dot after it, no start inside
         // it can do better.
         (None, None) => {
-            let end = label_run_end(text, at);
+            let end = first_run_end.unwrap_or(at);
             let dotless = end > at && !text[end..].starts_with('.');
             Err(if dotless {
                 NoDomain::WholeRun { end }
@@ -322,17 +324,16 @@ fn query_end(text: &str, at: usize) -> Option<usize> {
     run.rfind(is_query_ending).map(|i| at + i + 1)
 }
 
-/// `https?://`, case-insensitive: its length.
+/// `https?://`: the protocols, tried longest first.
+const PROTOCOLS: [&[u8]; 2] = [b"https://", b"http://"];
+
+/// Length of the protocol `s` starts with, case-insensitively.
 fn protocol_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
-    let starts = |p: &[u8]| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p);
-    if starts(b"https://") {
-        Some(8)
-    } else if starts(b"http://") {
-        Some(7)
-    } else {
-        None
-    }
+    PROTOCOLS
+        .iter()
+        .find(|p| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p))
+        .map(|p| p.len())
 }
 
 /// One match of `extractUrl`.
@@ -457,15 +458,10 @@ fn label_run_start(s: &str, end: usize) -> usize {
 fn first_try_before(text: &str, dot: usize) -> usize {
     let run_start = label_run_start(text, dot);
     let head = &text.as_bytes()[..run_start];
-    let has =
-        |p: &[u8]| head.len() >= p.len() && head[head.len() - p.len()..].eq_ignore_ascii_case(p);
-    let url_start = if has(b"https://") {
-        run_start - 8
-    } else if has(b"http://") {
-        run_start - 7
-    } else {
-        run_start
-    };
+    let url_start = PROTOCOLS
+        .iter()
+        .find(|p| head.len() >= p.len() && head[head.len() - p.len()..].eq_ignore_ascii_case(p))
+        .map_or(run_start, |p| run_start - p.len());
     text[..url_start]
         .char_indices()
         .next_back()
@@ -568,11 +564,18 @@ fn is_valid(text: &str, m: &UrlMatch) -> bool {
     if lead_low.is_none() && domain.starts_with("xn--") && ascii_domains(domain).is_empty() {
         return false;
     }
-    let label_ok = |n: usize| (1..=MAX_DOMAIN_LABEL_LENGTH).contains(&n);
-    if lead_low.is_none() && domain.is_ascii() && text[m.start..m.end].is_ascii() {
-        return domain.split('.').all(|l| label_ok(l.len()))
-            && m.protocol_len.unwrap_or(DEFAULT_PROTOCOL_LEN) + (m.end - m.start)
-                <= MAX_URL_LENGTH;
+    let url_len = text[m.start..m.end].encode_utf16().count() + usize::from(lead_low.is_some());
+    m.protocol_len.unwrap_or(DEFAULT_PROTOCOL_LEN) + url_len <= MAX_URL_LENGTH
+        && labels_fit(lead_low, domain)
+}
+
+/// Whether every label of `domain` (after the lone surrogate half
+/// `lead_low`, if any) is 1 to 63 characters once punycode-encoded.
+fn labels_fit(lead_low: Option<u32>, domain: &str) -> bool {
+    let fits = |n: usize| (1..=MAX_DOMAIN_LABEL_LENGTH).contains(&n);
+    if lead_low.is_none() && domain.is_ascii() {
+        // ASCII labels encode to themselves.
+        return domain.split('.').all(|l| fits(l.len()));
     }
     // punycode.js decodes surrogate pairs: code points, plus the lone half.
     // A label of more code points than the limit cannot fit, so a fixed
@@ -581,8 +584,7 @@ fn is_valid(text: &str, m: &UrlMatch) -> bool {
         .into_iter()
         .chain(domain.chars().map(u32::from))
         .peekable();
-    let mut labels_ok = true;
-    while labels_ok && points.peek().is_some() {
+    while points.peek().is_some() {
         let mut label = [0u32; MAX_DOMAIN_LABEL_LENGTH + 1];
         let mut len = 0;
         for p in points.by_ref().take_while(|&p| p != u32::from(b'.')) {
@@ -591,11 +593,11 @@ fn is_valid(text: &str, m: &UrlMatch) -> bool {
             }
             len += 1;
         }
-        labels_ok =
-            len < label.len() && punycode::to_ascii_fits(&label[..len], MAX_DOMAIN_LABEL_LENGTH);
+        if len >= label.len() || !punycode::to_ascii_fits(&label[..len], MAX_DOMAIN_LABEL_LENGTH) {
+            return false;
+        }
     }
-    let url_len = text[m.start..m.end].encode_utf16().count() + usize::from(lead_low.is_some());
-    labels_ok && m.protocol_len.unwrap_or(DEFAULT_PROTOCOL_LEN) + url_len <= MAX_URL_LENGTH
+    true
 }
 
 /// `validTcoUrl` on a URL with a protocol: `Some(Ok(len))` for a t.co link
