@@ -3,17 +3,23 @@
 //! instead of one per tag per post.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use crate::domain::{PostEvent, TopPost};
-use crate::extract::distinct_tags;
+use crate::domain::PostEvent;
+use crate::extract::{hashtags, tag_key_into};
+use crate::ids::Id;
 
 /// A post counted for a tag, with the offset it was read at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountedPost {
     /// Offset of the record within its partition.
     pub offset: i64,
-    /// The post as listed on the tag page.
-    pub post: TopPost,
+    /// The post.
+    pub post_id: Id,
+    /// Its cover image, shared by every tag of the post (a batch lists
+    /// each post under several tags; copying the URL for each was a
+    /// measurable part of the consumer's time).
+    pub image_url: Arc<str>,
 }
 
 /// The posts of one partition that carry a tag, in offset order.
@@ -59,9 +65,15 @@ pub struct SourcedEvent<'a> {
 pub fn aggregate(records: &[SourcedEvent<'_>]) -> Vec<TagContribution> {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut out: Vec<TagContribution> = Vec::new();
+    // Reused per tag and per post: most keys are already in `index`.
+    let mut key = String::new();
+    let mut post_slots: Vec<usize> = Vec::new();
     for record in records {
-        for (key, display) in distinct_tags(&record.event.caption) {
-            let slot = match index.get(&key) {
+        post_slots.clear();
+        let mut image_url: Option<Arc<str>> = None;
+        for display in hashtags(&record.event.caption) {
+            tag_key_into(display, &mut key);
+            let slot = match index.get(key.as_str()) {
                 Some(&i) => i,
                 None => {
                     out.push(TagContribution {
@@ -69,16 +81,20 @@ pub fn aggregate(records: &[SourcedEvent<'_>]) -> Vec<TagContribution> {
                         display: display.to_string(),
                         sources: Vec::new(),
                     });
-                    index.insert(key, out.len() - 1);
+                    index.insert(key.clone(), out.len() - 1);
                     out.len() - 1
                 }
             };
+            if post_slots.contains(&slot) {
+                continue;
+            }
+            post_slots.push(slot);
             let counted = CountedPost {
                 offset: record.offset,
-                post: TopPost {
-                    post_id: record.event.post_id,
-                    image_url: record.event.image_url.clone(),
-                },
+                post_id: record.event.post_id,
+                image_url: image_url
+                    .get_or_insert_with(|| record.event.image_url.as_str().into())
+                    .clone(),
             };
             let sources = &mut out[slot].sources;
             match sources.iter_mut().find(|s| s.source == record.source) {

@@ -29,8 +29,17 @@ fn run(mut cmd: Command, input: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Generated captions compared on every run.
+/// Generated captions compared on every run, and their seed. To search
+/// wider, set `ORACLE_CAPTIONS` and `ORACLE_SEED`.
 const CAPTIONS: usize = 100_000;
+const SEED: u64 = 2026;
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, not {v:?}"))
+    })
+}
 
 #[test]
 fn extraction_matches_twitter_text() {
@@ -66,11 +75,18 @@ fn extraction_matches_twitter_text() {
         "https://t.co/abc#frag",
         "http://пример.рф/#тег",
         "café.com/#à",
+        "http://🦀＃tag.com ＃x",
+        "go x.com:80#a x.com/a(b)#c a.com/x?y #z",
+        "a.com/x b.com/#y\t#z",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    texts.extend(shared::corpus::captions(2026, CAPTIONS));
+    let captions = setting("ORACLE_CAPTIONS", CAPTIONS as u64) as usize;
+    texts.extend(shared::corpus::captions(
+        setting("ORACLE_SEED", SEED),
+        captions,
+    ));
     let input: String = texts
         .iter()
         .map(|t| serde_json::json!({ "text": t }).to_string() + "\n")

@@ -18,10 +18,8 @@ fn contribution(key: &str, source: &str, offsets: std::ops::Range<i64>) -> TagCo
             posts: offsets
                 .map(|o| CountedPost {
                     offset: o,
-                    post: TopPost {
-                        post_id: Id(1000 + o),
-                        image_url: format!("https://img/{o}"),
-                    },
+                    post_id: Id(1000 + o),
+                    image_url: format!("https://img/{o}").into(),
                 })
                 .collect(),
         }],

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::db::{backend, Db, Durability};
-use crate::aggregate::TagContribution;
+use crate::aggregate::{CountedPost, TagContribution};
 use crate::domain::{parse_rfc3339_ms, rfc3339_ms, Ranking, TagPage, TopPost, TOP_POSTS};
 use crate::extract::tag_key;
 use crate::ids::Id;
@@ -70,7 +70,7 @@ impl HashtagStore for SqliteHashtagStore {
                 let tx = conn.transaction().map_err(backend)?;
                 let now = now_ms();
                 for tag in &batch {
-                    let mut fresh: Vec<&TopPost> = Vec::new();
+                    let mut fresh: Vec<&CountedPost> = Vec::new();
                     for source in &tag.sources {
                         let mark: Option<i64> = tx
                             .prepare_cached("SELECT last_offset FROM tag_marks WHERE tag_key = ?1 AND source = ?2")
@@ -90,7 +90,7 @@ impl HashtagStore for SqliteHashtagStore {
                         )
                         .and_then(|mut s| s.execute(params![tag.key, source.source, last]))
                         .map_err(backend)?;
-                        fresh.extend(new.into_iter().map(|p| &p.post));
+                        fresh.extend(new);
                     }
                     if fresh.is_empty() {
                         continue;
@@ -108,7 +108,7 @@ impl HashtagStore for SqliteHashtagStore {
                         .prepare_cached("INSERT OR IGNORE INTO tag_recent (tag_key, post_id, image_url) VALUES (?1, ?2, ?3)")
                         .map_err(backend)?;
                     for post in fresh.iter().take(TOP_POSTS) {
-                        insert.execute(params![tag.key, post.post_id.0, post.image_url]).map_err(backend)?;
+                        insert.execute(params![tag.key, post.post_id.0, &*post.image_url]).map_err(backend)?;
                     }
                     tx.prepare_cached(
                         "DELETE FROM tag_recent WHERE tag_key = ?1 AND post_id < (

@@ -7,9 +7,12 @@
 
 use std::ops::Range;
 
+mod ascii_class;
 mod punycode;
 mod url;
 
+use ascii_class::AsciiClass;
+use caseless::Caseless;
 use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 use unicode_normalization::UnicodeNormalization;
 
@@ -142,11 +145,13 @@ fn scan(text: &str, mentions: bool) -> Vec<Entity<'_>> {
             None => i = at + sign.len_utf8(),
         }
     }
-    let last_hashtag = out.iter().rev().find(|e| e.kind == EntityKind::Hashtag);
-    if let Some(last) = last_hashtag {
-        let urls = url::url_ranges(text, last.range.start);
-        drop_hashtags_overlapping_urls(&mut out, &urls);
-    }
+    let maybe_in_urls = out
+        .iter()
+        .filter(|e| e.kind == EntityKind::Hashtag)
+        .map(|e| e.range.start)
+        .filter(|&at| url::may_be_inside_url(text, at));
+    let urls = url::url_ranges(text, maybe_in_urls);
+    drop_hashtags_overlapping_urls(&mut out, &urls);
     out
 }
 
@@ -234,7 +239,9 @@ fn hashtag_at(
 /// Whether the text before a mention's sign lets it start: twitter-text's
 /// `validMentionPrecedingChars`, including the retweet forms `RT@x`, `RT:@x`.
 fn mention_may_start(text: &str, at: usize, consumed: usize) -> bool {
-    let blocked = |c: char| c.is_ascii_alphanumeric() || "_!#$%&*@＠".contains(c);
+    const BLOCKING: AsciiClass = AsciiClass::alphanumeric_and("_!#$%&*@");
+    const RT_BLOCKING: AsciiClass = AsciiClass::alphanumeric_and("_+~.-");
+    let blocked = |c: char| BLOCKING.has(c) || c == '＠';
     match boundary_char(text, at, consumed) {
         Err(()) => return false,
         Ok(None) => return true,
@@ -255,7 +262,7 @@ fn mention_may_start(text: &str, at: usize, consumed: usize) -> bool {
     match boundary_char(text, rt_start, consumed) {
         Err(()) => false,
         Ok(None) => true,
-        Ok(Some(c)) => !(c.is_ascii_alphanumeric() || "_+~.-".contains(c)),
+        Ok(Some(c)) => !RT_BLOCKING.has(c),
     }
 }
 
@@ -311,13 +318,14 @@ fn mention_at(
 /// Hashtags and mentions of `text` as written (without `#`/`@`), each in
 /// text order: what the API and the `extract` command report.
 pub fn hashtags_and_mentions(text: &str) -> (Vec<&str>, Vec<&str>) {
-    let (tags, mentions): (Vec<Entity<'_>>, Vec<Entity<'_>>) = extract(text)
-        .into_iter()
-        .partition(|e| e.kind == EntityKind::Hashtag);
-    (
-        tags.into_iter().map(|e| e.text).collect(),
-        mentions.into_iter().map(|e| e.text).collect(),
-    )
+    let (mut tags, mut mentions) = (Vec::new(), Vec::new());
+    for entity in extract(text) {
+        match entity.kind {
+            EntityKind::Hashtag => tags.push(entity.text),
+            EntityKind::Mention => mentions.push(entity.text),
+        }
+    }
+    (tags, mentions)
 }
 
 /// Hashtags of `text` as written (without `#`), in text order.
@@ -329,14 +337,25 @@ pub fn hashtags(text: &str) -> impl Iterator<Item = &str> {
 /// `#Rust` and `#rust` count as one tag. A leading `#`/`＃` is ignored, so a
 /// URL path `/tags/%23rust` and `/tags/rust` name the same page.
 pub fn tag_key(tag: &str) -> String {
+    let mut key = String::new();
+    tag_key_into(tag, &mut key);
+    key
+}
+
+/// [`tag_key`] into a buffer the caller reuses: the consumer computes a key
+/// for every hashtag of every post, and most are already known.
+pub fn tag_key_into(tag: &str, key: &mut String) {
+    key.clear();
     let tag = tag.trim().trim_start_matches(is_hashtag_sign);
     if tag.is_ascii() {
-        return tag.to_ascii_lowercase();
+        key.push_str(tag);
+        key.make_ascii_lowercase();
+        return;
     }
-    // Most tags are already NFKC; the quick check spares them a copy.
+    // Most tags are already NFKC; the quick check spares them the pass.
     match unicode_normalization::is_nfkc_quick(tag.chars()) {
-        unicode_normalization::IsNormalized::Yes => caseless::default_case_fold_str(tag),
-        _ => caseless::default_case_fold_str(&tag.nfkc().collect::<String>()),
+        unicode_normalization::IsNormalized::Yes => key.extend(tag.chars().default_case_fold()),
+        _ => key.extend(tag.nfkc().default_case_fold()),
     }
 }
 

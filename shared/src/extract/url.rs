@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use super::ascii_class::AsciiClass;
 use super::{is_latin_accent, punycode};
 
 /// twitter-text's `MAX_URL_LENGTH`, in UTF-16 code units.
@@ -104,10 +105,9 @@ fn may_precede(c: char) -> bool {
 /// `validDomainChars`: anything but punctuation, spaces, non-characters and
 /// directional marks.
 fn is_domain_char(c: char) -> bool {
+    const ASCII: AsciiClass = AsciiClass::not_punctuation_or_space("\"`");
     if c.is_ascii() {
-        // All ASCII punctuation but `"` and `` ` ``, and the ASCII spaces.
-        let punct = c.is_ascii_punctuation() && c != '"' && c != '`';
-        return !(punct || matches!(c, '\t'..='\r' | ' '));
+        return ASCII.has(c);
     }
     !matches!(c as u32,
         0x85 | 0xa0 | 0x1680 | 0x180e | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f
@@ -115,17 +115,29 @@ fn is_domain_char(c: char) -> bool {
         | 0x202a..=0x202e | 0x061c | 0x200e | 0x200f | 0x2066..=0x2069)
 }
 
+/// No character from here on changes case into the Latin and Cyrillic
+/// ranges that the URL classes test (a test checks every one), so those
+/// classes skip the case mapping for CJK, emoji and the like.
+const FOLDS_INTO_LATIN_BELOW: u32 = 0x3000;
+
+/// Whether `c` or its case-insensitive form (the `i` flag) is `inside`.
+fn folds_into(c: char, inside: fn(char) -> bool) -> bool {
+    inside(c) || ((c as u32) < FOLDS_INTO_LATIN_BELOW && inside(canon(c)))
+}
+
 /// The Cyrillic and accented-Latin letters twitter-text allows in paths,
 /// under the `i` flag.
 fn is_path_letter(c: char) -> bool {
-    let inside = |c: char| matches!(c as u32, 0x0400..=0x04ff) || is_latin_accent(c);
-    inside(c) || inside(canon(c))
+    folds_into(c, |c| {
+        matches!(c as u32, 0x0400..=0x04ff) || is_latin_accent(c)
+    })
 }
 
 /// `validGeneralUrlPathChars`.
 fn is_path_char(c: char) -> bool {
+    const ASCII: AsciiClass = AsciiClass::alphanumeric_and("!*';:=+,.$/%#[]-_~@|&");
     if c.is_ascii() {
-        c.is_ascii_alphanumeric() || "!*';:=+,.$/%#[]-_~@|&".contains(c)
+        ASCII.has(c)
     } else {
         c == '\u{2013}' || is_path_letter(c)
     }
@@ -133,8 +145,9 @@ fn is_path_char(c: char) -> bool {
 
 /// `validUrlPathEndingChars` (the single-character part).
 fn is_path_ending(c: char) -> bool {
+    const ASCII: AsciiClass = AsciiClass::alphanumeric_and("+-=_#/");
     if c.is_ascii() {
-        c.is_ascii_alphanumeric() || "+-=_#/".contains(c)
+        ASCII.has(c)
     } else {
         is_path_letter(c)
     }
@@ -142,17 +155,19 @@ fn is_path_ending(c: char) -> bool {
 
 /// `validUrlQueryChars`.
 fn is_query_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!?*'@();:&=+$/%#[]-_.,~|".contains(c)
+    const ASCII: AsciiClass = AsciiClass::alphanumeric_and("!?*'@();:&=+$/%#[]-_.,~|");
+    ASCII.has(c)
 }
 
 /// `validUrlQueryEndingChars`.
 fn is_query_ending(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-_&=#/".contains(c)
+    const ASCII: AsciiClass = AsciiClass::alphanumeric_and("-_&=#/");
+    ASCII.has(c)
 }
 
 /// The `[\-a-z0-9…]` class of `validAsciiDomain` (accented Latin included).
 fn is_ascii_domain_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || is_latin_accent(c) || is_latin_accent(canon(c))
+    c.is_ascii_alphanumeric() || c == '-' || folds_into(c, is_latin_accent)
 }
 
 fn char_at(s: &str, at: usize) -> Option<char> {
@@ -397,7 +412,12 @@ fn url_at(text: &str, at: usize, lead: Option<char>, skip: &mut usize) -> Option
 }
 
 fn is_label_char(c: char) -> bool {
-    is_domain_char(c) || c == '_' || c == '-'
+    const ASCII: AsciiClass = AsciiClass::not_punctuation_or_space("\"`_-");
+    if c.is_ascii() {
+        ASCII.has(c)
+    } else {
+        is_domain_char(c)
+    }
 }
 
 /// Lead bytes of the only non-ASCII characters that are not label
@@ -432,11 +452,12 @@ fn label_run_end(s: &str, at: usize) -> usize {
     i
 }
 
-/// Start of the run of label characters that ends at `end`.
-fn label_run_start(s: &str, end: usize) -> usize {
+/// Start of the run of label characters that ends at `end`, or `floor` if
+/// the run starts before it.
+fn label_run_start(s: &str, end: usize, floor: usize) -> usize {
     let bytes = s.as_bytes();
     let mut i = end;
-    while i > 0 {
+    while i > floor {
         let b = bytes[i - 1];
         if b < 0x80 {
             if !is_label_char(char::from(b)) {
@@ -449,14 +470,15 @@ fn label_run_start(s: &str, end: usize) -> usize {
         }
         i -= 1;
     }
-    0
+    floor
 }
 
 /// Where the regex could first match before the dot at `dot`: the
 /// position of the character preceding the protocol or the label run that
-/// ends at this dot (a domain's first label always ends at a dot).
-fn first_try_before(text: &str, dot: usize) -> usize {
-    let run_start = label_run_start(text, dot);
+/// ends at this dot (a domain's first label always ends at a dot). Any
+/// answer at or before `floor` may come out as one at or before `floor`.
+fn first_try_before(text: &str, dot: usize, floor: usize) -> usize {
+    let run_start = label_run_start(text, dot, floor);
     let head = &text.as_bytes()[..run_start];
     let url_start = PROTOCOLS
         .iter()
@@ -469,17 +491,19 @@ fn first_try_before(text: &str, dot: usize) -> usize {
 }
 
 /// The next match of the global `extractUrl` regex at or after `from`, if
-/// it starts before `until`. Start
-/// positions are tried in order, as the regex engine would, but only those
-/// that lead to a label run ending in a dot: no other can match.
-fn next_match(text: &str, from: usize, until: usize) -> Option<UrlMatch> {
+/// it starts before `until` and its domain's first dot is before
+/// `dots_until`. Start positions are tried in order, as the regex engine
+/// would, but only those that lead to a label run ending in a dot: no other
+/// can match.
+fn next_match(text: &str, from: usize, until: usize, dots_until: usize) -> Option<UrlMatch> {
     let mut skip = 0;
     let mut s = from;
     loop {
         let first = text[s..].chars().next()?;
         let after_first = s + first.len_utf8();
-        let dot = after_first + memchr::memchr(b'.', &text.as_bytes()[after_first..])?;
-        s = s.max(first_try_before(text, dot));
+        let dots = text.as_bytes().get(after_first..dots_until)?;
+        let dot = after_first + memchr::memchr(b'.', dots)?;
+        s = s.max(first_try_before(text, dot, s));
         if s >= until {
             return None;
         }
@@ -624,13 +648,67 @@ fn tco_len(url: &str, protocol_len: usize) -> Option<Result<usize, ()>> {
     Some(Ok(end))
 }
 
+/// Whether the hashtag whose sign is at `at` may lie inside a URL, so the
+/// URL pass has to look at it. An ASCII `#` is never part of a domain, so
+/// inside a URL it sits in the path or the query: walking back from it over
+/// path and query characters reaches the `/` or `?` that opened them. A
+/// full-width `＃` may be part of a domain, so it always needs the pass.
+pub fn may_be_inside_url(text: &str, at: usize) -> bool {
+    if text.as_bytes()[at] != b'#' {
+        return true;
+    }
+    for c in text[..at].chars().rev() {
+        match c {
+            '/' | '?' => return true,
+            c if is_path_char(c) || is_query_char(c) => {}
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Where the global regex's scan may restart before `at` and find the same
+/// matches from there on: the last ASCII whitespace before `at`. No URL
+/// contains one, so every match ends before it or starts at it or later.
+fn word_start(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at]
+        .iter()
+        .rposition(u8::is_ascii_whitespace)
+        .unwrap_or(0)
+}
+
 /// Byte ranges of the URL entities twitter-text finds in `text`, in order,
-/// at least all those starting before byte `until` (the scan stops there:
-/// a URL starting after the last hashtag cannot hide it).
-pub fn url_ranges(text: &str, until: usize) -> Vec<Range<usize>> {
+/// among them every one that could contain one of the positions `inside`
+/// (increasing byte offsets of hashtag signs). Only the word before each
+/// position is scanned: a URL reaching it starts there.
+pub fn url_ranges(text: &str, inside: impl IntoIterator<Item = usize>) -> Vec<Range<usize>> {
     let mut urls = Vec::new();
-    let mut from = 0;
-    while let Some(m) = next_match(text, from, until) {
+    let mut from_next = 0;
+    for at in inside {
+        // A URL holding an ASCII `#` holds it in its path or query, after
+        // the domain's dots.
+        let dots_until = if text.as_bytes()[at] == b'#' {
+            at
+        } else {
+            text.len()
+        };
+        let from = from_next.max(word_start(text, at));
+        from_next = urls_between(text, from, at, dots_until, &mut urls);
+    }
+    urls
+}
+
+/// Adds the URL entities of the global regex's matches that start between
+/// `from` and `until` (and have their first dot before `dots_until`) to
+/// `urls`; returns where the last match ended.
+fn urls_between(
+    text: &str,
+    mut from: usize,
+    until: usize,
+    dots_until: usize,
+    urls: &mut Vec<Range<usize>>,
+) -> usize {
+    while let Some(m) = next_match(text, from, until, dots_until) {
         from = m.end;
         if !is_valid(text, &m) {
             continue;
@@ -657,7 +735,7 @@ pub fn url_ranges(text: &str, until: usize) -> Vec<Range<usize>> {
             },
         }
     }
-    urls
+    from
 }
 
 #[cfg(test)]
@@ -665,10 +743,19 @@ mod tests {
     use super::*;
 
     fn urls(text: &str) -> Vec<&str> {
-        url_ranges(text, text.len())
-            .into_iter()
-            .map(|r| &text[r])
-            .collect()
+        let mut found = Vec::new();
+        urls_between(text, 0, text.len(), text.len(), &mut found);
+        found.into_iter().map(|r| &text[r]).collect()
+    }
+
+    #[test]
+    fn no_character_folds_into_latin_from_the_shortcut_on() {
+        let latin_or_cyrillic = |c: char| matches!(c as u32, 0x0400..=0x04ff) || is_latin_accent(c);
+        let folding: Vec<char> = (FOLDS_INTO_LATIN_BELOW..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|&c| !latin_or_cyrillic(c) && latin_or_cyrillic(canon(c)))
+            .collect();
+        assert!(folding.is_empty(), "{folding:?}");
     }
 
     #[test]
