@@ -63,26 +63,31 @@ pub struct SourcedEvent<'a> {
 /// Aggregates a batch. Records must come in offset order within each source
 /// (MSK delivers them so); a tag repeated in a caption counts once.
 pub fn aggregate(records: &[SourcedEvent<'_>]) -> Vec<TagContribution> {
-    let mut index: HashMap<String, usize> = HashMap::new();
     let mut out: Vec<TagContribution> = Vec::new();
-    // Reused per tag and per post: most keys are already in `index`.
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    // Popular tags come back many times per batch, mostly spelt alike:
+    // a spelling seen before skips normalisation.
+    let mut by_spelling: HashMap<&str, usize> = HashMap::new();
     let mut key = String::new();
     let mut post_slots: Vec<usize> = Vec::new();
     for record in records {
         post_slots.clear();
         let mut image_url: Option<Arc<str>> = None;
         for display in hashtags(&record.event.caption) {
-            tag_key_into(display, &mut key);
-            let slot = match index.get(key.as_str()) {
-                Some(&i) => i,
+            let slot = match by_spelling.get(display) {
+                Some(&slot) => slot,
                 None => {
-                    out.push(TagContribution {
-                        key: key.clone(),
-                        display: display.to_string(),
-                        sources: Vec::new(),
+                    tag_key_into(display, &mut key);
+                    let slot = *by_key.entry(key.clone()).or_insert_with(|| {
+                        out.push(TagContribution {
+                            key: key.clone(),
+                            display: display.to_string(),
+                            sources: Vec::new(),
+                        });
+                        out.len() - 1
                     });
-                    index.insert(key.clone(), out.len() - 1);
-                    out.len() - 1
+                    by_spelling.insert(display, slot);
+                    slot
                 }
             };
             if post_slots.contains(&slot) {

@@ -78,6 +78,7 @@ fn extraction_matches_twitter_text() {
         "http://🦀＃tag.com ＃x",
         "go x.com:80#a x.com/a(b)#c a.com/x?y #z",
         "a.com/x b.com/#y\t#z",
+        "http://a.com/–(love/@#1hashtag)🦀 http://a.com/x(a)–(b)#c",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -20,11 +20,26 @@ fn is_separator(c: u32) -> bool {
 /// JavaScript); false where punycode.js would throw (overflow). Labels that
 /// cannot fit are rejected without encoding: every code point costs at least
 /// one output character, and an encoded part also costs `xn--`.
+///
+/// Short labels are accepted without encoding too: with at most
+/// [`SHORT_LABEL`] code points, every delta punycode encodes is below 10^7
+/// (code point range times label length), so it takes at most 8 digits
+/// (each digit but the last divides it by at least `BASE - T_MAX` = 10).
 pub fn to_ascii_fits(label: &[u32], max: usize) -> bool {
     let encoded = label.iter().any(|&c| c >= 0x80 && !is_separator(c));
     let floor = label.len() + if encoded { 4 } else { 0 };
-    floor <= max && to_ascii_len(label).is_some_and(|n| (1..=max).contains(&n))
+    if floor > max {
+        return false;
+    }
+    let ceiling = "xn--".len() + "-".len() + label.len() * (1 + MAX_DIGITS_SHORT);
+    let short = (1..=SHORT_LABEL).contains(&label.len()) && !label.iter().any(|&c| is_separator(c));
+    (short && ceiling <= max) || to_ascii_len(label).is_some_and(|n| (1..=max).contains(&n))
 }
+
+/// Labels up to this many code points take the short-label bound.
+const SHORT_LABEL: usize = 6;
+/// Most digits one delta of a short label encodes to.
+const MAX_DIGITS_SHORT: usize = 8;
 
 /// Length of `punycode.toASCII(label)` for a label given as code points (a
 /// lone surrogate may appear, as in JavaScript). `None` where
@@ -127,6 +142,32 @@ mod tests {
     }
 
     #[test]
+    fn short_labels_stay_under_their_bound() {
+        // The costliest short labels: the highest code points, in orders
+        // that make the deltas largest.
+        let high = [0x10ffff, 0x10fffe, 0x80, 0xffff, 0x10fff0, 0x81];
+        for n in 1..=SHORT_LABEL {
+            for rotation in 0..high.len() {
+                let mut label: Vec<u32> = high
+                    .iter()
+                    .cycle()
+                    .skip(rotation)
+                    .take(n)
+                    .copied()
+                    .collect();
+                for order in 0..2 {
+                    if order == 1 {
+                        label.reverse();
+                    }
+                    let bound = 5 + n * (1 + MAX_DIGITS_SHORT);
+                    let got = to_ascii_len(&label).expect("no overflow");
+                    assert!(got <= bound, "{label:x?}: {got} > {bound}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn fits_agrees_with_the_length() {
         let points = |s: &str| s.chars().map(u32::from).collect::<Vec<_>>();
         for (label, max) in [
@@ -135,6 +176,8 @@ mod tests {
             ("bücher", 13),
             ("a".repeat(64).as_str(), 63),
             (&"a。".repeat(30), 63),
+            ("🦀日本", 63),
+            ("🦀日本", 12),
         ] {
             let fits = len(label).is_some_and(|n| (1..=max).contains(&n));
             assert_eq!(to_ascii_fits(&points(label), max), fits, "{label} {max}");

@@ -311,13 +311,22 @@ fn balanced_parens_at(text: &str, at: usize) -> Option<usize> {
 }
 
 /// `validUrlPath*` after the `/` at `at - 1`: path characters and balanced
-/// parentheses, ending at the last ending character or parenthesis group.
+/// parentheses, ending at the last place a repetition can end. That is
+/// after an ending character, or after a parenthesis group that starts
+/// where a repetition ended: in twitter-text the group is a bare
+/// alternative of `validUrlPath` (its `validUrlPathEndingChars` is spliced
+/// in without brackets), so `/x–(a)` ends after `x`.
 fn path_end(text: &str, at: usize) -> usize {
     let (mut i, mut last) = (at, at);
     loop {
         match char_at(text, i) {
             Some('(') => match balanced_parens_at(text, i) {
-                Some(end) => (i, last) = (end, end),
+                Some(end) => {
+                    if last == i {
+                        last = end;
+                    }
+                    i = end;
+                }
                 None => break,
             },
             Some(c) if is_path_char(c) => {
@@ -651,20 +660,21 @@ fn tco_len(url: &str, protocol_len: usize) -> Option<Result<usize, ()>> {
 /// Whether the hashtag whose sign is at `at` may lie inside a URL, so the
 /// URL pass has to look at it. An ASCII `#` is never part of a domain, so
 /// inside a URL it sits in the path or the query: walking back from it over
-/// path and query characters reaches the `/` or `?` that opened them. A
-/// full-width `＃` may be part of a domain, so it always needs the pass.
+/// path and query characters reaches a `/` or `?`, and the domain's dot
+/// comes before that in the same word. A full-width `＃` may be part of a
+/// domain, so it always needs the pass.
 pub fn may_be_inside_url(text: &str, at: usize) -> bool {
     if text.as_bytes()[at] != b'#' {
         return true;
     }
-    for c in text[..at].chars().rev() {
-        match c {
-            '/' | '?' => return true,
-            c if is_path_char(c) || is_query_char(c) => {}
-            _ => return false,
-        }
+    let opener = text[..at]
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(is_path_char(c) || is_query_char(c)) || c == '/' || c == '?');
+    match opener {
+        Some((i, '/' | '?')) => text.as_bytes()[word_start(text, i)..i].contains(&b'.'),
+        _ => false,
     }
-    false
 }
 
 /// Where the global regex's scan may restart before `at` and find the same
@@ -782,6 +792,9 @@ mod tests {
         assert!(urls("-example.com _example.com").is_empty());
         // After an emoji, the URL may begin on its second UTF-16 unit.
         assert_eq!(urls("🚀-example.com/#a"), ["-example.com/#a"]);
+        // A parenthesis group ends a path only where a repetition ended.
+        assert_eq!(urls("http://a.com/x–(a)"), ["http://a.com/x"]);
+        assert_eq!(urls("http://a.com/x(a)–(b)c"), ["http://a.com/x(a)–(b)c"]);
         // t.co links end at the slug; slugs over 40 characters are rejected.
         assert_eq!(urls("https://t.co/abc/def"), ["https://t.co/abc"]);
         assert!(urls(&format!("https://t.co/{}", "a".repeat(41))).is_empty());
