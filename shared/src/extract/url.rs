@@ -36,7 +36,8 @@ struct Tlds {
     /// The few ASCII TLDs too long to pack.
     long_ascii: Vec<&'static [u8]>,
     longest_ascii: usize,
-    other: HashMap<char, Vec<Vec<char>>>,
+    /// Sorted by first character, for a binary search.
+    other: Vec<(char, Vec<Vec<char>>)>,
     /// ASCII characters (upper case) that start one of `other`.
     other_ascii_first: [bool; 128],
 }
@@ -65,6 +66,8 @@ fn tlds() -> &'static Tlds {
         for first in by_first.keys().filter(|c| c.is_ascii()) {
             other_ascii_first[*first as usize] = true;
         }
+        let mut other: Vec<(char, Vec<Vec<char>>)> = by_first.into_iter().collect();
+        other.sort_unstable_by_key(|(first, _)| *first);
         Tlds {
             longest_ascii: ascii.iter().map(|t| t.len()).max().unwrap_or(0),
             long_ascii: ascii
@@ -73,7 +76,7 @@ fn tlds() -> &'static Tlds {
                 .filter(|t| pack(t).is_none())
                 .collect(),
             ascii: packed,
-            other: by_first,
+            other,
             other_ascii_first,
         }
     })
@@ -207,7 +210,11 @@ fn tld_at(s: &str, at: usize) -> Option<usize> {
         .chars()
         .next()
         .filter(|c| !c.is_ascii() || tlds.other_ascii_first[c.to_ascii_uppercase() as usize])
-        .and_then(|c| tlds.other.get(&canon(c)));
+        .and_then(|c| {
+            let c = canon(c);
+            let found = tlds.other.binary_search_by_key(&c, |(first, _)| *first);
+            found.ok().map(|i| &tlds.other[i].1)
+        });
     for tld in candidates.into_iter().flatten() {
         let mut text = rest.char_indices();
         let matched = tld
