@@ -3,6 +3,7 @@
 //! adapters that let the whole service run on one machine.
 
 pub mod aggregate;
+pub mod aws;
 pub mod consumer;
 pub mod corpus;
 pub mod domain;

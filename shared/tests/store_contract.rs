@@ -1,5 +1,6 @@
-//! Contract tests of the storage ports. Every adapter set must pass them;
-//! here they run against the embedded (SQLite) adapters.
+//! Contract tests of the storage ports. Every adapter set must pass them:
+//! the embedded (SQLite) adapters, and the AWS adapters on the local AWS
+//! stack (moto for DynamoDB).
 
 mod common;
 
@@ -158,4 +159,15 @@ async fn embedded_adapters_meet_the_contract() {
     let records = stores.log.fetch("contract", "posts", 10).await.unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].key.as_deref(), Some(&b"1"[..]));
+}
+
+#[tokio::test]
+async fn dynamodb_hashtag_store_meets_the_contract() {
+    let moto = common::aws::Moto::start();
+    let store = shared::aws::DynamoHashtagStore::new(moto.dynamodb(), "hashtags");
+    store.create_table().await.unwrap();
+    store.create_table().await.unwrap(); // a second run finds it
+    redelivery_counts_nothing_twice(&store).await;
+    recent_posts_are_capped_at_100(&store).await;
+    rankings_replace_only_older_rankings(&store).await;
 }

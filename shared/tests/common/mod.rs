@@ -2,6 +2,8 @@
 //! on disk, and a minimal HTTP/1.1 client.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod aws;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

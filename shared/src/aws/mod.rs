@@ -1,0 +1,30 @@
+//! The AWS adapters: the hashtag table in DynamoDB, users and posts in
+//! Aurora PostgreSQL through the RDS Data API. They implement the same ports
+//! as the embedded adapters and pass the same contract tests.
+//!
+//! Clients come from the standard AWS configuration chain, so the
+//! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` variables point the same
+//! binaries at AWS, at LocalStack, or at the project's local stack.
+
+mod dynamo_hashtags;
+
+pub use dynamo_hashtags::DynamoHashtagStore;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::ports::StoreError;
+
+/// The shared SDK configuration (region, credentials, endpoints) from the
+/// environment. Load it once per process: it resolves credentials.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// A backend error from an SDK call, with the whole error chain (the SDK's
+/// top-level `Display` says only "service error").
+fn sdk_error(context: &str, error: impl std::error::Error) -> StoreError {
+    StoreError::Backend(format!(
+        "{context}: {}",
+        aws_sdk_dynamodb::error::DisplayErrorContext(error)
+    ))
+}
