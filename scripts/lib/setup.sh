@@ -36,14 +36,21 @@ ensure_node_tools() {
     fi
 }
 
-# SAM CLI and cfn-lint (PyPI) in a virtualenv cached under ~/.cache, so a
-# second run installs nothing. Puts the venv's bin first on PATH.
+# PostgreSQL's server programs (Debian keeps them off PATH, under
+# /usr/lib/postgresql/<version>/bin): the local Aurora stand-in.
+ensure_postgres() {
+    command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+        || apt_install postgresql
+}
+
+# SAM CLI, cfn-lint and moto (PyPI) in a virtualenv cached under ~/.cache,
+# so a second run installs nothing. Puts the venv's bin first on PATH.
 ensure_aws_tools() {
     ensure_apt python3 python3
     local venv="${HASHTAG_TOOLS:-$HOME/.cache/hashtag-tools}/venv"
     local stamp="$venv/.requirements"
     if ! cmp -s tools/aws/requirements.txt "$stamp" 2>/dev/null; then
-        log "installing the SAM CLI and cfn-lint"
+        log "installing the AWS tools (SAM CLI, cfn-lint, moto)"
         python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
         "$venv/bin/pip" install -q -r tools/aws/requirements.txt
         cp tools/aws/requirements.txt "$stamp"

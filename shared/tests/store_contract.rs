@@ -171,3 +171,37 @@ async fn dynamodb_hashtag_store_meets_the_contract() {
     recent_posts_are_capped_at_100(&store).await;
     rankings_replace_only_older_rankings(&store).await;
 }
+
+#[tokio::test]
+async fn aurora_post_store_meets_the_contract() {
+    let postgres = common::aws::Postgres::start();
+    let api = common::aws::DataApiLocal::start(&postgres);
+    let store =
+        shared::aws::AuroraPostStore::new(api.client(), common::aws::DataApiLocal::target());
+    // PostgreSQL may still be starting: the first migration retries a while.
+    let mut applied = store.migrate().await;
+    for _ in 0..50 {
+        if applied.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        applied = store.migrate().await;
+    }
+    assert!(applied.unwrap() > 0);
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        0,
+        "a second run applies nothing"
+    );
+    users_are_unique_ignoring_case(&store).await;
+    posts_round_trip_and_need_an_author(&store).await;
+    // The stored post's event is in the outbox, keyed by its author.
+    let events = store.unpublished(10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].topic.as_str(), events[0].key.as_str()),
+        ("posts", "1")
+    );
+    let event: shared::domain::PostEvent = serde_json::from_str(&events[0].value).unwrap();
+    assert_eq!(event.post_id, Id(i64::MAX - 1));
+}

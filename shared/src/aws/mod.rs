@@ -6,8 +6,10 @@
 //! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` variables point the same
 //! binaries at AWS, at LocalStack, or at the project's local stack.
 
+mod aurora_posts;
 mod dynamo_hashtags;
 
+pub use aurora_posts::{AuroraPostStore, DataApiTarget, OutboxEvent};
 pub use dynamo_hashtags::DynamoHashtagStore;
 
 use aws_config::{BehaviorVersion, SdkConfig};

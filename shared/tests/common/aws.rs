@@ -74,3 +74,156 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// The directory holding PostgreSQL's server programs: `initdb` on PATH, or
+/// Debian's /usr/lib/postgresql/<version>/bin (newest first).
+fn postgres_bin_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).find(|d| d.join("initdb").is_file()))
+    {
+        return dir;
+    }
+    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").is_file())
+        .collect();
+    versions.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    versions
+        .pop()
+        .expect("PostgreSQL is not installed (scripts/test installs it)")
+}
+
+/// PostgreSQL refuses to run as root: as root, run it as `postgres`.
+fn as_postgres_user(program: std::path::PathBuf) -> Command {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if root {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
+            .arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+/// A throwaway PostgreSQL server in a temp directory.
+pub struct Postgres {
+    child: Child,
+    dir: super::TempDir,
+    pub port: u16,
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let bin = postgres_bin_dir();
+        let dir = super::TempDir::new("postgres");
+        let _ = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir.0)
+            .status();
+        let data = dir.0.join("data");
+        let status = as_postgres_user(bin.join("initdb"))
+            .args(["-U", "postgres", "-A", "trust", "--no-sync", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run initdb");
+        assert!(status.success(), "initdb failed");
+        let port = free_port();
+        let mut child = as_postgres_user(bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-F", "-k"])
+            .arg(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start postgres");
+        wait_for_port(port, &mut child, "postgres");
+        Postgres { child, dir, port }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // SIGINT: a fast shutdown that also stops the server's children.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let _ = &self.dir;
+    }
+}
+
+/// The project's local RDS Data API (`data-api-local`) over a PostgreSQL.
+pub struct DataApiLocal {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl DataApiLocal {
+    /// Starts the binary built next to this test's `hashtag` binary.
+    pub fn start(postgres: &Postgres) -> DataApiLocal {
+        let bin =
+            std::path::Path::new(env!("CARGO_BIN_EXE_hashtag")).with_file_name("data-api-local");
+        assert!(
+            bin.is_file(),
+            "{} is missing: run `cargo build -p data-api-local` (scripts/test does)",
+            bin.display()
+        );
+        let port = free_port();
+        let mut child = Command::new(bin)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--postgres"])
+            .arg(format!(
+                "host=127.0.0.1 port={} user=postgres",
+                postgres.port
+            ))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start data-api-local");
+        wait_for_port(port, &mut child, "data-api-local");
+        DataApiLocal {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// A Data API client on this endpoint, with test credentials.
+    pub fn client(&self) -> aws_sdk_rdsdata::Client {
+        let config = aws_sdk_rdsdata::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_sdk_rdsdata::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_rdsdata::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_rdsdata::Client::from_conf(config)
+    }
+
+    /// The Data API target of the local cluster's `postgres` database.
+    pub fn target() -> shared::aws::DataApiTarget {
+        shared::aws::DataApiTarget {
+            resource_arn: "arn:aws:rds:us-east-1:123456789012:cluster:local".into(),
+            secret_arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:local".into(),
+            database: "postgres".into(),
+        }
+    }
+}
+
+impl Drop for DataApiLocal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
