@@ -43,6 +43,18 @@ ensure_postgres() {
         || apt_install postgresql
 }
 
+# tansu, the Kafka-compatible broker of the local AWS stack. Built from
+# crates.io once (10-15 minutes on two cores) and cached with the other tools.
+TANSU_VERSION=0.6.0
+ensure_tansu() {
+    local root="${HASHTAG_TOOLS:-$HOME/.cache/hashtag-tools}"
+    if ! "$root/bin/tansu" --version 2>/dev/null | grep -qx "tansu $TANSU_VERSION"; then
+        log "building tansu $TANSU_VERSION (once; cached in $root)"
+        cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --root "$root"
+    fi
+    export PATH="$root/bin:$PATH"
+}
+
 # SAM CLI, cfn-lint and moto (PyPI) in a virtualenv cached under ~/.cache,
 # so a second run installs nothing. Puts the venv's bin first on PATH.
 ensure_aws_tools() {

@@ -1,9 +1,10 @@
 //! What every Lambda `main.rs` does: build the clients once per container,
 //! then hand each request or batch to its handler.
 //!
-//! The stores come from [`app_from_env`]. Until the AWS adapters land they
-//! are the embedded ones under `HASHTAG_DATA_DIR` (default `/tmp/hashtag`),
-//! which is what `cargo lambda watch` runs locally.
+//! The stores come from [`app_from_env`]: the AWS adapters when the
+//! environment names the AWS resources (template.yaml sets it; the
+//! `AWS_ENDPOINT_URL*` variables point them at a local stack), else the
+//! embedded ones under `HASHTAG_DATA_DIR` (default `/tmp/hashtag`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,8 +13,12 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use lambda_http::{service_fn, Request};
 use lambda_runtime::LambdaEvent;
 
+use aws_config::SdkConfig;
+
+use crate::aws::{AuroraPostStore, DataApiTarget, DynamoHashtagStore, KafkaPublisher};
 use crate::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
 use crate::http::{create_post, read_routes, register, App, DEFAULT_MAX_BODY_BYTES};
+use crate::ports::HashtagStore;
 
 /// The HTTP functions of the service.
 #[derive(Debug, Clone, Copy)]
@@ -42,20 +47,75 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// Opens the stores and the handlers' [`App`] from the environment.
-pub fn app_from_env() -> Result<App, lambda_runtime::Error> {
+fn required(name: &str) -> Result<String, lambda_runtime::Error> {
+    std::env::var(name).map_err(|_| format!("{name} must be set (see template.yaml)").into())
+}
+
+/// The hashtag store: DynamoDB if `HASHTAG_TABLE` is set, else the embedded
+/// store under `HASHTAG_DATA_DIR`.
+async fn hashtag_store_from_env(
+    config: Option<&SdkConfig>,
+) -> Result<Arc<dyn HashtagStore>, lambda_runtime::Error> {
+    Ok(match (config, std::env::var("HASHTAG_TABLE")) {
+        (Some(config), Ok(table)) => Arc::new(DynamoHashtagStore::new(
+            aws_sdk_dynamodb::Client::new(config),
+            table,
+        )),
+        _ => embedded_from_env()?.hashtags,
+    })
+}
+
+fn embedded_from_env() -> Result<crate::embedded::Embedded, lambda_runtime::Error> {
     let dir: PathBuf = env_or("HASHTAG_DATA_DIR", PathBuf::from("/tmp/hashtag"));
-    let app = crate::embedded::open(&dir, env_or("HASHTAG_PARTITIONS", 4))?.app(
-        env_or("HASHTAG_WORKER_ID", 0),
-        env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
-    )?;
-    Ok(app)
+    Ok(crate::embedded::open(
+        &dir,
+        env_or("HASHTAG_PARTITIONS", 4),
+    )?)
+}
+
+/// Whether the environment names the AWS resources (as template.yaml
+/// does); otherwise the functions run on the embedded stores, which is what
+/// `cargo lambda watch` uses without a cloud.
+fn on_aws() -> bool {
+    std::env::var_os("HASHTAG_TABLE").is_some()
+}
+
+/// Opens the stores and the handlers' [`App`] from the environment: on
+/// AWS, DynamoDB (`HASHTAG_TABLE`), Aurora through the Data API
+/// (`DB_CLUSTER_ARN`, `DB_SECRET_ARN`, `DB_NAME`) and Kafka
+/// (`KAFKA_BOOTSTRAP`, optional: without it events wait in the outbox).
+pub async fn app_from_env() -> Result<App, lambda_runtime::Error> {
+    let worker_id = env_or("HASHTAG_WORKER_ID", 0);
+    let max_body_bytes = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
+    if !on_aws() {
+        return Ok(embedded_from_env()?.app(worker_id, max_body_bytes)?);
+    }
+    let config = crate::aws::sdk_config().await;
+    let target = DataApiTarget {
+        resource_arn: required("DB_CLUSTER_ARN")?,
+        secret_arn: required("DB_SECRET_ARN")?,
+        database: env_or("DB_NAME", "hashtags".to_string()),
+    };
+    let mut posts = AuroraPostStore::new(aws_sdk_rdsdata::Client::new(&config), target);
+    if let Ok(bootstrap) = std::env::var("KAFKA_BOOTSTRAP") {
+        posts = posts.with_publisher(Arc::new(KafkaPublisher::connect(&bootstrap).await?));
+    }
+    let worker_id = match std::env::var("HASHTAG_WORKER_ID") {
+        Ok(_) => worker_id,
+        Err(_) => posts.lease_worker_id().await?,
+    };
+    Ok(App {
+        posts: Arc::new(posts),
+        hashtags: hashtag_store_from_env(Some(&config)).await?,
+        ids: Arc::new(crate::ids::IdGenerator::new(worker_id)?),
+        max_body_bytes,
+    })
 }
 
 /// Runs an HTTP function on the Lambda runtime API.
 pub async fn run_http(function: HttpFunction) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let app = Arc::new(app_from_env()?);
+    let app = Arc::new(app_from_env().await?);
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         async move {
@@ -73,7 +133,11 @@ pub async fn run_http(function: HttpFunction) -> Result<(), lambda_runtime::Erro
 /// fails the invocation so MSK redelivers the batch; malformed records never do.
 pub async fn run_kafka(function: KafkaFunction) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let hashtags = app_from_env()?.hashtags;
+    let config = match on_aws() {
+        true => Some(crate::aws::sdk_config().await),
+        false => None,
+    };
+    let hashtags = hashtag_store_from_env(config.as_ref()).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<KafkaEvent>| {
             let hashtags = hashtags.clone();

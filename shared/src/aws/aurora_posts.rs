@@ -3,14 +3,16 @@
 //! (`longValue`). A post, its images and its outbox event commit in one
 //! transaction, so a stored post always has an event to publish.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_rdsdata::operation::execute_statement::builders::ExecuteStatementFluentBuilder;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use aws_sdk_rdsdata::Client;
 
-use super::sdk_error;
+use super::{sdk_error, KafkaPublisher};
 use crate::domain::{Image, Post, User, Username, POSTS_TOPIC};
-use crate::ids::{id_time_ms, Id};
+use crate::ids::{id_time_ms, Id, MAX_WORKER_ID};
 use crate::ports::{PostStore, StoreError};
 
 /// The schema, as numbered migrations of one statement each (the Data API
@@ -45,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
         published_at timestamptz
     )",
     "CREATE INDEX outbox_unpublished ON outbox (event_id) WHERE published_at IS NULL",
+    "CREATE SEQUENCE worker_ids",
 ];
 
 /// RFC 3339 with milliseconds in UTC, as the domain carries times.
@@ -83,6 +86,7 @@ pub struct OutboxEvent {
 pub struct AuroraPostStore {
     client: Client,
     target: DataApiTarget,
+    publisher: Option<Arc<KafkaPublisher>>,
 }
 
 fn param(name: &str, value: Field) -> SqlParameter {
@@ -112,7 +116,39 @@ fn field_string(f: &Field) -> Result<String, StoreError> {
 impl AuroraPostStore {
     /// A store on `target`, through `client`.
     pub fn new(client: Client, target: DataApiTarget) -> Self {
-        AuroraPostStore { client, target }
+        AuroraPostStore {
+            client,
+            target,
+            publisher: None,
+        }
+    }
+
+    /// Publishes each post's event right after its transaction commits.
+    /// Without a publisher (or when publishing fails) the event waits in
+    /// the outbox for the relay.
+    pub fn with_publisher(mut self, publisher: Arc<KafkaPublisher>) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// Publishes one outbox event and marks it published.
+    async fn publish(
+        &self,
+        publisher: &KafkaPublisher,
+        event: &OutboxEvent,
+    ) -> Result<(), StoreError> {
+        publisher
+            .publish(&event.topic, event.key.as_bytes(), event.value.as_bytes())
+            .await?;
+        self.statement(
+            "UPDATE outbox SET published_at = now() WHERE event_id = :id AND published_at IS NULL",
+            None,
+        )
+        .parameters(long("id", event.event_id))
+        .send()
+        .await
+        .map_err(|e| sdk_error("mark event published", e))?;
+        Ok(())
     }
 
     fn statement(&self, sql: &str, tx: Option<&str>) -> ExecuteStatementFluentBuilder {
@@ -232,6 +268,33 @@ impl AuroraPostStore {
         Ok(MIGRATIONS.len().saturating_sub(current))
     }
 
+    /// A worker id for this process's id generator: Lambda runs many
+    /// containers at once, and two with the same worker id could mint the
+    /// same id in the same millisecond. Leased from a sequence, so
+    /// containers alive at the same time differ unless 1,024 others started
+    /// in between.
+    pub async fn lease_worker_id(&self) -> Result<u16, StoreError> {
+        let out = self
+            .statement(
+                &format!(
+                    "SELECT nextval('worker_ids') % {}",
+                    u32::from(MAX_WORKER_ID) + 1
+                ),
+                None,
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("lease worker id", e))?;
+        let id = out
+            .records()
+            .first()
+            .and_then(|r| r.first())
+            .map(field_i64)
+            .transpose()?
+            .ok_or_else(|| StoreError::Backend("no worker id returned".into()))?;
+        u16::try_from(id).map_err(|_| StoreError::Backend(format!("worker id {id} out of range")))
+    }
+
     /// The oldest events not yet marked published, for the outbox relay.
     pub async fn unpublished(&self, limit: i64) -> Result<Vec<OutboxEvent>, StoreError> {
         let out = self
@@ -290,9 +353,10 @@ impl PostStore for AuroraPostStore {
     }
 
     async fn create_post(&self, post: &Post) -> Result<(), StoreError> {
-        let event = serde_json::to_string(&post.event())
+        let value = serde_json::to_string(&post.event())
             .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
-        self.in_transaction(async |tx| {
+        let key = post.user_id.to_string();
+        let event_id = self.in_transaction(async |tx| {
             let inserted = self
                 .statement(
                     "INSERT INTO posts (post_id, user_id, caption, created_at)
@@ -334,19 +398,38 @@ impl PostStore for AuroraPostStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error("insert images", e))?;
-            self.statement(
-                "INSERT INTO outbox (topic, key, value) VALUES (:topic, :key, :value)",
-                Some(tx),
-            )
-            .parameters(string("topic", POSTS_TOPIC))
-            .parameters(string("key", &post.user_id.to_string()))
-            .parameters(string("value", &event))
-            .send()
-            .await
-            .map_err(|e| sdk_error("insert outbox event", e))?;
-            Ok(())
+            let out = self
+                .statement(
+                    "INSERT INTO outbox (topic, key, value) VALUES (:topic, :key, :value) RETURNING event_id",
+                    Some(tx),
+                )
+                .parameters(string("topic", POSTS_TOPIC))
+                .parameters(string("key", &key))
+                .parameters(string("value", &value))
+                .send()
+                .await
+                .map_err(|e| sdk_error("insert outbox event", e))?;
+            out.records()
+                .first()
+                .and_then(|r| r.first())
+                .map(field_i64)
+                .transpose()?
+                .ok_or_else(|| StoreError::Backend("no event id returned".into()))
         })
-        .await
+        .await?;
+        if let Some(publisher) = &self.publisher {
+            let event = OutboxEvent {
+                event_id,
+                topic: POSTS_TOPIC.to_string(),
+                key,
+                value,
+            };
+            if let Err(e) = self.publish(publisher, &event).await {
+                // The post is stored; its event stays in the outbox.
+                tracing::warn!(event_id, error = %e, "post event not published yet");
+            }
+        }
+        Ok(())
     }
 
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {

@@ -8,9 +8,11 @@
 
 mod aurora_posts;
 mod dynamo_hashtags;
+mod kafka;
 
 pub use aurora_posts::{AuroraPostStore, DataApiTarget, OutboxEvent};
 pub use dynamo_hashtags::DynamoHashtagStore;
+pub use kafka::KafkaPublisher;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 

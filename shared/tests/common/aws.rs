@@ -227,3 +227,93 @@ impl Drop for DataApiLocal {
         let _ = self.child.wait();
     }
 }
+
+/// A tansu broker (Kafka-compatible, in memory).
+pub struct Tansu {
+    child: Child,
+    pub bootstrap: String,
+}
+
+impl Tansu {
+    /// Starts `tansu`, which scripts/test installs (cargo install, cached)
+    /// and puts on PATH.
+    pub fn start() -> Tansu {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let mut child = Command::new("tansu")
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/", "--silent"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu (run scripts/test, which installs it)");
+        wait_for_port(port, &mut child, "tansu");
+        Tansu {
+            child,
+            bootstrap: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    /// Every record of `topic`, partition by partition, as the embedded
+    /// log's records (from which an MSK event is built).
+    pub async fn read_all(&self, topic: &str) -> Vec<shared::embedded::event_log::LogRecord> {
+        use rskafka::client::partition::UnknownTopicHandling;
+        let client = rskafka::client::ClientBuilder::new(vec![self.bootstrap.clone()])
+            .build()
+            .await
+            .unwrap();
+        let topics = client.list_topics().await.unwrap();
+        let partitions = &topics.iter().find(|t| t.name == topic).unwrap().partitions;
+        let mut out = Vec::new();
+        for &p in partitions {
+            let partition = client
+                .partition_client(topic, p, UnknownTopicHandling::Error)
+                .await
+                .unwrap();
+            let (records, _) = partition
+                .fetch_records(0, 1..10_000_000, 1_000)
+                .await
+                .unwrap();
+            out.extend(
+                records
+                    .into_iter()
+                    .map(|r| shared::embedded::event_log::LogRecord {
+                        partition: p as u32,
+                        offset: r.offset,
+                        key: r.record.key,
+                        value: r.record.value.unwrap_or_default(),
+                        timestamp_ms: r.record.timestamp.timestamp_millis(),
+                    }),
+            );
+        }
+        out
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Retries `f` until it succeeds or 10 s pass: servers that accept
+/// connections may still be starting.
+pub async fn retry<T, E: std::fmt::Debug, F: std::future::Future<Output = Result<T, E>>>(
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => panic!("still failing: {e:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}

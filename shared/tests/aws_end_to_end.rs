@@ -1,0 +1,136 @@
+//! The service on its AWS adapters, against the local AWS stack: moto
+//! (DynamoDB), PostgreSQL behind the local Data API (Aurora), tansu (MSK).
+//! A user and posts go in through the register and create-post handlers,
+//! the hashtag consumer runs on the batch read back from the broker
+//! (delivered twice, with a malformed record), and the page comes out of
+//! the summary handler.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::aws::{retry, DataApiLocal, Moto, Postgres, Tansu};
+use http::{Request, StatusCode};
+use lambda_http::Body;
+use serde_json::{json, Value};
+use shared::aws::{AuroraPostStore, DynamoHashtagStore, KafkaPublisher};
+use shared::consumer::handle_post_batch;
+use shared::domain::POSTS_TOPIC;
+use shared::embedded::event_log::to_kafka_event;
+use shared::http::{create_post, read_routes, register, App, DEFAULT_MAX_BODY_BYTES};
+
+fn json_request(path: &str, body: &Value) -> Request<Body> {
+    Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn body_json(res: http::Response<Body>) -> (StatusCode, Value) {
+    let status = res.status();
+    let body = match res.into_body() {
+        Body::Text(t) => t.into_bytes(),
+        Body::Binary(b) => b,
+        Body::Empty => Vec::new(),
+        _ => Vec::new(),
+    };
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn posts_are_counted_through_the_aws_adapters() {
+    let (moto, postgres, tansu) = (Moto::start(), Postgres::start(), Tansu::start());
+    let data_api = DataApiLocal::start(&postgres);
+
+    let publisher = retry(|| KafkaPublisher::connect(&tansu.bootstrap)).await;
+    retry(|| publisher.ensure_topic(POSTS_TOPIC, 2)).await;
+    let posts = AuroraPostStore::new(data_api.client(), DataApiLocal::target())
+        .with_publisher(Arc::new(publisher));
+    retry(|| posts.migrate()).await;
+    let hashtags = DynamoHashtagStore::new(moto.dynamodb(), "hashtags");
+    hashtags.create_table().await.unwrap();
+    let app = App {
+        posts: Arc::new(posts.clone()),
+        hashtags: Arc::new(hashtags.clone()),
+        ids: Arc::new(
+            shared::ids::IdGenerator::new(posts.lease_worker_id().await.unwrap()).unwrap(),
+        ),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+    };
+
+    let (status, user) = body_json(
+        register(
+            &app,
+            json_request("/users", &json!({ "username": "alice" })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let user_id = user["user_id"].clone();
+    let mut post_ids = Vec::new();
+    for caption in ["#Rust on #AWS", "more #rust", "no tags here"] {
+        let body = json!({ "user_id": user_id, "caption": caption, "images": ["https://cdn.example.com/a.jpg"] });
+        let (status, post) =
+            body_json(create_post(&app, json_request("/posts", &body)).await).await;
+        assert_eq!(status, StatusCode::CREATED, "{post}");
+        let id = post["post_id"]
+            .as_str()
+            .expect("ids are JSON strings")
+            .to_string();
+        post_ids.push(id);
+    }
+    assert!(
+        posts.unpublished(10).await.unwrap().is_empty(),
+        "every event was published"
+    );
+
+    // The batch MSK would deliver: every record, plus a malformed one.
+    let mut records = tansu.read_all(POSTS_TOPIC).await;
+    assert_eq!(records.len(), 3);
+    let mut bad = records[0].clone();
+    bad.offset = records
+        .iter()
+        .filter(|r| r.partition == bad.partition)
+        .map(|r| r.offset)
+        .max()
+        .unwrap()
+        + 1;
+    bad.value = b"not json".to_vec();
+    records.push(bad);
+    let event = to_kafka_event(POSTS_TOPIC, &records);
+    let first = handle_post_batch(&hashtags, &event).await.unwrap();
+    assert_eq!((first.processed, first.malformed), (3, 1));
+    handle_post_batch(&hashtags, &event).await.unwrap(); // delivered again
+
+    let page = Request::builder()
+        .uri("/tags/rust")
+        .body(Body::Empty)
+        .unwrap();
+    let (status, page) = body_json(read_routes(&app, page).await).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["tag"], "Rust");
+    assert_eq!(
+        page["total_posts"], 2,
+        "counted once despite the redelivery: {page}"
+    );
+    let listed: Vec<&str> = page["top_posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["post_id"].as_str().expect("ids are JSON strings"))
+        .collect();
+    assert_eq!(
+        listed,
+        [post_ids[1].as_str(), post_ids[0].as_str()],
+        "newest first"
+    );
+    let aws = Request::builder()
+        .uri("/tags/aws")
+        .body(Body::Empty)
+        .unwrap();
+    let (_, aws) = body_json(read_routes(&app, aws).await).await;
+    assert_eq!(aws["total_posts"], 1);
+}
