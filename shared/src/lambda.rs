@@ -83,7 +83,8 @@ fn on_aws() -> bool {
 /// Opens the stores and the handlers' [`App`] from the environment: on
 /// AWS, DynamoDB (`HASHTAG_TABLE`), Aurora through the Data API
 /// (`DB_CLUSTER_ARN`, `DB_SECRET_ARN`, `DB_NAME`) and Kafka
-/// (`KAFKA_BOOTSTRAP`, optional: without it events wait in the outbox).
+/// (`KAFKA_BOOTSTRAP`, optional: without it events wait in the outbox;
+/// `POSTS_TOPIC`).
 pub async fn app_from_env() -> Result<App, lambda_runtime::Error> {
     let worker_id = env_or("HASHTAG_WORKER_ID", 0);
     let max_body_bytes = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
@@ -97,6 +98,9 @@ pub async fn app_from_env() -> Result<App, lambda_runtime::Error> {
         database: env_or("DB_NAME", "hashtags".to_string()),
     };
     let mut posts = AuroraPostStore::new(aws_sdk_rdsdata::Client::new(&config), target);
+    if let Ok(topic) = std::env::var("POSTS_TOPIC") {
+        posts = posts.with_posts_topic(topic);
+    }
     if let Ok(bootstrap) = std::env::var("KAFKA_BOOTSTRAP") {
         posts = posts.with_publisher(Arc::new(KafkaPublisher::connect(&bootstrap).await?));
     }

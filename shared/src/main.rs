@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use shared::consumer::validate_ranking;
-use shared::domain::{Ranking, TOP_POSTS_TOPIC};
+use shared::domain::{Ranking, POSTS_TOPIC, TOP_POSTS_TOPIC};
 use shared::extract::tag_key;
 use shared::http::DEFAULT_MAX_BODY_BYTES;
 use shared::server::{self, ConsumerSettings};
@@ -58,6 +58,24 @@ enum Command {
     /// Read JSON lines {"text": ...} on stdin; write one JSON line per input
     /// {"text", "hashtags", "mentions"} (as written, without # and @, in order).
     Extract,
+    /// Apply the Aurora schema's pending migrations through the Data API (run
+    /// by deployments after `sam deploy`; safe to repeat). With --local-stack
+    /// also create the DynamoDB table and the Kafka topics, which on AWS the
+    /// template and the MSK cluster's operators provide.
+    Migrate {
+        /// The Aurora cluster (the stack's DatabaseClusterArn output).
+        #[arg(long, env = "DB_CLUSTER_ARN")]
+        cluster_arn: String,
+        /// Its credentials' secret (the stack's DatabaseSecretArn output).
+        #[arg(long, env = "DB_SECRET_ARN")]
+        secret_arn: String,
+        /// The database.
+        #[arg(long, env = "DB_NAME", default_value = "hashtag")]
+        database: String,
+        /// Also create the table and topics of a local AWS stack.
+        #[arg(long)]
+        local_stack: bool,
+    },
     /// Publish rankings (a JSON object or array of {tag, generated_at, posts})
     /// from FILE, or standard input if FILE is -, to the top-posts topic.
     PublishRanking {
@@ -125,6 +143,48 @@ async fn run(command: Command) -> Result<(), String> {
                 window: Duration::from_millis(batching_window_ms),
             };
             server::run(listener, app, &embedded, consumers, stopped).await;
+            Ok(())
+        }
+        Command::Migrate {
+            cluster_arn,
+            secret_arn,
+            database,
+            local_stack,
+        } => {
+            let config = shared::aws::sdk_config().await;
+            let target = shared::aws::DataApiTarget {
+                resource_arn: cluster_arn,
+                secret_arn,
+                database,
+            };
+            let store =
+                shared::aws::AuroraPostStore::new(aws_sdk_rdsdata::Client::new(&config), target);
+            let applied = store.migrate().await.map_err(|e| e.to_string())?;
+            println!("applied {applied} migration(s)");
+            if local_stack {
+                let table =
+                    std::env::var("HASHTAG_TABLE").map_err(|_| "HASHTAG_TABLE must be set")?;
+                shared::aws::DynamoHashtagStore::new(
+                    aws_sdk_dynamodb::Client::new(&config),
+                    &table,
+                )
+                .create_table()
+                .await
+                .map_err(|e| e.to_string())?;
+                println!("table {table} ready");
+                let bootstrap =
+                    std::env::var("KAFKA_BOOTSTRAP").map_err(|_| "KAFKA_BOOTSTRAP must be set")?;
+                let kafka = shared::aws::KafkaPublisher::connect(&bootstrap)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for topic in [POSTS_TOPIC, TOP_POSTS_TOPIC] {
+                    kafka
+                        .ensure_topic(topic, 4)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("topic {topic} ready");
+                }
+            }
             Ok(())
         }
         Command::PublishRanking { store, file } => {

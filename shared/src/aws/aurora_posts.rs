@@ -87,6 +87,8 @@ pub struct AuroraPostStore {
     client: Client,
     target: DataApiTarget,
     publisher: Option<Arc<KafkaPublisher>>,
+    /// Topic of post events ([`POSTS_TOPIC`] unless configured).
+    posts_topic: String,
 }
 
 fn param(name: &str, value: Field) -> SqlParameter {
@@ -120,7 +122,14 @@ impl AuroraPostStore {
             client,
             target,
             publisher: None,
+            posts_topic: POSTS_TOPIC.to_string(),
         }
+    }
+
+    /// Sends post events to `topic` instead of [`POSTS_TOPIC`].
+    pub fn with_posts_topic(mut self, topic: impl Into<String>) -> Self {
+        self.posts_topic = topic.into();
+        self
     }
 
     /// Publishes each post's event right after its transaction commits.
@@ -403,7 +412,7 @@ impl PostStore for AuroraPostStore {
                     "INSERT INTO outbox (topic, key, value) VALUES (:topic, :key, :value) RETURNING event_id",
                     Some(tx),
                 )
-                .parameters(string("topic", POSTS_TOPIC))
+                .parameters(string("topic", &self.posts_topic))
                 .parameters(string("key", &key))
                 .parameters(string("value", &value))
                 .send()
@@ -420,7 +429,7 @@ impl PostStore for AuroraPostStore {
         if let Some(publisher) = &self.publisher {
             let event = OutboxEvent {
                 event_id,
-                topic: POSTS_TOPIC.to_string(),
+                topic: self.posts_topic.clone(),
                 key,
                 value,
             };
