@@ -67,5 +67,6 @@ ensure_aws_tools() {
         "$venv/bin/pip" install -q -r tools/aws/requirements.txt
         cp tools/aws/requirements.txt "$stamp"
     fi
-    export PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0
+    # SAM's rust-cargolambda build method is still flagged beta.
+    export PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 }
