@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::domain::PostEvent;
-use crate::extract::{hashtags, tag_key_into};
+use crate::extract::{hashtags_into, tag_key_into, Entity};
 use crate::ids::Id;
 
 /// A post counted for a tag, with the offset it was read at.
@@ -68,12 +68,15 @@ pub fn aggregate(records: &[SourcedEvent<'_>]) -> Vec<TagContribution> {
     // Popular tags come back many times per batch, mostly spelt alike:
     // a spelling seen before skips normalisation.
     let mut by_spelling: HashMap<&str, usize> = HashMap::new();
+    // Buffers reused across the batch's posts.
     let mut key = String::new();
     let mut post_slots: Vec<usize> = Vec::new();
+    let mut tags: Vec<Entity<'_>> = Vec::new();
     for record in records {
         post_slots.clear();
         let mut image_url: Option<Arc<str>> = None;
-        for display in hashtags(&record.event.caption) {
+        hashtags_into(&record.event.caption, &mut tags);
+        for display in tags.iter().map(|t| t.text) {
             let slot = match by_spelling.get(display) {
                 Some(&slot) => slot,
                 None => {

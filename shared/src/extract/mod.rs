@@ -54,32 +54,47 @@ fn is_at_sign(c: char) -> bool {
     c == '@' || c == '＠'
 }
 
-/// `\p{L}` or `\p{M}`: what a hashtag needs at least one of.
-fn is_hashtag_letter(c: char) -> bool {
+/// What a character is to a hashtag body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HashtagChar {
+    /// `\p{L}` or `\p{M}`: a hashtag needs at least one.
+    Letter,
+    /// A digit, `_` or a joiner: allowed, but not enough alone.
+    Other,
+    /// Ends the body.
+    Outside,
+}
+
+/// Classifies `c` with at most one Unicode category lookup: bodies are
+/// classified character by character, in every script.
+fn hashtag_char(c: char) -> HashtagChar {
     if c.is_ascii() {
-        return c.is_ascii_alphabetic();
+        return if c.is_ascii_alphabetic() {
+            HashtagChar::Letter
+        } else if c.is_ascii_digit() || c == '_' {
+            HashtagChar::Other
+        } else {
+            HashtagChar::Outside
+        };
     }
-    matches!(
-        get_general_category(c),
+    match get_general_category(c) {
         Gc::UppercaseLetter
-            | Gc::LowercaseLetter
-            | Gc::TitlecaseLetter
-            | Gc::ModifierLetter
-            | Gc::OtherLetter
-            | Gc::NonspacingMark
-            | Gc::SpacingMark
-            | Gc::EnclosingMark
-    )
+        | Gc::LowercaseLetter
+        | Gc::TitlecaseLetter
+        | Gc::ModifierLetter
+        | Gc::OtherLetter
+        | Gc::NonspacingMark
+        | Gc::SpacingMark
+        | Gc::EnclosingMark => HashtagChar::Letter,
+        Gc::DecimalNumber => HashtagChar::Other,
+        _ if HASHTAG_JOINERS.contains(&c) => HashtagChar::Other,
+        _ => HashtagChar::Outside,
+    }
 }
 
 /// Anything that may appear in a hashtag body.
 fn is_hashtag_char(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_alphanumeric() || c == '_';
-    }
-    is_hashtag_letter(c)
-        || get_general_category(c) == Gc::DecimalNumber
-        || HASHTAG_JOINERS.contains(&c)
+    hashtag_char(c) != HashtagChar::Outside
 }
 
 /// Latin letters with accents: a mention followed by one of these is part of
@@ -122,6 +137,14 @@ pub fn extract(text: &str) -> Vec<Entity<'_>> {
 /// twitter-text's two regexes are), so counting can skip mentions.
 fn scan(text: &str, mentions: bool) -> Vec<Entity<'_>> {
     let mut out = Vec::new();
+    scan_into(text, mentions, &mut out);
+    out
+}
+
+/// [`scan`] into `out` (cleared first), so a caller going through many
+/// texts reuses one buffer.
+fn scan_into<'a>(text: &'a str, mentions: bool, out: &mut Vec<Entity<'a>>) {
+    out.clear();
     // Like twitter-text's regexes, a match consumes the character before its
     // sign; `consumed` is where the previous match of the same kind (even a
     // rejected one) ended, so that character cannot be the next one's boundary.
@@ -151,8 +174,7 @@ fn scan(text: &str, mentions: bool) -> Vec<Entity<'_>> {
         .map(|e| e.range.start)
         .filter(|&at| url::may_be_inside_url(text, at));
     let urls = url::url_ranges(text, maybe_in_urls);
-    drop_hashtags_overlapping_urls(&mut out, &urls);
-    out
+    drop_hashtags_overlapping_urls(out, &urls);
 }
 
 /// twitter-text's `removeOverlappingEntities` over hashtags and URLs: in
@@ -215,10 +237,11 @@ fn hashtag_at(
     let mut has_letter = false;
     let mut body_end = body_start;
     for (j, c) in rest.char_indices() {
-        if !is_hashtag_char(c) {
-            break;
+        match hashtag_char(c) {
+            HashtagChar::Outside => break,
+            HashtagChar::Letter => has_letter = true,
+            HashtagChar::Other => {}
         }
-        has_letter |= is_hashtag_letter(c);
         body_end = body_start + j + c.len_utf8();
     }
     if !has_letter {
@@ -331,6 +354,12 @@ pub fn hashtags_and_mentions(text: &str) -> (Vec<&str>, Vec<&str>) {
 /// Hashtags of `text` as written (without `#`), in text order.
 pub fn hashtags(text: &str) -> impl Iterator<Item = &str> {
     scan(text, false).into_iter().map(|e| e.text)
+}
+
+/// The hashtag entities of `text` into `out` (cleared first): [`hashtags`]
+/// for callers that go through many texts and reuse one buffer.
+pub fn hashtags_into<'a>(text: &'a str, out: &mut Vec<Entity<'a>>) {
+    scan_into(text, false, out);
 }
 
 /// The identity of a tag: Unicode NFKC then full case folding, so `#ＲＵＳＴ`,
