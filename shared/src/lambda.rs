@@ -15,7 +15,7 @@ use lambda_runtime::LambdaEvent;
 
 use aws_config::SdkConfig;
 
-use crate::aws::{AuroraPostStore, DataApiTarget, DynamoHashtagStore, KafkaPublisher};
+use crate::aws::{AuroraPostStore, DataApiTarget, DynamoHashtagStore, KafkaAuth, KafkaPublisher};
 use crate::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
 use crate::http::{create_post, read_routes, register, App, DEFAULT_MAX_BODY_BYTES};
 use crate::ports::HashtagStore;
@@ -84,7 +84,7 @@ fn on_aws() -> bool {
 /// AWS, DynamoDB (`HASHTAG_TABLE`), Aurora through the Data API
 /// (`DB_CLUSTER_ARN`, `DB_SECRET_ARN`, `DB_NAME`) and Kafka
 /// (`KAFKA_BOOTSTRAP`, optional: without it events wait in the outbox;
-/// `POSTS_TOPIC`).
+/// `KAFKA_AUTH=msk-iam` for IAM access control; `POSTS_TOPIC`).
 pub async fn app_from_env() -> Result<App, lambda_runtime::Error> {
     let worker_id = env_or("HASHTAG_WORKER_ID", 0);
     let max_body_bytes = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
@@ -102,7 +102,8 @@ pub async fn app_from_env() -> Result<App, lambda_runtime::Error> {
         posts = posts.with_posts_topic(topic);
     }
     if let Ok(bootstrap) = std::env::var("KAFKA_BOOTSTRAP") {
-        posts = posts.with_publisher(Arc::new(KafkaPublisher::connect(&bootstrap).await?));
+        let auth = KafkaAuth::from_env(&config);
+        posts = posts.with_publisher(Arc::new(KafkaPublisher::connect(&bootstrap, auth).await?));
     }
     let worker_id = match std::env::var("HASHTAG_WORKER_ID") {
         Ok(_) => worker_id,

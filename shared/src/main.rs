@@ -174,7 +174,8 @@ async fn run(command: Command) -> Result<(), String> {
                 println!("table {table} ready");
                 let bootstrap =
                     std::env::var("KAFKA_BOOTSTRAP").map_err(|_| "KAFKA_BOOTSTRAP must be set")?;
-                let kafka = shared::aws::KafkaPublisher::connect(&bootstrap)
+                let auth = shared::aws::KafkaAuth::from_env(&config);
+                let kafka = shared::aws::KafkaPublisher::connect(&bootstrap, auth)
                     .await
                     .map_err(|e| e.to_string())?;
                 for topic in [POSTS_TOPIC, TOP_POSTS_TOPIC] {

@@ -13,7 +13,7 @@ use common::aws::{retry, DataApiLocal, Moto, Postgres, Tansu};
 use http::{Request, StatusCode};
 use lambda_http::Body;
 use serde_json::{json, Value};
-use shared::aws::{AuroraPostStore, DynamoHashtagStore, KafkaPublisher};
+use shared::aws::{AuroraPostStore, DynamoHashtagStore, KafkaAuth, KafkaPublisher};
 use shared::consumer::handle_post_batch;
 use shared::domain::POSTS_TOPIC;
 use shared::embedded::event_log::to_kafka_event;
@@ -44,7 +44,7 @@ async fn posts_are_counted_through_the_aws_adapters() {
     let (moto, postgres, tansu) = (Moto::start(), Postgres::start(), Tansu::start());
     let data_api = DataApiLocal::start(&postgres);
 
-    let publisher = retry(|| KafkaPublisher::connect(&tansu.bootstrap)).await;
+    let publisher = retry(|| KafkaPublisher::connect(&tansu.bootstrap, KafkaAuth::Plaintext)).await;
     retry(|| publisher.ensure_topic(POSTS_TOPIC, 2)).await;
     let posts = AuroraPostStore::new(data_api.client(), DataApiLocal::target())
         .with_publisher(Arc::new(publisher));
