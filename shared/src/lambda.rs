@@ -76,7 +76,7 @@ fn embedded_from_env() -> Result<crate::embedded::Embedded, lambda_runtime::Erro
 /// Whether the environment names the AWS resources (as template.yaml
 /// does); otherwise the functions run on the embedded stores, which is what
 /// `cargo lambda watch` uses without a cloud.
-fn on_aws() -> bool {
+pub fn on_aws() -> bool {
     std::env::var_os("HASHTAG_TABLE").is_some()
 }
 

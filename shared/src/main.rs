@@ -7,11 +7,13 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use shared::consumer::validate_ranking;
 use shared::domain::{Ranking, POSTS_TOPIC, TOP_POSTS_TOPIC};
+use shared::embedded::poller::RecordSource;
 use shared::extract::tag_key;
 use shared::http::DEFAULT_MAX_BODY_BYTES;
 use shared::server::{self, ConsumerSettings};
@@ -123,9 +125,15 @@ async fn run(command: Command) -> Result<(), String> {
             if batch_size == 0 || batch_size > 10_000 {
                 return Err("--batch-size must be 1..=10000, as for MSK".into());
             }
-            let embedded = shared::embedded::open(&store.data_dir, store.partitions)
-                .map_err(|e| e.to_string())?;
-            let app = embedded.app(worker_id, max_body_bytes)?;
+            let (app, records) = if shared::lambda::on_aws() {
+                aws_app().await?
+            } else {
+                let embedded = shared::embedded::open(&store.data_dir, store.partitions)
+                    .map_err(|e| e.to_string())?;
+                let app = embedded.app(worker_id, max_body_bytes)?;
+                let records: Arc<dyn RecordSource> = Arc::new(embedded.log.clone());
+                (app, records)
+            };
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -142,7 +150,7 @@ async fn run(command: Command) -> Result<(), String> {
                 batch_size,
                 window: Duration::from_millis(batching_window_ms),
             };
-            server::run(listener, app, &embedded, consumers, stopped).await;
+            server::run(listener, app, records, consumers, stopped).await;
             Ok(())
         }
         Command::Migrate {
@@ -228,6 +236,23 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The handlers on the AWS adapters and the Kafka broker as the record
+/// source, configured like the Lambda functions (see `shared::lambda`).
+async fn aws_app() -> Result<(shared::http::App, Arc<dyn RecordSource>), String> {
+    let app = shared::lambda::app_from_env()
+        .await
+        .map_err(|e| e.to_string())?;
+    let bootstrap = std::env::var("KAFKA_BOOTSTRAP")
+        .map_err(|_| "KAFKA_BOOTSTRAP must be set to serve on the AWS adapters")?;
+    let config = shared::aws::sdk_config().await;
+    let kafka =
+        shared::aws::KafkaPublisher::connect(&bootstrap, shared::aws::KafkaAuth::from_env(&config))
+            .await
+            .map_err(|e| e.to_string())?;
+    let records: Arc<dyn RecordSource> = Arc::new(shared::aws::KafkaSource::new(Arc::new(kafka)));
+    Ok((app, records))
 }
 
 /// The `extract` subcommand: a bad line yields `{"line", "error"}` and the

@@ -1,5 +1,6 @@
 //! The single-machine server: serves every route through the shared router
-//! and runs both Kafka consumers in-process on the embedded event log.
+//! and runs both Kafka consumers in-process, on the embedded event log or on
+//! a Kafka broker.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,8 +19,7 @@ use tokio::sync::watch;
 
 use crate::consumer::{handle_post_batch, handle_ranking_batch};
 use crate::domain::{POSTS_TOPIC, TOP_POSTS_TOPIC};
-use crate::embedded::poller::{self, BatchHandler, PollerConfig};
-use crate::embedded::Embedded;
+use crate::embedded::poller::{self, BatchHandler, PollerConfig, RecordSource};
 use crate::http::{route, ApiError, App};
 use crate::ports::HashtagStore;
 
@@ -101,11 +101,11 @@ fn ranking_handler(store: Arc<dyn HashtagStore>) -> BatchHandler {
 pub async fn run(
     listener: TcpListener,
     app: App,
-    embedded: &Embedded,
+    records: Arc<dyn RecordSource>,
     consumers: ConsumerSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let hashtags: Arc<dyn HashtagStore> = embedded.hashtags.clone();
+    let hashtags: Arc<dyn HashtagStore> = app.hashtags.clone();
     let pollers = [
         (POSTS_TOPIC, post_handler(hashtags.clone())),
         (TOP_POSTS_TOPIC, ranking_handler(hashtags)),
@@ -117,12 +117,7 @@ pub async fn run(
             batch_size: consumers.batch_size,
             window: consumers.window,
         };
-        tokio::spawn(poller::run(
-            embedded.log.clone(),
-            cfg,
-            handler,
-            shutdown.clone(),
-        ))
+        tokio::spawn(poller::run(records.clone(), cfg, handler, shutdown.clone()))
     });
 
     let app = Arc::new(app);

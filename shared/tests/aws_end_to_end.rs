@@ -3,11 +3,12 @@
 //! A user and posts go in through the register and create-post handlers,
 //! the hashtag consumer runs on the batch read back from the broker
 //! (delivered twice, with a malformed record), and the page comes out of
-//! the summary handler.
+//! the summary handler. Then `hashtag serve` runs on the same adapters.
 
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::aws::{retry, DataApiLocal, Moto, Postgres, Tansu};
 use http::{Request, StatusCode};
@@ -39,18 +40,57 @@ async fn body_json(res: http::Response<Body>) -> (StatusCode, Value) {
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
+/// The local AWS stack with the schema, table and topic in place.
+struct Stack {
+    moto: Moto,
+    data_api: DataApiLocal,
+    tansu: Tansu,
+    _postgres: Postgres,
+}
+
+impl Stack {
+    async fn start() -> (Stack, AuroraPostStore, DynamoHashtagStore) {
+        let (moto, postgres, tansu) = (Moto::start(), Postgres::start(), Tansu::start());
+        let data_api = DataApiLocal::start(&postgres);
+        let publisher =
+            retry(|| KafkaPublisher::connect(&tansu.bootstrap, KafkaAuth::Plaintext)).await;
+        retry(|| publisher.ensure_topic(POSTS_TOPIC, 2)).await;
+        retry(|| publisher.ensure_topic(shared::domain::TOP_POSTS_TOPIC, 2)).await;
+        let posts = AuroraPostStore::new(data_api.client(), DataApiLocal::target())
+            .with_publisher(Arc::new(publisher));
+        retry(|| posts.migrate()).await;
+        let hashtags = DynamoHashtagStore::new(moto.dynamodb(), "hashtags");
+        hashtags.create_table().await.unwrap();
+        let stack = Stack {
+            moto,
+            data_api,
+            tansu,
+            _postgres: postgres,
+        };
+        (stack, posts, hashtags)
+    }
+
+    /// The variables that point the service's binaries at this stack.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let target = DataApiLocal::target();
+        vec![
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.moto.endpoint.clone()),
+            ("AWS_ENDPOINT_URL_RDS_DATA", self.data_api.endpoint.clone()),
+            ("HASHTAG_TABLE", "hashtags".into()),
+            ("DB_CLUSTER_ARN", target.resource_arn),
+            ("DB_SECRET_ARN", target.secret_arn),
+            ("DB_NAME", target.database),
+            ("KAFKA_BOOTSTRAP", self.tansu.bootstrap.clone()),
+        ]
+    }
+}
+
 #[tokio::test]
 async fn posts_are_counted_through_the_aws_adapters() {
-    let (moto, postgres, tansu) = (Moto::start(), Postgres::start(), Tansu::start());
-    let data_api = DataApiLocal::start(&postgres);
-
-    let publisher = retry(|| KafkaPublisher::connect(&tansu.bootstrap, KafkaAuth::Plaintext)).await;
-    retry(|| publisher.ensure_topic(POSTS_TOPIC, 2)).await;
-    let posts = AuroraPostStore::new(data_api.client(), DataApiLocal::target())
-        .with_publisher(Arc::new(publisher));
-    retry(|| posts.migrate()).await;
-    let hashtags = DynamoHashtagStore::new(moto.dynamodb(), "hashtags");
-    hashtags.create_table().await.unwrap();
+    let (stack, posts, hashtags) = Stack::start().await;
     let app = App {
         posts: Arc::new(posts.clone()),
         hashtags: Arc::new(hashtags.clone()),
@@ -88,7 +128,7 @@ async fn posts_are_counted_through_the_aws_adapters() {
     );
 
     // The batch MSK would deliver: every record, plus a malformed one.
-    let mut records = tansu.read_all(POSTS_TOPIC).await;
+    let mut records = stack.tansu.read_all(POSTS_TOPIC).await;
     assert_eq!(records.len(), 3);
     let mut bad = records[0].clone();
     bad.offset = records
@@ -133,4 +173,23 @@ async fn posts_are_counted_through_the_aws_adapters() {
         .unwrap();
     let (_, aws) = body_json(read_routes(&app, aws).await).await;
     assert_eq!(aws["total_posts"], 1);
+}
+
+#[tokio::test]
+async fn the_server_runs_on_the_aws_adapters() {
+    let (stack, _, _) = Stack::start().await;
+    let dir = common::TempDir::new("serve-aws");
+    let env = stack.env();
+    let mut server = common::Server::start_with_env(&dir.0, &[], &env);
+    let alice = server.register("alice");
+    server.create_post(&alice, "first #Rust");
+    let page = server.wait_for_tag("rust", Duration::from_secs(30), |p| p["total_posts"] == 1);
+    assert_eq!(page["tag"], "Rust");
+    // A restart reads the topic again from its start: nothing counts twice.
+    server.kill();
+    let server = common::Server::start_with_env(&dir.0, &[], &env);
+    server.create_post(&alice, "second #rust");
+    server.wait_for_tag("rust", Duration::from_secs(30), |p| p["total_posts"] == 2);
+    std::thread::sleep(Duration::from_secs(1)); // a second pass would show by now
+    assert_eq!(server.get("/tags/rust").json()["total_posts"], 2);
 }

@@ -10,11 +10,13 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use futures_util::FutureExt;
-use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder, OauthBearerCredentials, SaslConfig};
 use rskafka::record::Record;
 use tokio::sync::Mutex;
 
+use crate::embedded::event_log::LogRecord;
+use crate::embedded::poller::RecordSource;
 use crate::partition::partition_for;
 use crate::ports::StoreError;
 
@@ -129,6 +131,7 @@ impl KafkaPublisher {
             .map_err(|e| kafka_error("create topic", e))
     }
 
+    /// One client per partition of `topic`, in partition order (cached).
     async fn partitions(&self, topic: &str) -> Result<Arc<Vec<PartitionClient>>, StoreError> {
         let mut topics = self.topics.lock().await;
         if let Some(clients) = topics.get(topic) {
@@ -182,6 +185,99 @@ impl KafkaPublisher {
             .copied()
             .ok_or_else(|| StoreError::Backend("kafka returned no offset".into()))?;
         Ok((partition, offset))
+    }
+}
+
+/// Kafka as the single-machine server's record source, so `hashtag serve`
+/// can count from a broker as the Lambda consumer does on AWS. Offsets are
+/// kept in memory and start at the earliest record: after a restart the
+/// topic is read again, which the idempotent stores make harmless (counter
+/// marks per partition, rankings conditioned on their time).
+pub struct KafkaSource {
+    kafka: Arc<KafkaPublisher>,
+    /// Next offset per (topic, partition).
+    positions: Mutex<HashMap<(String, i32), i64>>,
+}
+
+/// Most bytes asked of one partition per fetch (MSK's batch payload cap).
+const FETCH_MAX_BYTES: i32 = 6 * 1024 * 1024;
+/// How often an idle source asks the broker again.
+const KAFKA_IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl KafkaSource {
+    /// A source on the cluster `kafka` is connected to.
+    pub fn new(kafka: Arc<KafkaPublisher>) -> Self {
+        KafkaSource {
+            kafka,
+            positions: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RecordSource for KafkaSource {
+    async fn fetch(
+        &self,
+        _group: &str,
+        topic: &str,
+        max: usize,
+    ) -> Result<Vec<LogRecord>, StoreError> {
+        let partitions = self.kafka.partitions(topic).await?;
+        let mut out = Vec::new();
+        for (p, client) in partitions.iter().enumerate() {
+            if out.len() >= max {
+                break;
+            }
+            let key = (topic.to_string(), p as i32);
+            let known = self.positions.lock().await.get(&key).copied();
+            let from = match known {
+                Some(from) => from,
+                None => client
+                    .get_offset(OffsetAt::Earliest)
+                    .await
+                    .map_err(|e| kafka_error("earliest offset", e))?,
+            };
+            let (records, _high_watermark) = client
+                .fetch_records(from, 1..FETCH_MAX_BYTES, 0)
+                .await
+                .map_err(|e| kafka_error("fetch", e))?;
+            let wanted = max - out.len();
+            out.extend(
+                records
+                    .into_iter()
+                    .filter(|r| r.offset >= from)
+                    .take(wanted)
+                    .map(|r| LogRecord {
+                        partition: p as u32,
+                        offset: r.offset,
+                        key: r.record.key,
+                        value: r.record.value.unwrap_or_default(),
+                        timestamp_ms: r.record.timestamp.timestamp_millis(),
+                    }),
+            );
+            self.positions.lock().await.entry(key).or_insert(from);
+        }
+        Ok(out)
+    }
+
+    async fn commit(
+        &self,
+        _group: &str,
+        topic: &str,
+        records: &[LogRecord],
+    ) -> Result<(), StoreError> {
+        let mut positions = self.positions.lock().await;
+        for r in records {
+            let next = positions
+                .entry((topic.to_string(), r.partition as i32))
+                .or_insert(0);
+            *next = (*next).max(r.offset + 1);
+        }
+        Ok(())
+    }
+
+    async fn wait_for_records(&self) {
+        tokio::time::sleep(KAFKA_IDLE_POLL).await;
     }
 }
 

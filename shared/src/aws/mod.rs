@@ -12,7 +12,7 @@ mod kafka;
 
 pub use aurora_posts::{AuroraPostStore, DataApiTarget, OutboxEvent};
 pub use dynamo_hashtags::DynamoHashtagStore;
-pub use kafka::{KafkaAuth, KafkaPublisher};
+pub use kafka::{KafkaAuth, KafkaPublisher, KafkaSource};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 

@@ -1,18 +1,20 @@
-//! Feeds a Kafka handler from the event log the way an MSK event source
-//! mapping does: batches of up to `batch_size` records, waiting at most
-//! `window` to fill one, and committing offsets only after the handler
-//! succeeds. A failing batch is retried with backoff, never skipped.
+//! Feeds a Kafka handler from a record source (the embedded event log, or a
+//! Kafka broker) the way an MSK event source mapping does: batches of up to
+//! `batch_size` records, waiting at most `window` to fill one, and
+//! committing offsets only after the handler succeeds. A failing batch is
+//! retried with backoff, never skipped.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use tokio::sync::watch;
 use tokio::time::{sleep, Instant};
 
-use super::event_log::{to_kafka_event, EventLog};
+use super::event_log::{to_kafka_event, EventLog, LogRecord};
 use crate::consumer::BatchReport;
 use crate::ports::StoreError;
 
@@ -22,6 +24,57 @@ pub type BatchHandler = Arc<
         + Send
         + Sync,
 >;
+
+/// Where a poller reads records and commits its offsets.
+#[async_trait]
+pub trait RecordSource: Send + Sync {
+    /// Up to `max` records of `topic` after `group`'s committed offsets.
+    async fn fetch(
+        &self,
+        group: &str,
+        topic: &str,
+        max: usize,
+    ) -> Result<Vec<LogRecord>, StoreError>;
+    /// Records that `group` has handled `records`.
+    async fn commit(
+        &self,
+        group: &str,
+        topic: &str,
+        records: &[LogRecord],
+    ) -> Result<(), StoreError>;
+    /// Returns when new records may have arrived.
+    async fn wait_for_records(&self);
+}
+
+#[async_trait]
+impl RecordSource for EventLog {
+    async fn fetch(
+        &self,
+        group: &str,
+        topic: &str,
+        max: usize,
+    ) -> Result<Vec<LogRecord>, StoreError> {
+        EventLog::fetch(self, group, topic, max).await
+    }
+
+    async fn commit(
+        &self,
+        group: &str,
+        topic: &str,
+        records: &[LogRecord],
+    ) -> Result<(), StoreError> {
+        EventLog::commit(self, group, topic, records).await
+    }
+
+    async fn wait_for_records(&self) {
+        // Local appends signal; other processes' appends are polled for.
+        let appended = self.appended();
+        tokio::select! {
+            _ = appended.notified() => {}
+            _ = sleep(IDLE_POLL) => {}
+        }
+    }
+}
 
 /// How a poller batches, like an event source mapping's settings.
 #[derive(Debug, Clone)]
@@ -36,19 +89,18 @@ pub struct PollerConfig {
     pub window: Duration,
 }
 
-/// How often to look for records appended by other processes.
+/// How often to look for records appended elsewhere.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 /// Longest wait between retries of a failing batch.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs until `shutdown` turns true; the batch in flight completes first.
 pub async fn run(
-    log: EventLog,
+    log: Arc<dyn RecordSource>,
     cfg: PollerConfig,
     handler: BatchHandler,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let appended = log.appended();
     let mut first_seen: Option<Instant> = None;
     let mut backoff = Duration::from_millis(50);
     while !*shutdown.borrow() {
@@ -62,8 +114,7 @@ pub async fn run(
         };
         if records.is_empty() {
             tokio::select! {
-                _ = appended.notified() => {}
-                _ = sleep(IDLE_POLL) => {}
+                _ = log.wait_for_records() => {}
                 _ = shutdown.changed() => {}
             }
             continue;

@@ -58,6 +58,11 @@ pub struct Server {
 impl Server {
     /// Starts `hashtag serve` on 127.0.0.1 and a free port over `data_dir`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(data_dir, extra, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Server {
         let window: &[&str] = if extra.contains(&"--batching-window-ms") {
             &[]
         } else {
@@ -70,6 +75,7 @@ impl Server {
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
