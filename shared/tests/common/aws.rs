@@ -7,6 +7,18 @@ use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 
+/// SDK configuration for a local endpoint, with test credentials.
+fn local_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"),
+        ))
+        .build()
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; the server binds it next).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -56,15 +68,7 @@ impl Moto {
 
     /// A DynamoDB client on this server, with test credentials.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(config)
+        aws_sdk_dynamodb::Client::new(&local_config(&self.endpoint))
     }
 }
 
@@ -200,15 +204,7 @@ impl DataApiLocal {
 
     /// A Data API client on this endpoint, with test credentials.
     pub fn client(&self) -> aws_sdk_rdsdata::Client {
-        let config = aws_sdk_rdsdata::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_sdk_rdsdata::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_rdsdata::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .build();
-        aws_sdk_rdsdata::Client::from_conf(config)
+        aws_sdk_rdsdata::Client::new(&local_config(&self.endpoint))
     }
 
     /// The Data API target of the local cluster's `postgres` database.
