@@ -77,6 +77,18 @@ pub struct User {
     pub created_at: String,
 }
 
+impl User {
+    /// A user registered under `user_id`; the registration time is the
+    /// id's own (Snowflake ids carry their creation time).
+    pub fn new(user_id: Id, username: &Username) -> Self {
+        User {
+            user_id,
+            username: username.as_str().to_string(),
+            created_at: rfc3339_ms(crate::ids::id_time_ms(user_id) as i64),
+        }
+    }
+}
+
 /// Checks a caption: at most [`MAX_CAPTION_CHARS`] characters and
 /// [`MAX_CAPTION_TAGS`] distinct hashtags.
 pub fn validate_caption(caption: &str) -> Result<(), Invalid> {

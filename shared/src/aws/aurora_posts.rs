@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_rdsdata::operation::execute_statement::builders::ExecuteStatementFluentBuilder;
+use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementOutput;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use aws_sdk_rdsdata::Client;
 
 use super::{sdk_error, KafkaPublisher};
 use crate::domain::{Image, Post, User, Username, POSTS_TOPIC};
-use crate::ids::{id_time_ms, Id, MAX_WORKER_ID};
+use crate::ids::{Id, MAX_WORKER_ID};
 use crate::ports::{PostStore, StoreError};
 
 /// The schema, as numbered migrations of one statement each (the Data API
@@ -113,6 +114,16 @@ fn field_string(f: &Field) -> Result<String, StoreError> {
     f.as_string_value()
         .cloned()
         .map_err(|_| StoreError::Backend(format!("expected a string value, got {f:?}")))
+}
+
+/// The one `bigint` a statement returns (`SELECT MAX(...)`, `RETURNING id`).
+fn single_long(out: &ExecuteStatementOutput, what: &str) -> Result<i64, StoreError> {
+    out.records()
+        .first()
+        .and_then(|r| r.first())
+        .map(field_i64)
+        .transpose()?
+        .ok_or_else(|| StoreError::Backend(format!("no {what} returned")))
 }
 
 impl AuroraPostStore {
@@ -248,13 +259,7 @@ impl AuroraPostStore {
             .send()
             .await
             .map_err(|e| sdk_error("read schema version", e))?;
-        let current = out
-            .records()
-            .first()
-            .and_then(|r| r.first())
-            .map(field_i64)
-            .transpose()?
-            .unwrap_or(0) as usize;
+        let current = single_long(&out, "schema version")? as usize;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
             let version = i as i64 + 1;
             self.in_transaction(async |tx| {
@@ -294,13 +299,7 @@ impl AuroraPostStore {
             .send()
             .await
             .map_err(|e| sdk_error("lease worker id", e))?;
-        let id = out
-            .records()
-            .first()
-            .and_then(|r| r.first())
-            .map(field_i64)
-            .transpose()?
-            .ok_or_else(|| StoreError::Backend("no worker id returned".into()))?;
+        let id = single_long(&out, "worker id")?;
         u16::try_from(id).map_err(|_| StoreError::Backend(format!("worker id {id} out of range")))
     }
 
@@ -333,11 +332,7 @@ impl AuroraPostStore {
 #[async_trait]
 impl PostStore for AuroraPostStore {
     async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError> {
-        let user = User {
-            user_id,
-            username: username.as_str().to_string(),
-            created_at: crate::domain::rfc3339_ms(id_time_ms(user_id) as i64),
-        };
+        let user = User::new(user_id, username);
         let out = self
             .statement(
                 "INSERT INTO users (user_id, username, username_key, created_at)
@@ -418,12 +413,7 @@ impl PostStore for AuroraPostStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error("insert outbox event", e))?;
-            out.records()
-                .first()
-                .and_then(|r| r.first())
-                .map(field_i64)
-                .transpose()?
-                .ok_or_else(|| StoreError::Backend("no event id returned".into()))
+            single_long(&out, "event id")
         })
         .await?;
         if let Some(publisher) = &self.publisher {

@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension};
 use super::db::backend;
 use super::event_log::EventLog;
 use crate::domain::{Image, Post, User, Username, POSTS_TOPIC};
-use crate::ids::{id_time_ms, Id};
+use crate::ids::Id;
 use crate::ports::{PostStore, StoreError};
 
 const SCHEMA: &str = "
@@ -49,11 +49,7 @@ impl SqlitePostStore {
 #[async_trait]
 impl PostStore for SqlitePostStore {
     async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError> {
-        let user = User {
-            user_id,
-            username: username.as_str().to_string(),
-            created_at: crate::domain::rfc3339_ms(id_time_ms(user_id) as i64),
-        };
+        let user = User::new(user_id, username);
         let key = username.key();
         let row = user.clone();
         self.log

@@ -14,13 +14,7 @@ impl AsciiClass {
             table[b] = (b as u8).is_ascii_alphanumeric();
             b += 1;
         }
-        let extra = extra.as_bytes();
-        let mut i = 0;
-        while i < extra.len() {
-            table[extra[i] as usize] = true;
-            i += 1;
-        }
-        AsciiClass(table)
+        AsciiClass(table).with(extra)
     }
 
     /// Every ASCII character but punctuation (except `excepted`) and the
@@ -33,13 +27,28 @@ impl AsciiClass {
             table[b] = !(c.is_ascii_punctuation() || matches!(c, b'\t'..=b'\r' | b' '));
             b += 1;
         }
-        let excepted = excepted.as_bytes();
+        AsciiClass(table).with(excepted)
+    }
+
+    /// This set plus the characters of `extra`.
+    const fn with(mut self, extra: &str) -> Self {
+        let extra = extra.as_bytes();
         let mut i = 0;
-        while i < excepted.len() {
-            table[excepted[i] as usize] = true;
+        while i < extra.len() {
+            self.0[extra[i] as usize] = true;
             i += 1;
         }
-        AsciiClass(table)
+        self
+    }
+
+    /// Whether `c` is in the set if ASCII, else whether `other` holds: the
+    /// shape of every class twitter-text defines over all of Unicode.
+    pub fn has_or(&self, c: char, other: impl FnOnce(char) -> bool) -> bool {
+        if c.is_ascii() {
+            self.0[c as usize]
+        } else {
+            other(c)
+        }
     }
 
     /// Whether `c` is in the set (never, for a character outside ASCII).

@@ -109,13 +109,12 @@ fn may_precede(c: char) -> bool {
 /// directional marks.
 fn is_domain_char(c: char) -> bool {
     const ASCII: AsciiClass = AsciiClass::not_punctuation_or_space("\"`");
-    if c.is_ascii() {
-        return ASCII.has(c);
-    }
-    !matches!(c as u32,
-        0x85 | 0xa0 | 0x1680 | 0x180e | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f
-        | 0x3000 | 0xfffe | 0xfeff | 0xffff
-        | 0x202a..=0x202e | 0x061c | 0x200e | 0x200f | 0x2066..=0x2069)
+    ASCII.has_or(c, |c| {
+        !matches!(c as u32,
+            0x85 | 0xa0 | 0x1680 | 0x180e | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f
+            | 0x3000 | 0xfffe | 0xfeff | 0xffff
+            | 0x202a..=0x202e | 0x061c | 0x200e | 0x200f | 0x2066..=0x2069)
+    })
 }
 
 /// No character from here on changes case into the Latin and Cyrillic
@@ -139,21 +138,13 @@ fn is_path_letter(c: char) -> bool {
 /// `validGeneralUrlPathChars`.
 fn is_path_char(c: char) -> bool {
     const ASCII: AsciiClass = AsciiClass::alphanumeric_and("!*';:=+,.$/%#[]-_~@|&");
-    if c.is_ascii() {
-        ASCII.has(c)
-    } else {
-        c == '\u{2013}' || is_path_letter(c)
-    }
+    ASCII.has_or(c, |c| c == '\u{2013}' || is_path_letter(c))
 }
 
 /// `validUrlPathEndingChars` (the single-character part).
 fn is_path_ending(c: char) -> bool {
     const ASCII: AsciiClass = AsciiClass::alphanumeric_and("+-=_#/");
-    if c.is_ascii() {
-        ASCII.has(c)
-    } else {
-        is_path_letter(c)
-    }
+    ASCII.has_or(c, is_path_letter)
 }
 
 /// `validUrlQueryChars`.
@@ -429,11 +420,7 @@ fn url_at(text: &str, at: usize, lead: Option<char>, skip: &mut usize) -> Option
 
 fn is_label_char(c: char) -> bool {
     const ASCII: AsciiClass = AsciiClass::not_punctuation_or_space("\"`_-");
-    if c.is_ascii() {
-        ASCII.has(c)
-    } else {
-        is_domain_char(c)
-    }
+    ASCII.has_or(c, is_domain_char)
 }
 
 /// Lead bytes of the only non-ASCII characters that are not label

@@ -42,9 +42,33 @@ pub fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     }
 }
 
+/// A server process listening on a port of 127.0.0.1, killed on drop.
+struct Spawned(Child);
+
+impl Spawned {
+    /// Runs `command` (whose stdout and stderr go nowhere) and waits until
+    /// it accepts connections on `port`.
+    fn start(mut command: Command, port: u16, what: &str) -> Spawned {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what} (run scripts/test, which installs it): {e}"));
+        wait_for_port(port, &mut child, what);
+        Spawned(child)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A moto server (DynamoDB and other AWS APIs).
 pub struct Moto {
-    child: Child,
+    _process: Spawned,
     pub endpoint: String,
 }
 
@@ -53,15 +77,10 @@ impl Moto {
     /// puts on PATH.
     pub fn start() -> Moto {
         let port = free_port();
-        let mut child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server (run scripts/test, which installs it)");
-        wait_for_port(port, &mut child, "moto_server");
+        let mut command = Command::new("moto_server");
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         Moto {
-            child,
+            _process: Spawned::start(command, port, "moto_server"),
             endpoint: format!("http://127.0.0.1:{port}"),
         }
     }
@@ -69,13 +88,6 @@ impl Moto {
     /// A DynamoDB client on this server, with test credentials.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&local_config(&self.endpoint))
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -171,7 +183,7 @@ impl Drop for Postgres {
 
 /// The project's local RDS Data API (`data-api-local`) over a PostgreSQL.
 pub struct DataApiLocal {
-    child: Child,
+    _process: Spawned,
     pub endpoint: String,
 }
 
@@ -186,18 +198,15 @@ impl DataApiLocal {
             bin.display()
         );
         let port = free_port();
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .args(["--listen", &format!("127.0.0.1:{port}"), "--postgres"])
             .arg(format!(
                 "host=127.0.0.1 port={} user=postgres",
                 postgres.port
-            ))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start data-api-local");
-        wait_for_port(port, &mut child, "data-api-local");
+            ));
         DataApiLocal {
-            child,
+            _process: Spawned::start(command, port, "data-api-local"),
             endpoint: format!("http://127.0.0.1:{port}"),
         }
     }
@@ -217,16 +226,9 @@ impl DataApiLocal {
     }
 }
 
-impl Drop for DataApiLocal {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A tansu broker (Kafka-compatible, in memory).
 pub struct Tansu {
-    child: Child,
+    _process: Spawned,
     pub bootstrap: String,
 }
 
@@ -236,7 +238,8 @@ impl Tansu {
     pub fn start() -> Tansu {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let mut child = Command::new("tansu")
+        let mut command = Command::new("tansu");
+        command
             .args([
                 "broker",
                 "--listener-url",
@@ -244,14 +247,9 @@ impl Tansu {
                 "--advertised-listener-url",
                 &url,
             ])
-            .args(["--storage-engine", "memory://tansu/", "--silent"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu (run scripts/test, which installs it)");
-        wait_for_port(port, &mut child, "tansu");
+            .args(["--storage-engine", "memory://tansu/", "--silent"]);
         Tansu {
-            child,
+            _process: Spawned::start(command, port, "tansu"),
             bootstrap: format!("127.0.0.1:{port}"),
         }
     }
@@ -289,13 +287,6 @@ impl Tansu {
             );
         }
         out
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
