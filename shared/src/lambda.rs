@@ -86,34 +86,64 @@ pub fn on_aws() -> bool {
 /// (`KAFKA_BOOTSTRAP`, optional: without it events wait in the outbox;
 /// `KAFKA_AUTH=msk-iam` for IAM access control; `POSTS_TOPIC`).
 pub async fn app_from_env() -> Result<App, lambda_runtime::Error> {
-    let worker_id = env_or("HASHTAG_WORKER_ID", 0);
-    let max_body_bytes = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
     if !on_aws() {
+        let worker_id = env_or("HASHTAG_WORKER_ID", 0);
+        let max_body_bytes = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
         return Ok(embedded_from_env()?.app(worker_id, max_body_bytes)?);
     }
-    let config = crate::aws::sdk_config().await;
+    aws_app(&AwsEnv::load().await?).await
+}
+
+/// The database name when `DB_NAME` is not set (the template's).
+pub const DEFAULT_DB_NAME: &str = "hashtag";
+
+/// What the AWS adapters share, loaded once per process: the SDK
+/// configuration (credentials resolved once) and the Kafka connection.
+pub struct AwsEnv {
+    /// Region, credentials, endpoints.
+    pub config: SdkConfig,
+    /// The producer, if `KAFKA_BOOTSTRAP` is set.
+    pub kafka: Option<Arc<KafkaPublisher>>,
+}
+
+impl AwsEnv {
+    /// Loads the configuration and connects to Kafka.
+    pub async fn load() -> Result<Self, lambda_runtime::Error> {
+        let config = crate::aws::sdk_config().await;
+        let kafka = match std::env::var("KAFKA_BOOTSTRAP") {
+            Ok(bootstrap) => {
+                let auth = KafkaAuth::from_env(&config);
+                Some(Arc::new(KafkaPublisher::connect(&bootstrap, auth).await?))
+            }
+            Err(_) => None,
+        };
+        Ok(AwsEnv { config, kafka })
+    }
+}
+
+/// The handlers' [`App`] on the AWS adapters.
+pub async fn aws_app(env: &AwsEnv) -> Result<App, lambda_runtime::Error> {
     let target = DataApiTarget {
         resource_arn: required("DB_CLUSTER_ARN")?,
         secret_arn: required("DB_SECRET_ARN")?,
-        database: env_or("DB_NAME", "hashtags".to_string()),
+        database: env_or("DB_NAME", DEFAULT_DB_NAME.to_string()),
     };
-    let mut posts = AuroraPostStore::new(aws_sdk_rdsdata::Client::new(&config), target);
+    let mut posts = AuroraPostStore::new(aws_sdk_rdsdata::Client::new(&env.config), target);
     if let Ok(topic) = std::env::var("POSTS_TOPIC") {
         posts = posts.with_posts_topic(topic);
     }
-    if let Ok(bootstrap) = std::env::var("KAFKA_BOOTSTRAP") {
-        let auth = KafkaAuth::from_env(&config);
-        posts = posts.with_publisher(Arc::new(KafkaPublisher::connect(&bootstrap, auth).await?));
+    if let Some(kafka) = &env.kafka {
+        posts = posts.with_publisher(kafka.clone());
     }
     let worker_id = match std::env::var("HASHTAG_WORKER_ID") {
-        Ok(_) => worker_id,
+        Ok(_) => env_or("HASHTAG_WORKER_ID", 0),
         Err(_) => posts.lease_worker_id().await?,
     };
     Ok(App {
         posts: Arc::new(posts),
-        hashtags: hashtag_store_from_env(Some(&config)).await?,
+        hashtags: hashtag_store_from_env(Some(&env.config)).await?,
         ids: Arc::new(crate::ids::IdGenerator::new(worker_id)?),
-        max_body_bytes,
+        max_body_bytes: env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
     })
 }
 

@@ -72,7 +72,7 @@ enum Command {
         #[arg(long, env = "DB_SECRET_ARN")]
         secret_arn: String,
         /// The database.
-        #[arg(long, env = "DB_NAME", default_value = "hashtag")]
+        #[arg(long, env = "DB_NAME", default_value = shared::lambda::DEFAULT_DB_NAME)]
         database: String,
         /// Also create the table and topics of a local AWS stack.
         #[arg(long)]
@@ -241,17 +241,17 @@ async fn run(command: Command) -> Result<(), String> {
 /// The handlers on the AWS adapters and the Kafka broker as the record
 /// source, configured like the Lambda functions (see `shared::lambda`).
 async fn aws_app() -> Result<(shared::http::App, Arc<dyn RecordSource>), String> {
-    let app = shared::lambda::app_from_env()
+    let env = shared::lambda::AwsEnv::load()
         .await
         .map_err(|e| e.to_string())?;
-    let bootstrap = std::env::var("KAFKA_BOOTSTRAP")
-        .map_err(|_| "KAFKA_BOOTSTRAP must be set to serve on the AWS adapters")?;
-    let config = shared::aws::sdk_config().await;
-    let kafka =
-        shared::aws::KafkaPublisher::connect(&bootstrap, shared::aws::KafkaAuth::from_env(&config))
-            .await
-            .map_err(|e| e.to_string())?;
-    let records: Arc<dyn RecordSource> = Arc::new(shared::aws::KafkaSource::new(Arc::new(kafka)));
+    let kafka = env
+        .kafka
+        .clone()
+        .ok_or("KAFKA_BOOTSTRAP must be set to serve on the AWS adapters")?;
+    let app = shared::lambda::aws_app(&env)
+        .await
+        .map_err(|e| e.to_string())?;
+    let records: Arc<dyn RecordSource> = Arc::new(shared::aws::KafkaSource::new(kafka));
     Ok((app, records))
 }
 
