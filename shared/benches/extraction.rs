@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shared::aggregate::{aggregate, SourcedEvent};
-use shared::consumer::post_batch_contributions;
+use shared::consumer::decode_posts;
 use shared::domain::{PostEvent, POSTS_TOPIC};
 use shared::embedded::event_log::{to_kafka_event, LogRecord};
 use shared::extract::hashtags_and_mentions;
@@ -160,7 +160,9 @@ fn main() {
         BATCH as f64 / hot.as_secs_f64()
     );
     let event = to_kafka_event(POSTS_TOPIC, &records);
-    let full = fastest(BATCH_ROUNDS, || post_batch_contributions(&event).0.len());
+    let full = fastest(BATCH_ROUNDS, || {
+        aggregate(&decode_posts(&event).events).len()
+    });
     println!(
         "with decoding (base64 + JSON from the MSK event) {BATCH} posts: {:.2} ms, {:.0} posts/s",
         full.as_secs_f64() * 1e3,

@@ -8,22 +8,37 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::aggregate::{aggregate, SourcedEvent, TagContribution};
-use crate::domain::{parse_rfc3339_ms, validate_image_url, PostEvent, Ranking, TOP_POSTS};
-use crate::extract::tag_key;
-use crate::ports::{HashtagStore, StoreError};
+use std::collections::HashSet;
 
-/// What one invocation did; logged, and returned as the Lambda's result.
+use crate::aggregate::{aggregate, SourcedEvent};
+use crate::domain::{
+    parse_rfc3339_ms, rfc3339_ms, validate_caption, validate_image_url, PostEvent, Ranking,
+    TOP_POSTS,
+};
+use crate::extract::tag_key;
+use crate::ids::Id;
+use crate::ports::{DeadLetter, HashtagStore, PostClaim, StoreError, DEAD_LETTER_VALUE_MAX};
+
+/// What one invocation did; logged, turned into metrics, and returned as
+/// the Lambda's result.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct BatchReport {
     /// Records in the event.
     pub records: usize,
     /// Records decoded and processed.
     pub processed: usize,
-    /// Records set aside because they could not be decoded or were invalid.
+    /// Records set aside in the dead-letter store because they could not be
+    /// decoded or were invalid.
     pub malformed: usize,
     /// Records delivered more than once within the event (same partition and offset).
     pub duplicates: usize,
+    /// Records of a post already counted through another record (a post
+    /// published twice).
+    pub republished: usize,
+    /// (tag, post) pairs newly counted; a redelivered batch adds none.
+    pub posts_counted: usize,
+    /// Conditional counter updates retried on a changed mark.
+    pub conditional_retries: usize,
     /// Distinct tags written (counts) or rankings applied.
     pub writes: usize,
 }
@@ -57,51 +72,123 @@ fn decode<T: DeserializeOwned>(record: &KafkaRecord) -> Result<T, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("value is not the expected JSON: {e}"))
 }
 
-fn set_aside(source: &str, record: &KafkaRecord, reason: &str) {
+/// Checks a decoded post event as the API checked the post: a record that
+/// would not have been accepted (an oversized caption, a bad image URL) is
+/// not counted.
+fn validate_post_event(event: &PostEvent) -> Result<(), String> {
+    if event.post_id.0 <= 0 || event.user_id.0 <= 0 {
+        return Err("post_id and user_id must be positive".into());
+    }
+    validate_caption(&event.caption).map_err(|e| e.message)?;
+    validate_image_url(&event.image_url).map_err(|e| e.message)
+}
+
+/// Logs a record set aside and makes its dead letter.
+fn set_aside(source: &str, record: &KafkaRecord, reason: String) -> DeadLetter {
     tracing::warn!(
         source,
         offset = record.offset,
-        reason,
+        reason = reason.as_str(),
         "malformed record set aside"
     );
+    let mut value = record.value.clone().unwrap_or_default();
+    if value.len() > DEAD_LETTER_VALUE_MAX {
+        // base64 is ASCII, so any byte index is a char boundary.
+        value.truncate(DEAD_LETTER_VALUE_MAX);
+    }
+    DeadLetter {
+        source: source.to_string(),
+        offset: record.offset,
+        reason,
+        value,
+        set_aside_at: rfc3339_ms(chrono::Utc::now().timestamp_millis()),
+    }
 }
 
-/// What a batch adds to the hashtag table, one contribution per distinct
-/// tag, with the report so far (`writes` set). Pure: no store involved, so
-/// benchmarks and tests can run the whole decode-and-aggregate path.
-/// Malformed records are logged and skipped.
-pub fn post_batch_contributions(event: &KafkaEvent) -> (Vec<TagContribution>, BatchReport) {
+/// A batch's post records, decoded: the usable events in (source, offset)
+/// order, the dead letters of the others, and the report so far.
+pub struct DecodedPosts<'a> {
+    /// Events to count.
+    pub events: Vec<SourcedEvent<'a>>,
+    /// Records set aside.
+    pub dead_letters: Vec<DeadLetter>,
+    /// `records`, `duplicates`, `processed` and `malformed` filled in.
+    pub report: BatchReport,
+}
+
+/// Decodes and validates a batch of post events. Pure: benchmarks and tests
+/// run the decode-and-aggregate path with it and [`aggregate`].
+pub fn decode_posts(event: &KafkaEvent) -> DecodedPosts<'_> {
     let (records, mut report) = sorted_records(event);
-    let mut decoded = Vec::with_capacity(records.len());
+    let mut events = Vec::with_capacity(records.len());
+    let mut dead_letters = Vec::new();
     for (source, record) in records {
-        match decode::<PostEvent>(record) {
-            Ok(event) => decoded.push(SourcedEvent {
+        match decode::<PostEvent>(record).and_then(|e| validate_post_event(&e).map(|()| e)) {
+            Ok(event) => events.push(SourcedEvent {
                 source,
                 offset: record.offset,
                 event,
             }),
-            Err(reason) => {
-                report.malformed += 1;
-                set_aside(source, record, &reason);
-            }
+            Err(reason) => dead_letters.push(set_aside(source, record, reason)),
         }
     }
-    report.processed = decoded.len();
-    let contributions = aggregate(&decoded);
-    report.writes = contributions.len();
-    (contributions, report)
+    report.processed = events.len();
+    report.malformed = dead_letters.len();
+    DecodedPosts {
+        events,
+        dead_letters,
+        report,
+    }
+}
+
+/// The claims of a batch's events, one per post: its first record.
+fn claims(events: &[SourcedEvent<'_>]) -> Vec<PostClaim> {
+    let mut seen = HashSet::with_capacity(events.len());
+    events
+        .iter()
+        .filter(|e| seen.insert(e.event.post_id))
+        .map(|e| PostClaim {
+            post_id: e.event.post_id,
+            source: e.source.to_string(),
+            offset: e.offset,
+        })
+        .collect()
 }
 
 /// Counts the posts of a batch: one hashtag-table update per distinct tag.
-/// Malformed records never fail the batch; a store error fails it, and the
-/// redelivery is harmless because [`HashtagStore::apply_counts`] is
-/// idempotent.
+///
+/// Malformed records go to the dead-letter store and never fail the batch.
+/// Each post is counted through one record only ([`HashtagStore::claim_posts`]),
+/// so a post published twice is counted once. A store error fails the
+/// batch; the redelivery is harmless because claims and
+/// [`HashtagStore::apply_counts`] are idempotent.
 pub async fn handle_post_batch(
     store: &dyn HashtagStore,
     event: &KafkaEvent,
 ) -> Result<BatchReport, StoreError> {
-    let (contributions, report) = post_batch_contributions(event);
-    store.apply_counts(&contributions).await?;
+    let DecodedPosts {
+        mut events,
+        dead_letters,
+        mut report,
+    } = decode_posts(event);
+    if !dead_letters.is_empty() {
+        store.set_aside(&dead_letters).await?;
+    }
+    let claims = claims(&events);
+    let lost: HashSet<Id> = store.claim_posts(&claims).await?.into_iter().collect();
+    let winners: HashSet<(&str, i64)> = claims
+        .iter()
+        .filter(|c| !lost.contains(&c.post_id))
+        .map(|c| (c.source.as_str(), c.offset))
+        .collect();
+    let before = events.len();
+    events.retain(|e| winners.contains(&(e.source, e.offset)));
+    report.republished = before - events.len();
+    let contributions = aggregate(&events);
+    report.writes = contributions.len();
+    let outcome = store.apply_counts(&contributions).await?;
+    report.posts_counted = outcome.posts_counted;
+    report.conditional_retries = outcome.conditional_retries;
     Ok(report)
 }
 
@@ -129,19 +216,22 @@ pub async fn handle_ranking_batch(
     event: &KafkaEvent,
 ) -> Result<BatchReport, StoreError> {
     let (records, mut report) = sorted_records(event);
+    let mut dead_letters = Vec::new();
+    let mut rankings = Vec::with_capacity(records.len());
     for (source, record) in records {
-        let ranking = decode::<Ranking>(record).and_then(|r| validate_ranking(&r).map(|()| r));
-        match ranking {
-            Ok(ranking) => {
-                report.processed += 1;
-                if store.apply_ranking(&ranking).await? {
-                    report.writes += 1;
-                }
-            }
-            Err(reason) => {
-                report.malformed += 1;
-                set_aside(source, record, &reason);
-            }
+        match decode::<Ranking>(record).and_then(|r| validate_ranking(&r).map(|()| r)) {
+            Ok(ranking) => rankings.push(ranking),
+            Err(reason) => dead_letters.push(set_aside(source, record, reason)),
+        }
+    }
+    report.malformed = dead_letters.len();
+    if !dead_letters.is_empty() {
+        store.set_aside(&dead_letters).await?;
+    }
+    for ranking in rankings {
+        report.processed += 1;
+        if store.apply_ranking(&ranking).await? {
+            report.writes += 1;
         }
     }
     Ok(report)

@@ -18,6 +18,7 @@ use aws_config::SdkConfig;
 use crate::aws::{AuroraPostStore, DataApiTarget, DynamoHashtagStore, KafkaAuth, KafkaPublisher};
 use crate::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
 use crate::http::{create_post, read_routes, register, App, DEFAULT_MAX_BODY_BYTES};
+use crate::metrics::emf_line;
 use crate::ports::HashtagStore;
 
 /// The HTTP functions of the service.
@@ -49,20 +50,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 fn required(name: &str) -> Result<String, lambda_runtime::Error> {
     std::env::var(name).map_err(|_| format!("{name} must be set (see template.yaml)").into())
-}
-
-/// The hashtag store: DynamoDB if `HASHTAG_TABLE` is set, else the embedded
-/// store under `HASHTAG_DATA_DIR`.
-async fn hashtag_store_from_env(
-    config: Option<&SdkConfig>,
-) -> Result<Arc<dyn HashtagStore>, lambda_runtime::Error> {
-    Ok(match (config, std::env::var("HASHTAG_TABLE")) {
-        (Some(config), Ok(table)) => Arc::new(DynamoHashtagStore::new(
-            aws_sdk_dynamodb::Client::new(config),
-            table,
-        )),
-        _ => embedded_from_env()?.hashtags,
-    })
 }
 
 fn embedded_from_env() -> Result<crate::embedded::Embedded, lambda_runtime::Error> {
@@ -121,8 +108,9 @@ impl AwsEnv {
     }
 }
 
-/// The handlers' [`App`] on the AWS adapters.
-pub async fn aws_app(env: &AwsEnv) -> Result<App, lambda_runtime::Error> {
+/// The Aurora post store named by `DB_CLUSTER_ARN`, `DB_SECRET_ARN` and
+/// `DB_NAME`, publishing to `POSTS_TOPIC` through the Kafka producer if any.
+pub fn aurora_store(env: &AwsEnv) -> Result<AuroraPostStore, lambda_runtime::Error> {
     let target = DataApiTarget {
         resource_arn: required("DB_CLUSTER_ARN")?,
         secret_arn: required("DB_SECRET_ARN")?,
@@ -135,13 +123,27 @@ pub async fn aws_app(env: &AwsEnv) -> Result<App, lambda_runtime::Error> {
     if let Some(kafka) = &env.kafka {
         posts = posts.with_publisher(kafka.clone());
     }
+    Ok(posts)
+}
+
+/// The DynamoDB hashtag store named by `HASHTAG_TABLE`.
+pub fn dynamo_store(config: &SdkConfig) -> Result<DynamoHashtagStore, lambda_runtime::Error> {
+    Ok(DynamoHashtagStore::new(
+        aws_sdk_dynamodb::Client::new(config),
+        required("HASHTAG_TABLE")?,
+    ))
+}
+
+/// The handlers' [`App`] on the AWS adapters.
+pub async fn aws_app(env: &AwsEnv) -> Result<App, lambda_runtime::Error> {
+    let posts = aurora_store(env)?;
     let worker_id = match std::env::var("HASHTAG_WORKER_ID") {
         Ok(_) => env_or("HASHTAG_WORKER_ID", 0),
         Err(_) => posts.lease_worker_id().await?,
     };
     Ok(App {
         posts: Arc::new(posts),
-        hashtags: hashtag_store_from_env(Some(&env.config)).await?,
+        hashtags: Arc::new(dynamo_store(&env.config)?),
         ids: Arc::new(crate::ids::IdGenerator::new(worker_id)?),
         max_body_bytes: env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
     })
@@ -164,19 +166,31 @@ pub async fn run_http(function: HttpFunction) -> Result<(), lambda_runtime::Erro
     .await
 }
 
+impl KafkaFunction {
+    /// The function's name, as its metrics' `Consumer` dimension.
+    pub fn name(self) -> &'static str {
+        match self {
+            KafkaFunction::HashtagConsumer => "hashtag-consumer",
+            KafkaFunction::TopPostsConsumer => "top-posts-consumer",
+        }
+    }
+}
+
 /// Runs a Kafka-triggered function on the Lambda runtime API. A store error
-/// fails the invocation so MSK redelivers the batch; malformed records never do.
+/// fails the invocation so MSK redelivers the batch; malformed records never
+/// do. Each batch prints one embedded-metric-format line (see
+/// [`crate::metrics`]).
 pub async fn run_kafka(function: KafkaFunction) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = match on_aws() {
-        true => Some(crate::aws::sdk_config().await),
-        false => None,
+    let hashtags: Arc<dyn HashtagStore> = match on_aws() {
+        true => Arc::new(dynamo_store(&crate::aws::sdk_config().await)?),
+        false => embedded_from_env()?.hashtags,
     };
-    let hashtags = hashtag_store_from_env(config.as_ref()).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<KafkaEvent>| {
             let hashtags = hashtags.clone();
             async move {
+                let started = std::time::Instant::now();
                 let report: BatchReport = match function {
                     KafkaFunction::HashtagConsumer => {
                         handle_post_batch(hashtags.as_ref(), &event.payload).await?
@@ -185,8 +199,34 @@ pub async fn run_kafka(function: KafkaFunction) -> Result<(), lambda_runtime::Er
                         handle_ranking_batch(hashtags.as_ref(), &event.payload).await?
                     }
                 };
+                // Straight to stdout: CloudWatch reads EMF from the raw line.
+                println!("{}", emf_line(function.name(), &report, started.elapsed()));
                 tracing::info!(?report, "batch done");
                 Ok::<_, lambda_runtime::Error>(report)
+            }
+        },
+    ))
+    .await
+}
+
+/// How old an outbox event must be before the relay publishes it: younger
+/// ones are still being published by the request that stored them.
+pub const RELAY_MIN_AGE_SECONDS: i64 = 10;
+
+/// Runs the outbox relay on the Lambda runtime API: each (scheduled)
+/// invocation publishes the post events left in the Aurora outbox.
+pub async fn run_relay() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let env = AwsEnv::load().await?;
+    let kafka = env.kafka.clone().ok_or("KAFKA_BOOTSTRAP must be set")?;
+    let posts = aurora_store(&env)?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_: LambdaEvent<serde_json::Value>| {
+            let (posts, kafka) = (posts.clone(), kafka.clone());
+            async move {
+                let published = posts.relay(&kafka, RELAY_MIN_AGE_SECONDS).await?;
+                tracing::info!(published, "outbox relayed");
+                Ok::<_, lambda_runtime::Error>(serde_json::json!({ "published": published }))
             }
         },
     ))

@@ -12,6 +12,8 @@ pub mod extract;
 pub mod http;
 pub mod ids;
 pub mod lambda;
+pub mod metrics;
 pub mod partition;
 pub mod ports;
+pub mod reconcile;
 pub mod server;

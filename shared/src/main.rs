@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use shared::aws::{AuroraPostStore, KafkaPublisher};
 use shared::consumer::validate_ranking;
 use shared::domain::{Ranking, POSTS_TOPIC, TOP_POSTS_TOPIC};
 use shared::embedded::poller::RecordSource;
 use shared::extract::tag_key;
 use shared::http::DEFAULT_MAX_BODY_BYTES;
+use shared::ports::{HashtagStore, PostStore};
 use shared::server::{self, ConsumerSettings};
 
 #[derive(Parser)]
@@ -78,6 +80,32 @@ enum Command {
         #[arg(long)]
         local_stack: bool,
     },
+    /// Recount every tag from the post store and report the tags whose
+    /// count drifted (exit status 3 if any); with --repair, fix them.
+    /// Run it when the pipeline has drained: posts in flight show as drift.
+    Reconcile {
+        #[command(flatten)]
+        store: Store,
+        /// Set drifting counts to the recount (each conditioned on the count read).
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Print the records the consumers set aside, newest first, as JSON lines.
+    DeadLetters {
+        #[command(flatten)]
+        store: Store,
+        /// Most records printed.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Publish the post events left in the Aurora outbox (AWS adapters only;
+    /// the embedded event log is its own outbox). Once, or every
+    /// --every-seconds until stopped.
+    Relay {
+        /// Repeat at this interval instead of running once.
+        #[arg(long)]
+        every_seconds: Option<u64>,
+    },
     /// Publish rankings (a JSON object or array of {tag, generated_at, posts})
     /// from FILE, or standard input if FILE is -, to the top-posts topic.
     PublishRanking {
@@ -125,7 +153,10 @@ async fn run(command: Command) -> Result<(), String> {
             if batch_size == 0 || batch_size > 10_000 {
                 return Err("--batch-size must be 1..=10000, as for MSK".into());
             }
+            let (stop, stopped) = tokio::sync::watch::channel(false);
             let (app, records) = if shared::lambda::on_aws() {
+                let (posts, kafka) = aws_relay().await?;
+                tokio::spawn(relay_loop(posts, kafka, RELAY_EVERY, stopped.clone()));
                 aws_app().await?
             } else {
                 let embedded = shared::embedded::open(&store.data_dir, store.partitions)
@@ -140,7 +171,6 @@ async fn run(command: Command) -> Result<(), String> {
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             println!("listening on http://{addr}");
             tracing::info!(%addr, data_dir = %store.data_dir.display(), "serving");
-            let (stop, stopped) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 wait_for_signal().await;
                 tracing::info!("shutting down");
@@ -192,6 +222,65 @@ async fn run(command: Command) -> Result<(), String> {
                         .await
                         .map_err(|e| e.to_string())?;
                     println!("topic {topic} ready");
+                }
+            }
+            Ok(())
+        }
+        Command::Reconcile { store, repair } => {
+            let (posts, hashtags) = stores(&store).await?;
+            let report = shared::reconcile::reconcile(posts.as_ref(), hashtags.as_ref(), repair)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+            let unrepaired = report.drift.iter().filter(|d| !d.repaired).count();
+            if unrepaired > 0 {
+                eprintln!(
+                    "{unrepaired} of {} tags drift{}",
+                    report.tags,
+                    if repair {
+                        " (changed during the run; run again)"
+                    } else {
+                        "; --repair fixes them"
+                    }
+                );
+                std::process::exit(3);
+            }
+            Ok(())
+        }
+        Command::DeadLetters { store, limit } => {
+            let (_, hashtags) = stores(&store).await?;
+            for letter in hashtags
+                .dead_letters(limit)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!(
+                    "{}",
+                    serde_json::to_string(&letter).map_err(|e| e.to_string())?
+                );
+            }
+            Ok(())
+        }
+        Command::Relay { every_seconds } => {
+            let (posts, kafka) = aws_relay().await?;
+            match every_seconds {
+                None => {
+                    let n = posts
+                        .relay(&kafka, shared::lambda::RELAY_MIN_AGE_SECONDS)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("published {n} event(s)");
+                }
+                Some(secs) => {
+                    let (stop, stopped) = tokio::sync::watch::channel(false);
+                    tokio::spawn(async move {
+                        wait_for_signal().await;
+                        let _ = stop.send(true);
+                    });
+                    relay_loop(posts, kafka, Duration::from_secs(secs.max(1)), stopped).await;
                 }
             }
             Ok(())
@@ -253,6 +342,58 @@ async fn aws_app() -> Result<(shared::http::App, Arc<dyn RecordSource>), String>
         .map_err(|e| e.to_string())?;
     let records: Arc<dyn RecordSource> = Arc::new(shared::aws::KafkaSource::new(kafka));
     Ok((app, records))
+}
+
+/// How often `hashtag serve` on the AWS adapters relays the outbox.
+const RELAY_EVERY: Duration = Duration::from_secs(5);
+
+/// The post and hashtag stores: the AWS adapters when the environment names
+/// them (as for `serve`), else the embedded ones under `--data-dir`.
+async fn stores(store: &Store) -> Result<(Arc<dyn PostStore>, Arc<dyn HashtagStore>), String> {
+    if shared::lambda::on_aws() {
+        let app = aws_app().await?.0;
+        return Ok((app.posts, app.hashtags));
+    }
+    let embedded =
+        shared::embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;
+    Ok((embedded.posts, embedded.hashtags))
+}
+
+/// The Aurora store and the Kafka producer of the outbox relay.
+async fn aws_relay() -> Result<(AuroraPostStore, Arc<KafkaPublisher>), String> {
+    if !shared::lambda::on_aws() {
+        return Err("the relay runs on the AWS adapters (HASHTAG_TABLE, DB_*, KAFKA_BOOTSTRAP); the embedded event log needs none".into());
+    }
+    let env = shared::lambda::AwsEnv::load()
+        .await
+        .map_err(|e| e.to_string())?;
+    let kafka = env.kafka.clone().ok_or("KAFKA_BOOTSTRAP must be set")?;
+    let posts = shared::lambda::aurora_store(&env).map_err(|e| e.to_string())?;
+    Ok((posts, kafka))
+}
+
+/// Relays the outbox every `every` until `stop` turns true; failures are
+/// logged and retried at the next round.
+async fn relay_loop(
+    posts: AuroraPostStore,
+    kafka: Arc<KafkaPublisher>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        match posts
+            .relay(&kafka, shared::lambda::RELAY_MIN_AGE_SECONDS)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(published = n, "outbox relayed"),
+            Err(e) => tracing::warn!(error = %e, "outbox relay failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// The `extract` subcommand: a bad line yields `{"line", "error"}` and the

@@ -42,10 +42,104 @@ pub trait PostStore: Send + Sync {
     /// [`crate::domain::PostEvent`] for publication, so a stored post is always
     /// published and an unstored one never is. [`StoreError::Missing`] if the
     /// author does not exist.
-    async fn create_post(&self, post: &Post) -> Result<(), StoreError>;
+    ///
+    /// With an idempotency key (scoped to the author), a retry carrying the
+    /// same key stores nothing and returns the post stored the first time,
+    /// marked [`Created::replayed`]; [`StoreError::Conflict`] if that post
+    /// was created from a different caption.
+    async fn create_post(
+        &self,
+        post: &Post,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, StoreError>;
 
     /// A post by id.
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError>;
+
+    /// Up to `limit` posts with an id above `after`, in id order, as
+    /// (id, caption): what `reconcile` recounts tags from.
+    async fn captions_after(
+        &self,
+        after: Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, String)>, StoreError>;
+}
+
+/// What [`PostStore::create_post`] stored, or found stored under the
+/// idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The stored post.
+    pub post: Post,
+    /// Whether it was stored by an earlier request with the same key.
+    pub replayed: bool,
+}
+
+impl Created {
+    /// The answer to a retry: the post stored under its idempotency key,
+    /// provided the retry asks for the same post.
+    pub fn replay(stored: Post, retried: &Post) -> Result<Created, StoreError> {
+        if stored.caption != retried.caption || stored.user_id != retried.user_id {
+            return Err(StoreError::Conflict(
+                "the idempotency key was used for a different post".into(),
+            ));
+        }
+        Ok(Created {
+            post: stored,
+            replayed: true,
+        })
+    }
+}
+
+/// A record of a post event claiming to be the one that counts its post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostClaim {
+    /// The post.
+    pub post_id: Id,
+    /// `topic-partition` of the record.
+    pub source: String,
+    /// Its offset.
+    pub offset: i64,
+}
+
+/// What [`HashtagStore::apply_counts`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CountOutcome {
+    /// (tag, post) pairs newly counted; redelivered ones are not.
+    pub posts_counted: usize,
+    /// Conditional counter updates that failed on a changed mark and were
+    /// retried.
+    pub conditional_retries: usize,
+}
+
+/// A record the consumers could not use, kept for a person to inspect.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    /// `topic-partition` of the record.
+    pub source: String,
+    /// Its offset.
+    pub offset: i64,
+    /// Why it was set aside.
+    pub reason: String,
+    /// The value as delivered (base64), cut to [`DEAD_LETTER_VALUE_MAX`].
+    pub value: String,
+    /// When it was set aside, RFC 3339.
+    pub set_aside_at: String,
+}
+
+/// Longest value kept in a dead letter, in bytes of base64: enough to see
+/// what went wrong, and far below DynamoDB's 400 KB item limit.
+pub const DEAD_LETTER_VALUE_MAX: usize = 64 * 1024;
+
+/// A tag's stored count, as `reconcile` compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagCount {
+    /// Normalised tag.
+    pub key: String,
+    /// Spelling shown on the page.
+    pub display: String,
+    /// Posts counted.
+    pub total_posts: u64,
 }
 
 /// The hashtag table (DynamoDB on AWS, SQLite embedded), partitioned by tag key.
@@ -56,7 +150,35 @@ pub trait HashtagStore: Send + Sync {
     /// the store remembers the highest offset applied and skips posts at or
     /// below it, so a redelivered batch counts nothing twice and a batch that
     /// failed half-way is completed by its retry.
-    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<(), StoreError>;
+    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError>;
+
+    /// Decides which record counts each post: the first claim of a post
+    /// wins, and a later claim from the same record (a redelivery) wins
+    /// again. Returns the ids whose claims lost: their posts were published
+    /// more than once (an outbox relay resending an event whose first
+    /// publication it could not confirm) and are already counted through
+    /// another record. Claims must be distinct by post.
+    async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError>;
+
+    /// Keeps records that could not be used; idempotent by (source, offset).
+    async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError>;
+
+    /// The most recently set-aside records, newest first.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Every tag's count, for `reconcile`.
+    async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError>;
+
+    /// Sets a tag's count to `total` if it is still `expected` (`None`: the
+    /// tag has no count yet), so a repair never overwrites a concurrent
+    /// increment. Returns whether it was set.
+    async fn repair_count(
+        &self,
+        key: &str,
+        display: &str,
+        expected: Option<u64>,
+        total: u64,
+    ) -> Result<bool, StoreError>;
 
     /// Replaces a tag's ranked posts unless a ranking generated at the same
     /// time or later is stored. Returns whether it was applied.

@@ -1,6 +1,7 @@
 //! The single-machine server: serves every route through the shared router
 //! and runs both Kafka consumers in-process, on the embedded event log or on
-//! a Kafka broker.
+//! a Kafka broker. `GET /metrics` answers the consumers' metrics in the
+//! Prometheus text format.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,11 +18,18 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::consumer::{handle_post_batch, handle_ranking_batch};
+use aws_lambda_events::event::kafka::KafkaEvent;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use crate::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
 use crate::domain::{POSTS_TOPIC, TOP_POSTS_TOPIC};
 use crate::embedded::poller::{self, BatchHandler, PollerConfig, RecordSource};
 use crate::http::{route, ApiError, App};
+use crate::metrics::PipelineMetrics;
 use crate::ports::HashtagStore;
+use crate::ports::StoreError;
 
 /// Batching of the in-process consumers.
 #[derive(Debug, Clone)]
@@ -73,8 +81,16 @@ fn to_hyper_response(res: Response<lambda_http::Body>) -> Response<Full<Bytes>> 
 
 async fn handle(
     app: Arc<App>,
+    metrics: Arc<PipelineMetrics>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.uri().path() == "/metrics" && req.method() == http::Method::GET {
+        let res = Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+            .body(Full::new(Bytes::from(metrics.prometheus())))
+            .unwrap_or_default();
+        return Ok(res);
+    }
     let res = match to_lambda_request(req, app.max_body_bytes).await {
         Ok(req) => route(&app, req).await,
         Err(e) => e.into_response(),
@@ -82,17 +98,28 @@ async fn handle(
     Ok(to_hyper_response(res))
 }
 
-fn post_handler(store: Arc<dyn HashtagStore>) -> BatchHandler {
-    Arc::new(move |event| {
-        let store = store.clone();
-        Box::pin(async move { handle_post_batch(store.as_ref(), &event).await })
-    })
-}
+/// A consumer function of the library, such as [`handle_post_batch`].
+type ConsumerFn =
+    for<'a> fn(
+        &'a dyn HashtagStore,
+        &'a KafkaEvent,
+    ) -> Pin<Box<dyn Future<Output = Result<BatchReport, StoreError>> + Send + 'a>>;
 
-fn ranking_handler(store: Arc<dyn HashtagStore>) -> BatchHandler {
+/// A consumer that records each batch in `metrics`.
+fn consumer(
+    name: &'static str,
+    store: Arc<dyn HashtagStore>,
+    metrics: Arc<PipelineMetrics>,
+    handle: ConsumerFn,
+) -> BatchHandler {
     Arc::new(move |event| {
-        let store = store.clone();
-        Box::pin(async move { handle_ranking_batch(store.as_ref(), &event).await })
+        let (store, metrics) = (store.clone(), metrics.clone());
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = handle(store.as_ref(), &event).await;
+            metrics.observe(name, result.as_ref().ok(), started.elapsed());
+            result
+        })
     })
 }
 
@@ -106,9 +133,23 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let hashtags: Arc<dyn HashtagStore> = app.hashtags.clone();
+    let metrics = Arc::new(PipelineMetrics::default());
     let pollers = [
-        (POSTS_TOPIC, post_handler(hashtags.clone())),
-        (TOP_POSTS_TOPIC, ranking_handler(hashtags)),
+        (
+            POSTS_TOPIC,
+            consumer(
+                "hashtag-consumer",
+                hashtags.clone(),
+                metrics.clone(),
+                |s, e| Box::pin(handle_post_batch(s, e)),
+            ),
+        ),
+        (
+            TOP_POSTS_TOPIC,
+            consumer("top-posts-consumer", hashtags, metrics.clone(), |s, e| {
+                Box::pin(handle_ranking_batch(s, e))
+            }),
+        ),
     ]
     .map(|(topic, handler)| {
         let cfg = PollerConfig {
@@ -136,10 +177,10 @@ pub async fn run(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let (app, metrics) = (app.clone(), metrics.clone());
         let conn = http.serve_connection(
             TokioIo::new(stream),
-            service_fn(move |req| handle(app.clone(), req)),
+            service_fn(move |req| handle(app.clone(), metrics.clone(), req)),
         );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -10,11 +10,12 @@ use aws_sdk_rdsdata::operation::execute_statement::builders::ExecuteStatementFlu
 use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementOutput;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use aws_sdk_rdsdata::Client;
+use futures_util::{stream, StreamExt, TryStreamExt};
 
 use super::{sdk_error, KafkaPublisher};
 use crate::domain::{Image, Post, User, Username, POSTS_TOPIC};
 use crate::ids::{Id, MAX_WORKER_ID};
-use crate::ports::{PostStore, StoreError};
+use crate::ports::{Created, PostStore, StoreError};
 
 /// The schema, as numbered migrations of one statement each (the Data API
 /// runs one statement per call). Applied in order by [`AuroraPostStore::migrate`],
@@ -49,7 +50,21 @@ const MIGRATIONS: &[&str] = &[
     )",
     "CREATE INDEX outbox_unpublished ON outbox (event_id) WHERE published_at IS NULL",
     "CREATE SEQUENCE worker_ids",
+    // No foreign key to posts: the key row is inserted first, so that a
+    // concurrent request with the same key waits on it.
+    "CREATE TABLE idempotency_keys (
+        user_id bigint NOT NULL,
+        key text NOT NULL,
+        post_id bigint NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (user_id, key)
+    )",
 ];
+
+/// Events the relay publishes per transaction.
+const RELAY_BATCH: i64 = 100;
+/// Publications in flight at once while relaying.
+const RELAY_CONCURRENCY: usize = 16;
 
 /// RFC 3339 with milliseconds in UTC, as the domain carries times.
 const RFC3339_MS: &str = "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
@@ -126,6 +141,22 @@ fn single_long(out: &ExecuteStatementOutput, what: &str) -> Result<i64, StoreErr
         .ok_or_else(|| StoreError::Backend(format!("no {what} returned")))
 }
 
+/// The rows of `SELECT event_id, topic, key, value FROM outbox`.
+fn outbox_events(out: &ExecuteStatementOutput) -> Result<Vec<OutboxEvent>, StoreError> {
+    out.records()
+        .iter()
+        .map(|r| match r.as_slice() {
+            [id, topic, key, value] => Ok(OutboxEvent {
+                event_id: field_i64(id)?,
+                topic: field_string(topic)?,
+                key: field_string(key)?,
+                value: field_string(value)?,
+            }),
+            _ => Err(StoreError::Backend("unexpected outbox row".into())),
+        })
+        .collect()
+}
+
 impl AuroraPostStore {
     /// A store on `target`, through `client`.
     pub fn new(client: Client, target: DataApiTarget) -> Self {
@@ -160,15 +191,7 @@ impl AuroraPostStore {
         publisher
             .publish(&event.topic, event.key.as_bytes(), event.value.as_bytes())
             .await?;
-        self.statement(
-            "UPDATE outbox SET published_at = now() WHERE event_id = :id AND published_at IS NULL",
-            None,
-        )
-        .parameters(long("id", event.event_id))
-        .send()
-        .await
-        .map_err(|e| sdk_error("mark event published", e))?;
-        Ok(())
+        self.mark_published(&event.event_id.to_string(), None).await
     }
 
     fn statement(&self, sql: &str, tx: Option<&str>) -> ExecuteStatementFluentBuilder {
@@ -303,7 +326,76 @@ impl AuroraPostStore {
         u16::try_from(id).map_err(|_| StoreError::Backend(format!("worker id {id} out of range")))
     }
 
-    /// The oldest events not yet marked published, for the outbox relay.
+    /// Publishes events left in the outbox: those whose creator could not
+    /// publish them (Kafka down, or the process died after committing) and
+    /// that are at least `min_age_seconds` old, so that creators still
+    /// publishing are left alone. Each round locks up to 100 events with
+    /// `FOR UPDATE SKIP LOCKED`, so concurrent relays share the work instead
+    /// of publishing the same events, and marks them published in the same
+    /// transaction. Returns how many were published.
+    ///
+    /// A relay that dies after publishing but before committing, or a
+    /// creator whose publication succeeded but whose mark failed, leaves an
+    /// event that is published again: the consumer's post claims
+    /// ([`crate::ports::HashtagStore::claim_posts`]) count it once.
+    pub async fn relay(
+        &self,
+        publisher: &KafkaPublisher,
+        min_age_seconds: i64,
+    ) -> Result<usize, StoreError> {
+        let mut published = 0;
+        loop {
+            let round = self
+                .in_transaction(async |tx| {
+                    let out = self
+                        .statement(
+                            "SELECT event_id, topic, key, value FROM outbox
+                             WHERE published_at IS NULL AND created_at < now() - make_interval(secs => :age)
+                             ORDER BY event_id LIMIT :limit FOR UPDATE SKIP LOCKED",
+                            Some(tx),
+                        )
+                        .parameters(long("age", min_age_seconds))
+                        .parameters(long("limit", RELAY_BATCH))
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("read outbox", e))?;
+                    let events = outbox_events(&out)?;
+                    let sends: Vec<_> = events
+                        .iter()
+                        .map(|e| publisher.publish(&e.topic, e.key.as_bytes(), e.value.as_bytes()))
+                        .collect();
+                    stream::iter(sends)
+                        .buffer_unordered(RELAY_CONCURRENCY)
+                        .try_for_each(|_| async { Ok(()) })
+                        .await?;
+                    let ids: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
+                    self.mark_published(&ids.join(","), Some(tx)).await?;
+                    Ok(events.len())
+                })
+                .await?;
+            published += round;
+            if round < RELAY_BATCH as usize {
+                return Ok(published);
+            }
+        }
+    }
+
+    /// Marks the events `ids` (comma-separated) published.
+    async fn mark_published(&self, ids: &str, tx: Option<&str>) -> Result<(), StoreError> {
+        self.statement(
+            "UPDATE outbox SET published_at = now()
+             WHERE event_id = ANY (string_to_array(:ids, ',')::bigint[]) AND published_at IS NULL",
+            tx,
+        )
+        .parameters(string("ids", ids))
+        .send()
+        .await
+        .map_err(|e| sdk_error("mark events published", e))?;
+        Ok(())
+    }
+
+    /// The oldest events not yet marked published: what waits in the
+    /// outbox, for operators and tests.
     pub async fn unpublished(&self, limit: i64) -> Result<Vec<OutboxEvent>, StoreError> {
         let out = self
             .statement(
@@ -314,18 +406,25 @@ impl AuroraPostStore {
             .send()
             .await
             .map_err(|e| sdk_error("read outbox", e))?;
-        out.records()
-            .iter()
-            .map(|r| match r.as_slice() {
-                [id, topic, key, value] => Ok(OutboxEvent {
-                    event_id: field_i64(id)?,
-                    topic: field_string(topic)?,
-                    key: field_string(key)?,
-                    value: field_string(value)?,
-                }),
-                _ => Err(StoreError::Backend("unexpected outbox row".into())),
-            })
-            .collect()
+        outbox_events(&out)
+    }
+
+    /// The post stored under `key` by `user_id`, if any.
+    async fn post_of_key(&self, user_id: Id, key: &str) -> Result<Option<Post>, StoreError> {
+        let out = self
+            .statement(
+                "SELECT post_id FROM idempotency_keys WHERE user_id = :user_id AND key = :key",
+                None,
+            )
+            .parameters(long("user_id", user_id.0))
+            .parameters(string("key", key))
+            .send()
+            .await
+            .map_err(|e| sdk_error("read idempotency key", e))?;
+        match out.records().first().and_then(|r| r.first()) {
+            Some(id) => self.get_post(Id(field_i64(id)?)).await,
+            None => Ok(None),
+        }
     }
 }
 
@@ -356,11 +455,34 @@ impl PostStore for AuroraPostStore {
         Ok(user)
     }
 
-    async fn create_post(&self, post: &Post) -> Result<(), StoreError> {
+    async fn create_post(
+        &self,
+        post: &Post,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, StoreError> {
         let value = serde_json::to_string(&post.event())
             .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
         let key = post.user_id.to_string();
         let event_id = self.in_transaction(async |tx| {
+            if let Some(idempotency_key) = idempotency_key {
+                // Waits for a concurrent request with the same key, then
+                // inserts nothing.
+                let claimed = self
+                    .statement(
+                        "INSERT INTO idempotency_keys (user_id, key, post_id) VALUES (:user_id, :key, :post_id)
+                         ON CONFLICT (user_id, key) DO NOTHING",
+                        Some(tx),
+                    )
+                    .parameters(long("user_id", post.user_id.0))
+                    .parameters(string("key", idempotency_key))
+                    .parameters(long("post_id", post.post_id.0))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("insert idempotency key", e))?;
+                if claimed.number_of_records_updated == 0 {
+                    return Ok(None);
+                }
+            }
             let inserted = self
                 .statement(
                     "INSERT INTO posts (post_id, user_id, caption, created_at)
@@ -413,9 +535,16 @@ impl PostStore for AuroraPostStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error("insert outbox event", e))?;
-            single_long(&out, "event id")
+            single_long(&out, "event id").map(Some)
         })
         .await?;
+        let Some(event_id) = event_id else {
+            let key = idempotency_key.unwrap_or_default();
+            let stored = self.post_of_key(post.user_id, key).await?.ok_or_else(|| {
+                StoreError::Backend(format!("the post of idempotency key {key} is gone"))
+            })?;
+            return Created::replay(stored, post);
+        };
         if let Some(publisher) = &self.publisher {
             let event = OutboxEvent {
                 event_id,
@@ -428,7 +557,34 @@ impl PostStore for AuroraPostStore {
                 tracing::warn!(event_id, error = %e, "post event not published yet");
             }
         }
-        Ok(())
+        Ok(Created {
+            post: post.clone(),
+            replayed: false,
+        })
+    }
+
+    async fn captions_after(
+        &self,
+        after: Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, String)>, StoreError> {
+        let out = self
+            .statement(
+                "SELECT post_id, caption FROM posts WHERE post_id > :after ORDER BY post_id LIMIT :limit",
+                None,
+            )
+            .parameters(long("after", after.0))
+            .parameters(long("limit", limit as i64))
+            .send()
+            .await
+            .map_err(|e| sdk_error("read captions", e))?;
+        out.records()
+            .iter()
+            .map(|r| match r.as_slice() {
+                [id, caption] => Ok((Id(field_i64(id)?), field_string(caption)?)),
+                _ => Err(StoreError::Backend("unexpected caption row".into())),
+            })
+            .collect()
     }
 
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {

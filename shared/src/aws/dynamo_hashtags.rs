@@ -9,6 +9,10 @@
 //!   expiring through TTL (`expires_at`) so the table does not keep every
 //!   post forever; DynamoDB deletes expired items at no write cost.
 //!
+//! Outside tags, with keys no tag can have: `~claim:<post id>` records which
+//! Kafka record counts a post (see [`HashtagStore::claim_posts`]), and
+//! `~dead-letter:<topic-partition>` keeps malformed records by offset.
+//!
 //! `~` sorts after `p`, so one Query in descending key order returns the
 //! ranking, the counter and then the newest posts: a page is one request.
 
@@ -30,7 +34,7 @@ use crate::aggregate::{CountedPost, TagContribution};
 use crate::domain::{parse_rfc3339_ms, rfc3339_ms, Ranking, TagPage, TopPost, TOP_POSTS};
 use crate::extract::tag_key;
 use crate::ids::Id;
-use crate::ports::{HashtagStore, StoreError};
+use crate::ports::{CountOutcome, DeadLetter, HashtagStore, PostClaim, StoreError, TagCount};
 
 const COUNT_SK: &str = "~count";
 const RANK_SK: &str = "~rank";
@@ -43,6 +47,16 @@ const CONCURRENT_TAGS: usize = 16;
 /// is redelivered). Only a concurrent writer on the same partition, which
 /// MSK does not do, makes it retry more than once.
 const COUNT_ATTEMPTS: usize = 5;
+/// Partition key prefix of post claims (`~claim:<post id>`); `~` and `:`
+/// never occur in a tag key, so claims cannot collide with tags.
+const CLAIM_PREFIX: &str = "~claim:";
+const CLAIM_SK: &str = "~claim";
+/// How long a claim lives: longer than any republication delay, and than
+/// MSK's default 7-day retention, after which a replay cannot reach it.
+const CLAIM_TTL_SECONDS: i64 = 14 * 24 * 3600;
+/// Partition key prefix of dead letters (`~dead-letter:<topic-partition>`),
+/// sort key the zero-padded offset.
+const DEAD_LETTER_PREFIX: &str = "~dead-letter:";
 /// DynamoDB's limit per BatchWriteItem.
 const BATCH_WRITE_MAX: usize = 25;
 
@@ -168,6 +182,12 @@ impl DynamoHashtagStore {
                 Ok(WriteRequest::builder().put_request(item).build())
             })
             .collect::<Result<_, StoreError>>()?;
+        self.batch_write(requests, "recent posts").await
+    }
+
+    /// Writes `requests` with BatchWriteItem, 25 at a time, resending what
+    /// DynamoDB leaves unprocessed (with backoff) until all are written.
+    async fn batch_write(&self, requests: Vec<WriteRequest>, what: &str) -> Result<(), StoreError> {
         for chunk in requests.chunks(BATCH_WRITE_MAX) {
             let mut pending = chunk.to_vec();
             for attempt in 0.. {
@@ -177,7 +197,7 @@ impl DynamoHashtagStore {
                     .request_items(&self.table, pending)
                     .send()
                     .await
-                    .map_err(|e| sdk_error("batch write recent posts", e))?;
+                    .map_err(|e| sdk_error(&format!("batch write {what}"), e))?;
                 pending = out
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.table))
@@ -186,7 +206,7 @@ impl DynamoHashtagStore {
                     break;
                 }
                 if attempt == COUNT_ATTEMPTS {
-                    return Err(StoreError::Backend("recent posts left unprocessed".into()));
+                    return Err(StoreError::Backend(format!("{what} left unprocessed")));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
@@ -195,7 +215,7 @@ impl DynamoHashtagStore {
     }
 
     /// Applies one tag's contribution: its recent posts, then its counter.
-    async fn apply_tag(&self, tag: &TagContribution) -> Result<(), StoreError> {
+    async fn apply_tag(&self, tag: &TagContribution) -> Result<CountOutcome, StoreError> {
         self.put_recent_posts(tag).await?;
         self.add_to_counter(tag).await
     }
@@ -205,10 +225,14 @@ impl DynamoHashtagStore {
     /// no mark reaches this batch; if one does, the failed condition returns
     /// the item (`ALL_OLD`), and the retry is conditioned on exactly the
     /// marks it saw.
-    async fn add_to_counter(&self, tag: &TagContribution) -> Result<(), StoreError> {
+    async fn add_to_counter(&self, tag: &TagContribution) -> Result<CountOutcome, StoreError> {
         // Per source: the mark assumed (`None`: below every offset here).
         let mut assumed: Vec<Option<Option<i64>>> = vec![None; tag.sources.len()];
-        for _ in 0..COUNT_ATTEMPTS {
+        for attempt in 0..COUNT_ATTEMPTS {
+            let done = |posts_counted| CountOutcome {
+                posts_counted,
+                conditional_retries: attempt,
+            };
             let mut update = self
                 .client
                 .update_item()
@@ -249,7 +273,7 @@ impl DynamoHashtagStore {
                 });
             }
             if added == 0 {
-                return Ok(());
+                return Ok(done(0));
             }
             let result = update
                 .update_expression(format!(
@@ -264,7 +288,7 @@ impl DynamoHashtagStore {
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(done(added)),
                 Err(SdkError::ServiceError(e)) => match e.into_err() {
                     UpdateItemError::ConditionalCheckFailedException(failed) => {
                         let item = failed.item.unwrap_or_default();
@@ -286,6 +310,62 @@ impl DynamoHashtagStore {
     }
 }
 
+impl DynamoHashtagStore {
+    /// Claims a post for one record: wins if no record claimed it, or this
+    /// record did. Returns the post's id if the claim lost.
+    async fn claim(&self, claim: &PostClaim, expires_at: i64) -> Result<Option<Id>, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("tag", s(format!("{CLAIM_PREFIX}{}", claim.post_id)))
+            .item("sk", s(CLAIM_SK))
+            .item("source", s(&claim.source))
+            .item("offset", n(claim.offset))
+            .item("expires_at", n(expires_at))
+            .condition_expression("attribute_not_exists(#t) OR (#s = :s AND #o = :o)")
+            .expression_attribute_names("#t", "tag")
+            .expression_attribute_names("#s", "source")
+            .expression_attribute_names("#o", "offset")
+            .expression_attribute_values(":s", s(&claim.source))
+            .expression_attribute_values(":o", n(claim.offset))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Some(claim.post_id))
+            }
+            Err(e) => Err(sdk_error("claim post", e)),
+        }
+    }
+
+    /// Every item matching `filter` (a whole-table Scan: for the operator
+    /// commands, never for a request path).
+    async fn scan_where(
+        &self,
+        filter: &str,
+        name: (&str, &str),
+        value: (&str, AttributeValue),
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        self.client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .expression_attribute_names(name.0, name.1)
+            .expression_attribute_values(value.0, value.1)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("scan", e))
+    }
+}
+
 fn top_post(item: &HashMap<String, AttributeValue>) -> Option<TopPost> {
     Some(TopPost {
         post_id: Id(get_n(item, "post_id")?),
@@ -295,12 +375,130 @@ fn top_post(item: &HashMap<String, AttributeValue>) -> Option<TopPost> {
 
 #[async_trait]
 impl HashtagStore for DynamoHashtagStore {
-    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<(), StoreError> {
+    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError> {
         let updates: Vec<_> = batch.iter().map(|tag| self.apply_tag(tag)).collect();
         stream::iter(updates)
             .buffer_unordered(CONCURRENT_TAGS)
-            .try_collect::<()>()
+            .try_fold(CountOutcome::default(), |sum, one| async move {
+                Ok(CountOutcome {
+                    posts_counted: sum.posts_counted + one.posts_counted,
+                    conditional_retries: sum.conditional_retries + one.conditional_retries,
+                })
+            })
             .await
+    }
+
+    async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError> {
+        let expires_at = chrono::Utc::now().timestamp() + CLAIM_TTL_SECONDS;
+        let puts: Vec<_> = claims.iter().map(|c| self.claim(c, expires_at)).collect();
+        let lost: Vec<Option<Id>> = stream::iter(puts)
+            .buffer_unordered(CONCURRENT_TAGS)
+            .try_collect()
+            .await?;
+        Ok(lost.into_iter().flatten().collect())
+    }
+
+    async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        let requests: Vec<WriteRequest> = letters
+            .iter()
+            .map(|l| {
+                let item = PutRequest::builder()
+                    .item("tag", s(format!("{DEAD_LETTER_PREFIX}{}", l.source)))
+                    .item("sk", s(format!("{:020}", l.offset)))
+                    .item("source", s(&l.source))
+                    .item("offset", n(l.offset))
+                    .item("reason", s(&l.reason))
+                    .item("value", s(&l.value))
+                    .item("set_aside_at", s(&l.set_aside_at))
+                    .build()
+                    .map_err(|e| sdk_error("put request", e))?;
+                Ok(WriteRequest::builder().put_request(item).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        self.batch_write(requests, "dead letters").await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let items = self
+            .scan_where(
+                "begins_with(#t, :p)",
+                ("#t", "tag"),
+                (":p", s(DEAD_LETTER_PREFIX)),
+            )
+            .await?;
+        let mut letters: Vec<DeadLetter> = items
+            .iter()
+            .filter_map(|i| {
+                Some(DeadLetter {
+                    source: get_s(i, "source")?.to_string(),
+                    offset: get_n(i, "offset")?,
+                    reason: get_s(i, "reason")?.to_string(),
+                    value: get_s(i, "value")?.to_string(),
+                    set_aside_at: get_s(i, "set_aside_at")?.to_string(),
+                })
+            })
+            .collect();
+        letters.sort_by(|a, b| {
+            (&b.set_aside_at, &a.source, b.offset).cmp(&(&a.set_aside_at, &b.source, a.offset))
+        });
+        letters.truncate(limit);
+        Ok(letters)
+    }
+
+    async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError> {
+        let items = self
+            .scan_where("#k = :k", ("#k", "sk"), (":k", s(COUNT_SK)))
+            .await?;
+        let mut counts: Vec<TagCount> = items
+            .iter()
+            .filter_map(|i| {
+                Some(TagCount {
+                    key: get_s(i, "tag")?.to_string(),
+                    display: get_s(i, "display")?.to_string(),
+                    total_posts: get_n(i, "total_posts")?,
+                })
+            })
+            .collect();
+        counts.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(counts)
+    }
+
+    async fn repair_count(
+        &self,
+        key: &str,
+        display: &str,
+        expected: Option<u64>,
+        total: u64,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("tag", s(key))
+            .key("sk", s(COUNT_SK))
+            .update_expression(
+                "SET total_posts = :n, #d = if_not_exists(#d, :d), updated_ms = :now",
+            )
+            .expression_attribute_names("#d", "display")
+            .expression_attribute_values(":n", n(total))
+            .expression_attribute_values(":d", s(display))
+            .expression_attribute_values(":now", n(now_ms()));
+        let update = match expected {
+            None => update.condition_expression("attribute_not_exists(total_posts)"),
+            Some(old) => update
+                .condition_expression("total_posts = :old")
+                .expression_attribute_values(":old", n(old)),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("repair count", e)),
+        }
     }
 
     async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError> {

@@ -13,7 +13,7 @@ use crate::aggregate::{CountedPost, TagContribution};
 use crate::domain::{parse_rfc3339_ms, rfc3339_ms, Ranking, TagPage, TopPost, TOP_POSTS};
 use crate::extract::tag_key;
 use crate::ids::Id;
-use crate::ports::{HashtagStore, StoreError};
+use crate::ports::{CountOutcome, DeadLetter, HashtagStore, PostClaim, StoreError, TagCount};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tags (
@@ -33,6 +33,19 @@ CREATE TABLE IF NOT EXISTS tag_recent (
     post_id INTEGER NOT NULL,
     image_url TEXT NOT NULL,
     PRIMARY KEY (tag_key, post_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS post_claims (
+    post_id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    offset INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    source TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    value TEXT NOT NULL,
+    set_aside_at TEXT NOT NULL,
+    PRIMARY KEY (source, offset)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tag_ranking (
     tag_key TEXT PRIMARY KEY,
@@ -63,12 +76,13 @@ fn now_ms() -> i64 {
 
 #[async_trait]
 impl HashtagStore for SqliteHashtagStore {
-    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<(), StoreError> {
+    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError> {
         let batch = batch.to_vec();
         self.db
             .write(move |conn| {
                 let tx = conn.transaction().map_err(backend)?;
                 let now = now_ms();
+                let mut outcome = CountOutcome::default();
                 for tag in &batch {
                     let mut fresh: Vec<&CountedPost> = Vec::new();
                     for source in &tag.sources {
@@ -95,6 +109,7 @@ impl HashtagStore for SqliteHashtagStore {
                     if fresh.is_empty() {
                         continue;
                     }
+                    outcome.posts_counted += fresh.len();
                     tx.prepare_cached(
                         "INSERT INTO tags (tag_key, display, total_posts, updated_ms) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (tag_key) DO UPDATE SET total_posts = total_posts + excluded.total_posts,
@@ -117,7 +132,127 @@ impl HashtagStore for SqliteHashtagStore {
                     .and_then(|mut s| s.execute(params![tag.key, (TOP_POSTS - 1) as i64]))
                     .map_err(backend)?;
                 }
+                tx.commit().map_err(backend)?;
+                Ok(outcome)
+            })
+            .await
+    }
+
+    async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError> {
+        let claims = claims.to_vec();
+        self.db
+            .write(move |conn| {
+                let tx = conn.transaction().map_err(backend)?;
+                let mut lost = Vec::new();
+                {
+                    let mut claim = tx
+                        .prepare_cached(
+                            "INSERT INTO post_claims (post_id, source, offset) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (post_id) DO UPDATE SET post_id = post_id
+                             RETURNING source = ?2 AND offset = ?3",
+                        )
+                        .map_err(backend)?;
+                    for c in &claims {
+                        let won: bool = claim
+                            .query_row(params![c.post_id.0, c.source, c.offset], |r| r.get(0))
+                            .map_err(backend)?;
+                        if !won {
+                            lost.push(c.post_id);
+                        }
+                    }
+                }
+                tx.commit().map_err(backend)?;
+                Ok(lost)
+            })
+            .await
+    }
+
+    async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        let letters = letters.to_vec();
+        self.db
+            .write(move |conn| {
+                let tx = conn.transaction().map_err(backend)?;
+                for l in &letters {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO dead_letters (source, offset, reason, value, set_aside_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .and_then(|mut s| s.execute(params![l.source, l.offset, l.reason, l.value, l.set_aside_at]))
+                    .map_err(backend)?;
+                }
                 tx.commit().map_err(backend)
+            })
+            .await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT source, offset, reason, value, set_aside_at FROM dead_letters
+                         ORDER BY set_aside_at DESC, source, offset DESC LIMIT ?1",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map([limit as i64], |r| {
+                        Ok(DeadLetter {
+                            source: r.get(0)?,
+                            offset: r.get(1)?,
+                            reason: r.get(2)?,
+                            value: r.get(3)?,
+                            set_aside_at: r.get(4)?,
+                        })
+                    })
+                    .map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)
+            })
+            .await
+    }
+
+    async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError> {
+        self.db
+            .read(|conn| {
+                let mut stmt = conn
+                    .prepare("SELECT tag_key, display, total_posts FROM tags ORDER BY tag_key")
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok(TagCount {
+                            key: r.get(0)?,
+                            display: r.get(1)?,
+                            total_posts: r.get::<_, i64>(2)?.max(0) as u64,
+                        })
+                    })
+                    .map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)
+            })
+            .await
+    }
+
+    async fn repair_count(
+        &self,
+        key: &str,
+        display: &str,
+        expected: Option<u64>,
+        total: u64,
+    ) -> Result<bool, StoreError> {
+        let (key, display) = (key.to_string(), display.to_string());
+        self.db
+            .write(move |conn| {
+                let changed = match expected {
+                    None => conn.execute(
+                        "INSERT INTO tags (tag_key, display, total_posts, updated_ms) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (tag_key) DO NOTHING",
+                        params![key, display, total as i64, now_ms()],
+                    ),
+                    Some(old) => conn.execute(
+                        "UPDATE tags SET total_posts = ?2, updated_ms = ?3 WHERE tag_key = ?1 AND total_posts = ?4",
+                        params![key, total as i64, now_ms(), old as i64],
+                    ),
+                }
+                .map_err(backend)?;
+                Ok(changed == 1)
             })
             .await
     }

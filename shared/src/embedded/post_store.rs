@@ -3,13 +3,13 @@
 //! same transaction as the post.
 
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::db::backend;
 use super::event_log::EventLog;
 use crate::domain::{Image, Post, User, Username, POSTS_TOPIC};
 use crate::ids::Id;
-use crate::ports::{PostStore, StoreError};
+use crate::ports::{Created, PostStore, StoreError};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -31,7 +31,53 @@ CREATE TABLE IF NOT EXISTS images (
     url TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS images_by_post ON images (post_id, position);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    user_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    post_id INTEGER NOT NULL REFERENCES posts (post_id),
+    PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
 ";
+
+/// The post `post_id` with its images, read on `conn`.
+fn read_post(conn: &Connection, post_id: Id) -> Result<Option<Post>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT user_id, caption, created_at FROM posts WHERE post_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([post_id.0], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    let Some((user_id, caption, created_at)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare_cached("SELECT image_id, url FROM images WHERE post_id = ?1 ORDER BY position")
+        .map_err(backend)?;
+    let images = stmt
+        .query_map([post_id.0], |r| {
+            Ok(Image {
+                image_id: Id(r.get(0)?),
+                url: r.get(1)?,
+            })
+        })
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    Ok(Some(Post {
+        post_id,
+        user_id: Id(user_id),
+        caption,
+        images,
+        created_at,
+    }))
+}
 
 /// The embedded post store.
 pub struct SqlitePostStore {
@@ -71,13 +117,34 @@ impl PostStore for SqlitePostStore {
         Ok(user)
     }
 
-    async fn create_post(&self, post: &Post) -> Result<(), StoreError> {
+    async fn create_post(
+        &self,
+        post: &Post,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, StoreError> {
         let post = post.clone();
+        let idempotency_key = idempotency_key.map(str::to_string);
         let log = self.log.clone();
-        self.log
+        let created = self
+            .log
             .db()
             .write(move |conn| {
                 let tx = conn.transaction().map_err(backend)?;
+                if let Some(key) = &idempotency_key {
+                    let earlier: Option<i64> = tx
+                        .query_row(
+                            "SELECT post_id FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
+                            params![post.user_id.0, key],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(backend)?;
+                    if let Some(id) = earlier {
+                        let stored = read_post(&tx, Id(id))?
+                            .ok_or_else(|| StoreError::Backend(format!("post {id} of an idempotency key is gone")))?;
+                        return Created::replay(stored, &post);
+                    }
+                }
                 let author: Option<i64> = tx
                     .query_row("SELECT user_id FROM users WHERE user_id = ?1", [post.user_id.0], |r| r.get(0))
                     .optional()
@@ -101,56 +168,47 @@ impl PostStore for SqlitePostStore {
                     .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
                 let key = post.user_id.to_string();
                 log.append_in(&tx, POSTS_TOPIC, key.as_bytes(), &value)?;
-                tx.commit().map_err(backend)
+                if let Some(key) = &idempotency_key {
+                    tx.execute(
+                        "INSERT INTO idempotency_keys (user_id, key, post_id) VALUES (?1, ?2, ?3)",
+                        params![post.user_id.0, key, post.post_id.0],
+                    )
+                    .map_err(backend)?;
+                }
+                tx.commit().map_err(backend)?;
+                Ok(Created { post, replayed: false })
             })
             .await?;
-        self.log.notify_appended();
-        Ok(())
+        if !created.replayed {
+            self.log.notify_appended();
+        }
+        Ok(created)
     }
 
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {
         self.log
             .db()
+            .read(move |conn| read_post(conn, post_id))
+            .await
+    }
+
+    async fn captions_after(
+        &self,
+        after: Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, String)>, StoreError> {
+        self.log
+            .db()
             .read(move |conn| {
-                let row = conn
-                    .query_row(
-                        "SELECT user_id, caption, created_at FROM posts WHERE post_id = ?1",
-                        [post_id.0],
-                        |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, String>(2)?,
-                            ))
-                        },
-                    )
-                    .optional()
-                    .map_err(backend)?;
-                let Some((user_id, caption, created_at)) = row else {
-                    return Ok(None);
-                };
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT image_id, url FROM images WHERE post_id = ?1 ORDER BY position",
+                        "SELECT post_id, caption FROM posts WHERE post_id > ?1 ORDER BY post_id LIMIT ?2",
                     )
                     .map_err(backend)?;
-                let images = stmt
-                    .query_map([post_id.0], |r| {
-                        Ok(Image {
-                            image_id: Id(r.get(0)?),
-                            url: r.get(1)?,
-                        })
-                    })
-                    .map_err(backend)?
-                    .collect::<Result<Vec<_>, _>>()
+                let rows = stmt
+                    .query_map(params![after.0, limit as i64], |r| Ok((Id(r.get(0)?), r.get(1)?)))
                     .map_err(backend)?;
-                Ok(Some(Post {
-                    post_id,
-                    user_id: Id(user_id),
-                    caption,
-                    images,
-                    created_at,
-                }))
+                rows.collect::<Result<_, _>>().map_err(backend)
             })
             .await
     }

@@ -13,6 +13,7 @@ use crate::domain::{rfc3339_ms, Invalid};
 use crate::domain::{validate_caption, validate_image_url, Image, Post, Username, MAX_IMAGES};
 use crate::extract::{hashtags_and_mentions, tag_key};
 use crate::ids::{id_time_ms, Id};
+use crate::ports::StoreError;
 
 /// Answers an error as JSON, or as an HTML page when a browser asked.
 pub(super) fn error_response(req: &Request<Body>, e: ApiError) -> Response<Body> {
@@ -44,7 +45,7 @@ pub async fn register(app: &App, req: Request<Body>) -> Response<Body> {
             .create_user(app.ids.next_id(), &username)
             .await
             .map_err(|e| match e {
-                crate::ports::StoreError::Conflict(_) => ApiError::new(
+                StoreError::Conflict(_) => ApiError::new(
                     StatusCode::CONFLICT,
                     "username_taken",
                     format!("username {} is already taken", username.as_str()),
@@ -180,21 +181,57 @@ fn build_post(app: &App, input: NewPostInput) -> Result<Post, Invalid> {
     })
 }
 
+/// Longest `Idempotency-Key` accepted (a UUID is 36).
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The request's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+fn idempotency_key(req: &Request<Body>) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key)
+            if !key.is_empty()
+                && key.len() <= MAX_IDEMPOTENCY_KEY
+                && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(key))
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        )),
+    }
+}
+
 /// `POST /posts` (JSON or form) and the original `POST /create_post` (form):
 /// validates, stores the post and its event in one transaction, answers 201.
+/// A retry with the same `Idempotency-Key` creates nothing and answers the
+/// first post again, with `Idempotent-Replayed: true`.
 pub async fn create_post(app: &App, req: Request<Body>) -> Response<Body> {
     let result = async {
+        let key = idempotency_key(&req)?;
         let input: NewPostInput =
             read_body::<_, NewPostJson, NewPostForm>(&req, app.max_body_bytes)?;
         let post = build_post(app, input)?;
-        app.posts.create_post(&post).await.map_err(|e| match e {
-            crate::ports::StoreError::Missing(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_user",
-                format!("no user has id {}", post.user_id),
-            ),
-            other => other.into(),
-        })?;
+        let created = app
+            .posts
+            .create_post(&post, key)
+            .await
+            .map_err(|e| match e {
+                StoreError::Missing(_) => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_user",
+                    format!("no user has id {}", post.user_id),
+                ),
+                StoreError::Conflict(_) => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was already used for a different post",
+                ),
+                other => other.into(),
+            })?;
+        let post = created.post;
         if wants_html(&req) {
             return Ok(see_other(&format!("/posts/{}", post.post_id)));
         }
@@ -207,6 +244,12 @@ pub async fn create_post(app: &App, req: Request<Body>) -> Response<Body> {
         let mut res = json(StatusCode::CREATED, &body);
         if let Ok(v) = header::HeaderValue::from_str(&format!("/posts/{}", post.post_id)) {
             res.headers_mut().insert(header::LOCATION, v);
+        }
+        if created.replayed {
+            res.headers_mut().insert(
+                "idempotent-replayed",
+                header::HeaderValue::from_static("true"),
+            );
         }
         Ok(res)
     }
