@@ -225,8 +225,11 @@ pub async fn run_relay() -> Result<(), lambda_runtime::Error> {
             let (posts, kafka) = (posts.clone(), kafka.clone());
             async move {
                 let published = posts.relay(&kafka, RELAY_MIN_AGE_SECONDS).await?;
-                tracing::info!(published, "outbox relayed");
-                Ok::<_, lambda_runtime::Error>(serde_json::json!({ "published": published }))
+                let waiting = posts.outbox_backlog().await?;
+                tracing::info!(published, waiting, "outbox relayed");
+                Ok::<_, lambda_runtime::Error>(
+                    serde_json::json!({ "published": published, "waiting": waiting }),
+                )
             }
         },
     ))

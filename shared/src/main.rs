@@ -272,7 +272,8 @@ async fn run(command: Command) -> Result<(), String> {
                         .relay(&kafka, shared::lambda::RELAY_MIN_AGE_SECONDS)
                         .await
                         .map_err(|e| e.to_string())?;
-                    println!("published {n} event(s)");
+                    let left = posts.outbox_backlog().await.map_err(|e| e.to_string())?;
+                    println!("published {n} event(s); {left} waiting");
                 }
                 Some(secs) => {
                     let (stop, stopped) = tokio::sync::watch::channel(false);

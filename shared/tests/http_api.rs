@@ -263,3 +263,53 @@ fn a_page_lists_the_100_most_recent_posts_until_ranked() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
 }
+
+#[test]
+fn a_retry_with_the_same_idempotency_key_creates_nothing() {
+    let dir = TempDir::new("idempotent");
+    let server = Server::start(&dir.0, &["--batching-window-ms", "50"]);
+    let user = server.register("dora");
+    let body = json!({ "user_id": user, "caption": "once #retry" }).to_string();
+    let send = |key: &str, body: &str| {
+        request(
+            &server.addr,
+            "POST",
+            "/posts",
+            &[
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", key),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let first = send("7c9e6679-7425-40de-944b-e07fc1f90ae7", &body);
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let retry = send("7c9e6679-7425-40de-944b-e07fc1f90ae7", &body);
+    assert_eq!(retry.status, 201, "{}", retry.body);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.json()["post_id"], first.json()["post_id"]);
+    let other = json!({ "user_id": user, "caption": "something else" }).to_string();
+    send("7c9e6679-7425-40de-944b-e07fc1f90ae7", &other)
+        .assert_error(422, "idempotency_key_reused");
+    send("", &body).assert_error(400, "invalid_idempotency_key");
+    send(&"k".repeat(256), &body).assert_error(400, "invalid_idempotency_key");
+    // Counted once, and the metrics say so.
+    server.wait_for_tag("retry", Duration::from_secs(3), |p| p["total_posts"] == 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.get("/tags/retry").json()["total_posts"], 1);
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(metrics
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(
+        metrics
+            .body
+            .lines()
+            .any(|l| l == "hashtag_records_in_total{consumer=\"hashtag-consumer\"} 1"),
+        "{}",
+        metrics.body
+    );
+}

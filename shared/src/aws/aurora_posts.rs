@@ -409,6 +409,19 @@ impl AuroraPostStore {
         outbox_events(&out)
     }
 
+    /// How many events wait in the outbox: what the relay has left to do.
+    pub async fn outbox_backlog(&self) -> Result<i64, StoreError> {
+        let out = self
+            .statement(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+                None,
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("count outbox", e))?;
+        single_long(&out, "outbox backlog")
+    }
+
     /// The post stored under `key` by `user_id`, if any.
     async fn post_of_key(&self, user_id: Id, key: &str) -> Result<Option<Post>, StoreError> {
         let out = self

@@ -7,12 +7,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use futures_util::FutureExt;
 use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder, OauthBearerCredentials, SaslConfig};
 use rskafka::record::Record;
+use rskafka::BackoffConfig;
 use tokio::sync::Mutex;
 
 use crate::embedded::event_log::LogRecord;
@@ -74,11 +76,23 @@ async fn msk_iam_token(config: &SdkConfig) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Backend(format!("signing the MSK IAM token: {e}")))
 }
 
+/// How long a Kafka call retries an unreachable broker before failing.
+/// rskafka's default is forever, which would hang a request while Kafka is
+/// down; failing lets create-post answer (its event waits in the outbox)
+/// and the relay and pollers try again later.
+const RETRY_DEADLINE: Duration = Duration::from_secs(2);
+/// Longest wait for one publication, whatever rskafka is waiting on.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long publications fail at once after one failed.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
 /// A Kafka producer, built once per process.
 pub struct KafkaPublisher {
     client: Client,
     /// Per topic, one client per partition, in partition order.
     topics: Mutex<HashMap<String, Arc<Vec<PartitionClient>>>>,
+    /// Set after a failed publication (see [`KafkaPublisher::publish`]).
+    paused_until: Mutex<Option<Instant>>,
 }
 
 impl KafkaPublisher {
@@ -101,12 +115,17 @@ impl KafkaPublisher {
                 }));
         }
         let client = builder
+            .backoff_config(BackoffConfig {
+                deadline: Some(RETRY_DEADLINE),
+                ..BackoffConfig::default()
+            })
             .build()
             .await
             .map_err(|e| kafka_error("connect", e))?;
         Ok(KafkaPublisher {
             client,
             topics: Mutex::new(HashMap::new()),
+            paused_until: Mutex::new(None),
         })
     }
 
@@ -161,8 +180,33 @@ impl KafkaPublisher {
         Ok(clients)
     }
 
-    /// Publishes one record; returns its partition and offset.
+    /// Publishes one record; returns its partition and offset. After a
+    /// failure, publications fail at once for [`PAUSE_AFTER_FAILURE`]: while
+    /// Kafka is down, requests answer without waiting on it and their
+    /// events wait in the outbox.
     pub async fn publish(
+        &self,
+        topic: &str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(u32, i64), StoreError> {
+        let paused_until = *self.paused_until.lock().await;
+        if paused_until.is_some_and(|t| Instant::now() < t) {
+            return Err(StoreError::Backend(
+                "kafka unavailable: publications paused after a failure".into(),
+            ));
+        }
+        // rskafka's deadline bounds its retries, not every wait inside them.
+        let published = tokio::time::timeout(PUBLISH_TIMEOUT, self.produce(topic, key, value))
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Backend("kafka publication timed out".into())));
+        if published.is_err() {
+            *self.paused_until.lock().await = Some(Instant::now() + PAUSE_AFTER_FAILURE);
+        }
+        published
+    }
+
+    async fn produce(
         &self,
         topic: &str,
         key: &[u8],

@@ -14,14 +14,32 @@ pub use aurora_posts::{AuroraPostStore, DataApiTarget, OutboxEvent};
 pub use dynamo_hashtags::DynamoHashtagStore;
 pub use kafka::{KafkaAuth, KafkaPublisher, KafkaSource};
 
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::ports::StoreError;
 
 /// The shared SDK configuration (region, credentials, endpoints) from the
 /// environment. Load it once per process: it resolves credentials.
+///
+/// Throttling, 5xx and timeouts are retried inside the call with
+/// exponential backoff and jitter (the SDK's standard mode, here with 5
+/// attempts); an attempt gives up after 20 s (an Aurora cluster resuming
+/// from auto-pause can take 15). If they persist the call
+/// fails, and with it the batch, which MSK then redelivers.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .build(),
+        )
+        .load()
+        .await
 }
 
 /// A backend error from an SDK call, with the whole error chain (the SDK's

@@ -236,8 +236,19 @@ impl Tansu {
     /// Starts `tansu`, which scripts/test installs (cargo install, cached)
     /// and puts on PATH.
     pub fn start() -> Tansu {
+        Tansu::start_with(None)
+    }
+
+    /// A broker that tells clients to connect to `address` (a proxy in
+    /// front of it) instead of its own port.
+    pub fn start_advertising(address: &str) -> Tansu {
+        Tansu::start_with(Some(address))
+    }
+
+    fn start_with(advertised: Option<&str>) -> Tansu {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = advertised.map_or(url.clone(), |a| format!("tcp://{a}"));
         let mut command = Command::new("tansu");
         command
             .args([
@@ -245,7 +256,7 @@ impl Tansu {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "memory://tansu/", "--silent"]);
         Tansu {
@@ -257,7 +268,7 @@ impl Tansu {
     /// Every record of `topic`, partition by partition, as the embedded
     /// log's records (from which an MSK event is built).
     pub async fn read_all(&self, topic: &str) -> Vec<shared::embedded::event_log::LogRecord> {
-        use rskafka::client::partition::UnknownTopicHandling;
+        use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
         let client = rskafka::client::ClientBuilder::new(vec![self.bootstrap.clone()])
             .build()
             .await
@@ -270,21 +281,26 @@ impl Tansu {
                 .partition_client(topic, p, UnknownTopicHandling::Error)
                 .await
                 .unwrap();
-            let (records, _) = partition
-                .fetch_records(0, 1..10_000_000, 1_000)
-                .await
-                .unwrap();
-            out.extend(
-                records
-                    .into_iter()
-                    .map(|r| shared::embedded::event_log::LogRecord {
-                        partition: p as u32,
-                        offset: r.offset,
-                        key: r.record.key,
-                        value: r.record.value.unwrap_or_default(),
-                        timestamp_ms: r.record.timestamp.timestamp_millis(),
-                    }),
-            );
+            let end = partition.get_offset(OffsetAt::Latest).await.unwrap();
+            let mut next = 0;
+            while next < end {
+                let (records, _) = partition
+                    .fetch_records(next, 1..10_000_000, 1_000)
+                    .await
+                    .unwrap();
+                next = records.iter().map(|r| r.offset + 1).max().unwrap_or(next);
+                out.extend(
+                    records
+                        .into_iter()
+                        .map(|r| shared::embedded::event_log::LogRecord {
+                            partition: p as u32,
+                            offset: r.offset,
+                            key: r.record.key,
+                            value: r.record.value.unwrap_or_default(),
+                            timestamp_ms: r.record.timestamp.timestamp_millis(),
+                        }),
+                );
+            }
         }
         out
     }
@@ -302,5 +318,65 @@ pub async fn retry<T, E: std::fmt::Debug, F: std::future::Future<Output = Result
             Err(e) if Instant::now() > deadline => panic!("still failing: {e:?}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 that can be stopped (open connections cut, new
+/// ones refused) and started again on the same port: to its clients, the
+/// server behind it goes away and comes back.
+pub struct TcpProxy {
+    pub address: String,
+    target: std::sync::Mutex<Option<String>>,
+    /// The accept loop and every forwarded connection.
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl TcpProxy {
+    /// Reserves a port; [`TcpProxy::forward_to`] starts forwarding.
+    pub fn bind() -> TcpProxy {
+        TcpProxy {
+            address: format!("127.0.0.1:{}", free_port()),
+            target: std::sync::Mutex::new(None),
+            tasks: Default::default(),
+        }
+    }
+
+    /// Starts forwarding connections to `target`.
+    pub fn forward_to(&self, target: &str) {
+        *self.target.lock().unwrap() = Some(target.to_string());
+        self.start();
+    }
+
+    /// Accepts and forwards connections again.
+    pub fn start(&self) {
+        let listener = std::net::TcpListener::bind(&self.address).expect("rebind the proxy port");
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        let target = self.target.lock().unwrap().clone().expect("a target");
+        let tasks = self.tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                tasks.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Cuts every connection and stops accepting.
+    pub fn stop(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
