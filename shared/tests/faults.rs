@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::TempDir;
+use common::{Rng, TempDir};
 use futures_util::{stream, StreamExt};
 use shared::aggregate::TagContribution;
 use shared::consumer::handle_post_batch;
@@ -35,22 +35,6 @@ const POSTS: usize = 20_000;
 const USERS: i64 = 200;
 /// Records per delivered batch (MSK allows up to 10,000).
 const BATCH: usize = 1_000;
-
-/// A small deterministic generator (xorshift64*), so runs are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Tags in several scripts and casings; popularity falls off steeply.
 const TAGS: [&str; 40] = [
@@ -131,7 +115,7 @@ where
                 let post_id = ids.next_id();
                 Post {
                     post_id,
-                    user_id: Id(1 + rng.below(USERS as u64) as i64),
+                    user_id: Id(1 + rng.below(USERS as usize) as i64),
                     caption: caption(&mut rng, i),
                     images: vec![Image {
                         image_id: ids.next_id(),
@@ -295,85 +279,82 @@ async fn consumer_scenarios(
         "the stream republishes some posts"
     );
     let batches = batches(records);
-
-    let store = open("twice");
-    for batch in &batches {
-        deliver(store.as_ref(), batch).await.unwrap();
-        deliver(store.as_ref(), batch).await.unwrap();
-    }
-    assert_exact(
-        posts,
-        store.as_ref(),
-        accepted,
-        "every batch delivered twice",
-    )
-    .await;
-
-    let store = open("replay");
-    for batch in &batches {
-        deliver(store.as_ref(), batch).await.unwrap();
-    }
-    let partition0: Vec<LogRecord> = batches
-        .iter()
-        .flatten()
-        .filter(|r| r.partition == 0)
-        .cloned()
-        .collect();
-    assert!(partition0.len() > POSTS / 8);
-    for batch in partition0.chunks(BATCH) {
-        deliver(store.as_ref(), batch).await.unwrap();
-    }
-    assert_exact(
-        posts,
-        store.as_ref(),
-        accepted,
-        "partition 0 replayed from offset 0",
-    )
-    .await;
-
+    let batches = &batches;
+    // Independent tables, so the scenarios run side by side.
+    let twice = async {
+        let store = open("twice");
+        for batch in batches {
+            deliver(store.as_ref(), batch).await.unwrap();
+            deliver(store.as_ref(), batch).await.unwrap();
+        }
+        assert_exact(
+            posts,
+            store.as_ref(),
+            accepted,
+            "every batch delivered twice",
+        )
+        .await;
+    };
+    let replay = async {
+        let store = open("replay");
+        for batch in batches {
+            deliver(store.as_ref(), batch).await.unwrap();
+        }
+        let partition0: Vec<LogRecord> = batches
+            .iter()
+            .flatten()
+            .filter(|r| r.partition == 0)
+            .cloned()
+            .collect();
+        assert!(partition0.len() > POSTS / 8);
+        for batch in partition0.chunks(BATCH) {
+            deliver(store.as_ref(), batch).await.unwrap();
+        }
+        assert_exact(
+            posts,
+            store.as_ref(),
+            accepted,
+            "partition 0 replayed from offset 0",
+        )
+        .await;
+    };
     // Killed: the batch's future is dropped at a random point, then a new
     // consumer on the same table gets the uncommitted batch again.
-    let mut rng = Rng(0xDEAD_BEEF);
-    let mut kills = 0;
-    let mut store = open("killed");
-    for batch in &batches {
-        let deadline = Duration::from_micros(rng.below(40_000));
-        match tokio::time::timeout(deadline, deliver(store.as_ref(), batch)).await {
-            Ok(result) => result.unwrap(),
-            Err(_) => {
-                kills += 1;
-                store = open("killed");
-                deliver(store.as_ref(), batch).await.unwrap();
+    let killed = async {
+        let mut rng = Rng(0xDEAD_BEEF);
+        let mut kills = 0;
+        let mut store = open("killed");
+        for batch in batches {
+            let deadline = Duration::from_micros(rng.below(40_000) as u64);
+            match tokio::time::timeout(deadline, deliver(store.as_ref(), batch)).await {
+                Ok(result) => result.unwrap(),
+                Err(_) => {
+                    kills += 1;
+                    store = open("killed");
+                    deliver(store.as_ref(), batch).await.unwrap();
+                }
             }
         }
-    }
-    assert!(kills > batches.len() / 4, "only {kills} kills");
-    assert_exact(
-        posts,
-        store.as_ref(),
-        accepted,
-        &format!("consumer killed in {kills} batches"),
-    )
-    .await;
-
-    let faulty = Faulty {
-        inner: open("faulty"),
-        rng: AtomicU64::new(42),
-        injected: AtomicUsize::new(0),
+        assert!(kills > batches.len() / 4, "only {kills} kills");
+        let scenario = format!("consumer killed in {kills} batches");
+        assert_exact(posts, store.as_ref(), accepted, &scenario).await;
     };
-    for batch in &batches {
-        // As MSK does: a failed batch is delivered again until it succeeds.
-        while deliver(&faulty, batch).await.is_err() {}
-    }
-    let injected = faulty.injected.load(Ordering::Relaxed);
-    assert!(injected > 5, "only {injected} errors injected");
-    assert_exact(
-        posts,
-        &faulty,
-        accepted,
-        &format!("{injected} storage errors injected"),
-    )
-    .await;
+    let faults = async {
+        let faulty = Faulty {
+            inner: open("faulty"),
+            rng: AtomicU64::new(42),
+            injected: AtomicUsize::new(0),
+        };
+        for batch in batches {
+            // As MSK does: a failed batch is delivered again until it succeeds.
+            while deliver(&faulty, batch).await.is_err() {}
+        }
+        let injected = faulty.injected.load(Ordering::Relaxed);
+        assert!(injected > 5, "only {injected} errors injected");
+        let scenario = format!("{injected} storage errors injected");
+        assert_exact(posts, &faulty, accepted, &scenario).await;
+    };
+    tokio::join!(twice, replay, killed, faults);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,7 +393,9 @@ async fn embedded_pipeline_loses_nothing_and_counts_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_pipeline_loses_nothing_and_counts_once() {
     use common::aws::{DataApiLocal, Moto, Postgres, Tansu, TcpProxy};
-    let moto = Moto::start();
+    // Two moto servers: one is a single busy Python process, and the
+    // scenarios run side by side.
+    let motos = [Moto::start(), Moto::start()];
     let postgres = Postgres::start();
     let api = DataApiLocal::start(&postgres);
     // The producer reaches the broker through a proxy that the test stops
@@ -463,12 +446,13 @@ async fn aws_pipeline_loses_nothing_and_counts_once() {
     }
     let records = tansu.read_all(POSTS_TOPIC).await;
 
-    let dynamodb = moto.dynamodb();
+    let clients = [motos[0].dynamodb(), motos[1].dynamodb()];
+    let client = |name: &str| clients[usize::from(name == "killed" || name == "faulty")].clone();
     let open = |name: &str| -> Arc<dyn HashtagStore> {
-        Arc::new(shared::aws::DynamoHashtagStore::new(dynamodb.clone(), name))
+        Arc::new(shared::aws::DynamoHashtagStore::new(client(name), name))
     };
     for name in ["twice", "replay", "killed", "faulty"] {
-        shared::aws::DynamoHashtagStore::new(dynamodb.clone(), name)
+        shared::aws::DynamoHashtagStore::new(client(name), name)
             .create_table()
             .await
             .unwrap();

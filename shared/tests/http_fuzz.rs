@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::{Rng, TempDir};
 use http::{Method, Request};
 use lambda_http::Body;
 use serde_json::{json, Value};
@@ -15,27 +15,6 @@ use shared::http::{route, DEFAULT_MAX_BODY_BYTES};
 
 const IN_PROCESS_CASES: usize = 20_000;
 const OVER_TCP_CASES: usize = 1_000;
-
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-}
 
 const SEGMENTS: &[&str] = &[
     "rust",

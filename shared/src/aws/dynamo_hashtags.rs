@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
@@ -81,6 +81,25 @@ fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'
 
 fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Option<T> {
     item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+/// Whether a conditional write applied: `Ok(false)` if its condition
+/// failed, an error for any other failure.
+fn applied<O, E, R>(result: Result<O, SdkError<E, R>>, what: &str) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sdk_error(what, e)),
+    }
 }
 
 fn post_sk(post_id: Id) -> String {
@@ -331,16 +350,7 @@ impl DynamoHashtagStore {
             .expression_attribute_values(":o", n(claim.offset))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Some(claim.post_id))
-            }
-            Err(e) => Err(sdk_error("claim post", e)),
-        }
+        Ok((!applied(result, "claim post")?).then_some(claim.post_id))
     }
 
     /// Every item matching `filter` (a whole-table Scan: for the operator
@@ -489,16 +499,7 @@ impl HashtagStore for DynamoHashtagStore {
                 .condition_expression("total_posts = :old")
                 .expression_attribute_values(":old", n(old)),
         };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error("repair count", e)),
-        }
+        applied(update.send().await, "repair count")
     }
 
     async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError> {
@@ -530,16 +531,7 @@ impl HashtagStore for DynamoHashtagStore {
             .expression_attribute_values(":g", n(generated))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error("put ranking", e)),
-        }
+        applied(result, "put ranking")
     }
 
     async fn page(&self, key: &str) -> Result<Option<TagPage>, StoreError> {
