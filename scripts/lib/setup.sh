@@ -45,12 +45,19 @@ ensure_postgres() {
 
 # tansu, the Kafka-compatible broker of the local AWS stack. Built from
 # crates.io once (10-15 minutes on two cores) and cached with the other tools.
+# Features: dynostore for in-memory storage, libsql for SQLite storage that
+# survives a broker restart (the fault tests stop and restart the broker).
 TANSU_VERSION=0.6.0
+TANSU_FEATURES=dynostore,libsql
 ensure_tansu() {
     local root="${HASHTAG_TOOLS:-$HOME/.cache/hashtag-tools}"
-    if ! "$root/bin/tansu" --version 2>/dev/null | grep -qx "tansu $TANSU_VERSION"; then
+    local stamp="$root/.tansu-build"
+    if ! "$root/bin/tansu" --version 2>/dev/null | grep -qx "tansu $TANSU_VERSION" \
+        || [ "$(cat "$stamp" 2>/dev/null)" != "$TANSU_FEATURES" ]; then
         log "building tansu $TANSU_VERSION (once; cached in $root)"
-        cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --root "$root"
+        cargo install tansu --version "$TANSU_VERSION" --locked --features "$TANSU_FEATURES" \
+            --root "$root" --force
+        echo "$TANSU_FEATURES" >"$stamp"
     fi
     export PATH="$root/bin:$PATH"
 }

@@ -106,6 +106,39 @@ enum Command {
         #[arg(long)]
         every_seconds: Option<u64>,
     },
+    /// Register users and publish generated posts (Zipf-distributed tags in
+    /// several scripts, 0-30 per post) through a running server's API, with
+    /// a progress bar; then wait until the server's counts match what was
+    /// sent and print a summary as JSON (exit status 3 if any count differs).
+    Loadgen {
+        /// The server.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        server: String,
+        /// Users to register.
+        #[arg(long, default_value_t = 1_000)]
+        users: usize,
+        /// Posts to publish.
+        #[arg(long, default_value_t = 100_000)]
+        posts: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Distinct tags of the stream.
+        #[arg(long, default_value_t = 10_000)]
+        vocabulary: usize,
+        /// Zipf exponent of tag popularity.
+        #[arg(long, default_value_t = 1.0)]
+        zipf: f64,
+        /// Seed of the stream.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Every n-th post is a freshness probe (0: none).
+        #[arg(long, default_value_t = 100)]
+        probe_every: usize,
+        /// Seconds to wait for the counts to match after the last post.
+        #[arg(long, default_value_t = 120)]
+        drain_timeout_seconds: u64,
+    },
     /// Publish rankings (a JSON object or array of {tag, generated_at, posts})
     /// from FILE, or standard input if FILE is -, to the top-posts topic.
     PublishRanking {
@@ -283,6 +316,46 @@ async fn run(command: Command) -> Result<(), String> {
                     });
                     relay_loop(posts, kafka, Duration::from_secs(secs.max(1)), stopped).await;
                 }
+            }
+            Ok(())
+        }
+        Command::Loadgen {
+            server,
+            users,
+            posts,
+            concurrency,
+            vocabulary,
+            zipf,
+            seed,
+            probe_every,
+            drain_timeout_seconds,
+        } => {
+            let config = shared::loadgen::LoadConfig {
+                server,
+                users,
+                posts,
+                concurrency,
+                shape: shared::workload::Shape {
+                    vocabulary,
+                    zipf,
+                    seed,
+                },
+                probe_every,
+                drain_timeout: Duration::from_secs(drain_timeout_seconds),
+            };
+            let summary = shared::loadgen::run(&config)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
+            );
+            if !summary.mismatches.is_empty() {
+                eprintln!(
+                    "{} tags differ from what was sent",
+                    summary.mismatches.len()
+                );
+                std::process::exit(3);
             }
             Ok(())
         }

@@ -115,6 +115,59 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+type Item = HashMap<String, AttributeValue>;
+
+/// The recent-post items a contribution writes: its newest posts, at most
+/// [`TOP_POSTS`] (older ones could never reach a page).
+pub(super) fn recent_post_items(tag: &TagContribution, expires_at: i64) -> Vec<Item> {
+    let mut posts: Vec<&CountedPost> = tag.sources.iter().flat_map(|s| &s.posts).collect();
+    posts.sort_unstable_by_key(|p| std::cmp::Reverse(p.post_id));
+    posts.dedup_by_key(|p| p.post_id);
+    posts
+        .iter()
+        .take(TOP_POSTS)
+        .map(|p| {
+            HashMap::from([
+                ("tag".to_string(), s(&tag.key)),
+                ("sk".to_string(), s(post_sk(p.post_id))),
+                ("post_id".to_string(), n(p.post_id.0)),
+                ("image_url".to_string(), s(&*p.image_url)),
+                ("expires_at".to_string(), n(expires_at)),
+            ])
+        })
+        .collect()
+}
+
+/// The item that claims a post for one record.
+pub(super) fn claim_item(claim: &PostClaim, expires_at: i64) -> Item {
+    HashMap::from([
+        (
+            "tag".to_string(),
+            s(format!("{CLAIM_PREFIX}{}", claim.post_id)),
+        ),
+        ("sk".to_string(), s(CLAIM_SK)),
+        ("source".to_string(), s(&claim.source)),
+        ("offset".to_string(), n(claim.offset)),
+        ("expires_at".to_string(), n(expires_at)),
+    ])
+}
+
+/// The counter item of a tag as the counter update leaves it, with a mark
+/// for each of `marks` (`(source, offset)`): what its write is billed on.
+pub(super) fn counter_item(key: &str, display: &str, total: u64, marks: &[(&str, i64)]) -> Item {
+    let mut item = HashMap::from([
+        ("tag".to_string(), s(key)),
+        ("sk".to_string(), s(COUNT_SK)),
+        ("display".to_string(), s(display)),
+        ("total_posts".to_string(), n(total)),
+        ("updated_ms".to_string(), n(now_ms())),
+    ]);
+    for (source, offset) in marks {
+        item.insert(mark_attribute(source), n(offset));
+    }
+    item
+}
+
 impl DynamoHashtagStore {
     /// A store on `table`, through `client`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -182,23 +235,15 @@ impl DynamoHashtagStore {
     /// a failure in between is repaired by the batch's redelivery, which the
     /// counter's marks then let through only for posts not yet counted.
     async fn put_recent_posts(&self, tag: &TagContribution) -> Result<(), StoreError> {
-        let mut posts: Vec<&CountedPost> = tag.sources.iter().flat_map(|s| &s.posts).collect();
-        posts.sort_unstable_by_key(|p| std::cmp::Reverse(p.post_id));
-        posts.dedup_by_key(|p| p.post_id);
         let expires_at = chrono::Utc::now().timestamp() + POST_TTL_SECONDS;
-        let requests: Vec<WriteRequest> = posts
-            .iter()
-            .take(TOP_POSTS)
-            .map(|p| {
-                let item = PutRequest::builder()
-                    .item("tag", s(&tag.key))
-                    .item("sk", s(post_sk(p.post_id)))
-                    .item("post_id", n(p.post_id.0))
-                    .item("image_url", s(&*p.image_url))
-                    .item("expires_at", n(expires_at))
+        let requests: Vec<WriteRequest> = recent_post_items(tag, expires_at)
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
                     .build()
                     .map_err(|e| sdk_error("put request", e))?;
-                Ok(WriteRequest::builder().put_request(item).build())
+                Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, StoreError>>()?;
         self.batch_write(requests, "recent posts").await
@@ -337,11 +382,7 @@ impl DynamoHashtagStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("tag", s(format!("{CLAIM_PREFIX}{}", claim.post_id)))
-            .item("sk", s(CLAIM_SK))
-            .item("source", s(&claim.source))
-            .item("offset", n(claim.offset))
-            .item("expires_at", n(expires_at))
+            .set_item(Some(claim_item(claim, expires_at)))
             .condition_expression("attribute_not_exists(#t) OR (#s = :s AND #o = :o)")
             .expression_attribute_names("#t", "tag")
             .expression_attribute_names("#s", "source")

@@ -9,6 +9,7 @@
 mod aurora_posts;
 mod dynamo_hashtags;
 mod kafka;
+pub mod write_cost;
 
 pub use aurora_posts::{AuroraPostStore, DataApiTarget, OutboxEvent};
 pub use dynamo_hashtags::DynamoHashtagStore;

@@ -94,8 +94,12 @@ impl Moto {
 /// The directory holding PostgreSQL's server programs: `initdb` on PATH, or
 /// Debian's /usr/lib/postgresql/<version>/bin (newest first).
 fn postgres_bin_dir() -> std::path::PathBuf {
+    // The directory initdb really lives in: PATH may hold a symlink to it
+    // without the other server programs beside it.
     if let Some(dir) = std::env::var_os("PATH")
         .and_then(|path| std::env::split_paths(&path).find(|d| d.join("initdb").is_file()))
+        .and_then(|d| std::fs::canonicalize(d.join("initdb")).ok())
+        .and_then(|initdb| Some(initdb.parent()?.to_path_buf()))
     {
         return dir;
     }
@@ -226,43 +230,62 @@ impl DataApiLocal {
     }
 }
 
-/// A tansu broker (Kafka-compatible, in memory).
+/// A tansu broker (Kafka-compatible): in memory, or on a SQLite file so
+/// that its topics survive a restart.
 pub struct Tansu {
-    _process: Spawned,
+    process: Option<Spawned>,
+    storage: String,
+    port: u16,
+    /// Working directory of a durable broker (its SQLite file).
+    dir: Option<super::TempDir>,
     pub bootstrap: String,
 }
 
 impl Tansu {
-    /// Starts `tansu`, which scripts/test installs (cargo install, cached)
-    /// and puts on PATH.
+    /// Starts `tansu` in memory; scripts/test installs it (cargo install,
+    /// cached) and puts it on PATH.
     pub fn start() -> Tansu {
-        Tansu::start_with(None)
+        Tansu::start_with("memory://tansu/".into(), None)
     }
 
-    /// A broker that tells clients to connect to `address` (a proxy in
-    /// front of it) instead of its own port.
-    pub fn start_advertising(address: &str) -> Tansu {
-        Tansu::start_with(Some(address))
+    /// Starts `tansu` on a SQLite file of its own: a broker that can be
+    /// killed and restarted without losing a record.
+    pub fn start_durable() -> Tansu {
+        // tansu reads the file's path relative to its working directory.
+        let dir = super::TempDir::new("tansu");
+        Tansu::start_with("sqlite://tansu.db".into(), Some(dir))
     }
 
-    fn start_with(advertised: Option<&str>) -> Tansu {
+    fn start_with(storage: String, dir: Option<super::TempDir>) -> Tansu {
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let advertised = advertised.map_or(url.clone(), |a| format!("tcp://{a}"));
+        let mut tansu = Tansu {
+            process: None,
+            storage,
+            port,
+            dir,
+            bootstrap: format!("127.0.0.1:{port}"),
+        };
+        tansu.restart();
+        tansu
+    }
+
+    /// Kills the broker (SIGKILL: nothing is flushed on the way out).
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+
+    /// Starts the broker again on the same port and storage.
+    pub fn restart(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
         let mut command = Command::new("tansu");
         command
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &advertised,
-            ])
-            .args(["--storage-engine", "memory://tansu/", "--silent"]);
-        Tansu {
-            _process: Spawned::start(command, port, "tansu"),
-            bootstrap: format!("127.0.0.1:{port}"),
+            .args(["broker", "--listener-url", &url])
+            .args(["--advertised-listener-url", &url])
+            .args(["--storage-engine", &self.storage, "--silent"]);
+        if let Some(dir) = &self.dir {
+            command.current_dir(&dir.0);
         }
+        self.process = Some(Spawned::start(command, self.port, "tansu"));
     }
 
     /// Every record of `topic`, partition by partition, as the embedded
@@ -318,65 +341,5 @@ pub async fn retry<T, E: std::fmt::Debug, F: std::future::Future<Output = Result
             Err(e) if Instant::now() > deadline => panic!("still failing: {e:?}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
-    }
-}
-
-/// A TCP proxy on 127.0.0.1 that can be stopped (open connections cut, new
-/// ones refused) and started again on the same port: to its clients, the
-/// server behind it goes away and comes back.
-pub struct TcpProxy {
-    pub address: String,
-    target: std::sync::Mutex<Option<String>>,
-    /// The accept loop and every forwarded connection.
-    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl TcpProxy {
-    /// Reserves a port; [`TcpProxy::forward_to`] starts forwarding.
-    pub fn bind() -> TcpProxy {
-        TcpProxy {
-            address: format!("127.0.0.1:{}", free_port()),
-            target: std::sync::Mutex::new(None),
-            tasks: Default::default(),
-        }
-    }
-
-    /// Starts forwarding connections to `target`.
-    pub fn forward_to(&self, target: &str) {
-        *self.target.lock().unwrap() = Some(target.to_string());
-        self.start();
-    }
-
-    /// Accepts and forwards connections again.
-    pub fn start(&self) {
-        let listener = std::net::TcpListener::bind(&self.address).expect("rebind the proxy port");
-        listener.set_nonblocking(true).unwrap();
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        let target = self.target.lock().unwrap().clone().expect("a target");
-        let tasks = self.tasks.clone();
-        let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let target = target.clone();
-                tasks.lock().unwrap().push(tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                }));
-            }
-        });
-        self.tasks.lock().unwrap().push(accept);
-    }
-
-    /// Cuts every connection and stops accepting.
-    pub fn stop(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for TcpProxy {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
