@@ -88,8 +88,9 @@ pub struct Summary {
     /// Posts it refused or never answered, by status (`"connection"` when
     /// no answer came after every retry).
     pub posts_failed: HashMap<String, usize>,
-    /// Requests retried after a dropped connection or a 5xx.
-    pub retries: usize,
+    /// Post requests retried, by what the failed attempt got (a 5xx status,
+    /// or `"connection"` when no answer came).
+    pub retries: HashMap<String, usize>,
     /// Seconds spent publishing posts.
     pub seconds: f64,
     /// Accepted posts per second.
@@ -187,26 +188,27 @@ impl Client {
     }
 
     /// Sends a request up to 4 times while no answer comes or the answer
-    /// is a 5xx; returns the last answer and the number of retries.
+    /// is a 5xx; returns the last answer and what each retried attempt got.
     async fn send_retrying(
         &mut self,
         method: Method,
         path: &str,
         headers: &[(&str, &str)],
         body: Option<String>,
-    ) -> (Result<(StatusCode, Bytes), String>, usize) {
-        let mut retries = 0;
+    ) -> (Result<(StatusCode, Bytes), String>, Vec<String>) {
+        let mut retried = Vec::new();
         loop {
             let result = self.send(method.clone(), path, headers, body.clone()).await;
-            let again = match &result {
-                Ok((status, _)) => status.is_server_error(),
-                Err(_) => true,
+            let failure = match &result {
+                Ok((status, _)) if status.is_server_error() => status.as_str().to_string(),
+                Ok(_) => return (result, retried),
+                Err(_) => "connection".to_string(),
             };
-            if !again || retries == 3 {
-                return (result, retries);
+            if retried.len() == 3 {
+                return (result, retried);
             }
-            retries += 1;
-            tokio::time::sleep(Duration::from_millis(100 << retries)).await;
+            retried.push(failure);
+            tokio::time::sleep(Duration::from_millis(100 << retried.len())).await;
         }
     }
 }
@@ -300,7 +302,8 @@ async fn probe(address: &str, key: &str, accepted: Instant, timeout: Duration) -
         if count_of(&mut client, key).await.is_ok_and(|n| n >= 1) {
             return Some(accepted.elapsed());
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Coarse enough that the probes add little load to the server.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
 }
@@ -377,7 +380,7 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
     let users = register(address, config, &run).await?;
 
     let done = AtomicUsize::new(0);
-    let retries = AtomicUsize::new(0);
+    let retries = Mutex::new(HashMap::<String, usize>::new());
     let outcomes: Vec<Mutex<Option<Result<Duration, String>>>> =
         posts.iter().map(|_| Mutex::new(None)).collect();
     let freshness = Mutex::new(Vec::new());
@@ -407,7 +410,9 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
                     Some(body),
                 )
                 .await;
-            retries.fetch_add(n, Ordering::Relaxed);
+            for why in n {
+                *retries.lock().unwrap().entry(why).or_default() += 1;
+            }
             let outcome = match result {
                 Ok((StatusCode::CREATED, _)) => Ok(sent.elapsed()),
                 Ok((status, _)) => Err(status.as_u16().to_string()),
@@ -439,7 +444,7 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
     let mut summary = Summary {
         users: users.len(),
         seconds,
-        retries: retries.into_inner(),
+        retries: retries.into_inner().unwrap(),
         freshness: Percentiles::of(freshness.into_inner().unwrap()),
         ..Summary::default()
     };
