@@ -3,7 +3,7 @@
 //! default partitioner (murmur2 of the key), so an author's posts stay in
 //! order on one partition whichever producer wrote them. On MSK with IAM
 //! access control the client speaks TLS and SASL/OAUTHBEARER with a token
-//! signed by the function's own credentials (`aws-msk-iam-sasl-signer`).
+//! signed by the function's own credentials.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,7 +52,7 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, StoreError> {
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert); // skip a certificate the system has but rustls rejects
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Backend(format!("tls: {e}")))?
@@ -61,19 +61,63 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, StoreError> {
     Ok(Arc::new(config))
 }
 
-/// An MSK IAM token: a presigned `kafka-cluster:Connect` URL, base64url.
+/// An MSK IAM token, as AWS's `aws-msk-iam-sasl-signer` libraries make it:
+/// a `kafka-cluster:Connect` URL for the region's `kafka` endpoint,
+/// presigned with SigV4 in its query for 15 minutes, then a `User-Agent`
+/// parameter, the whole base64url without padding. Signed here with
+/// `aws-sigv4` (already under the SDK): the signer crate's own dependency
+/// on aws-config's default HTTPS client would link a second TLS library.
 async fn msk_iam_token(config: &SdkConfig) -> Result<String, StoreError> {
+    use aws_credential_types::provider::ProvideCredentials;
+    use aws_sigv4::http_request::{
+        sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+    };
+    use base64::Engine;
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    /// RFC 3986's unreserved characters stay; everything else is encoded.
+    const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        StoreError::Backend(format!("signing the MSK IAM token: {what}: {e}"))
+    };
     let region = config
         .region()
-        .cloned()
         .ok_or_else(|| StoreError::Backend("MSK IAM needs AWS_REGION".into()))?;
-    let credentials = config
+    let identity = config
         .credentials_provider()
-        .ok_or_else(|| StoreError::Backend("MSK IAM needs AWS credentials".into()))?;
-    aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider(region, credentials)
+        .ok_or_else(|| StoreError::Backend("MSK IAM needs AWS credentials".into()))?
+        .provide_credentials()
         .await
-        .map(|(token, _expires_ms)| token)
-        .map_err(|e| StoreError::Backend(format!("signing the MSK IAM token: {e}")))
+        .map_err(|e| fail("credentials", &e))?
+        .into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(900));
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region.as_ref())
+        .name("kafka-cluster")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()
+        .map_err(|e| fail("parameters", &e))?;
+    let mut url = format!("https://kafka.{region}.amazonaws.com/?Action=kafka-cluster%3AConnect");
+    let request = SignableRequest::new("GET", &url, std::iter::empty(), SignableBody::Bytes(&[]))
+        .map_err(|e| fail("request", &e))?;
+    let (instructions, _) = sign(request, &params.into())
+        .map_err(|e| fail("signature", &e))?
+        .into_parts();
+    for (name, value) in instructions.params() {
+        url.push_str(&format!("&{name}={}", utf8_percent_encode(value, QUERY)));
+    }
+    url.push_str(concat!(
+        "&User-Agent=hashtag-service-rs%2F",
+        env!("CARGO_PKG_VERSION")
+    ));
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url))
 }
 
 /// How long a Kafka call retries an unreachable broker before failing.
@@ -357,6 +401,12 @@ mod tests {
         assert!(url.contains("Action=kafka-cluster%3AConnect"), "{url}");
         assert!(url.contains("X-Amz-Credential=AKIDEXAMPLE"), "{url}");
         assert!(url.contains("X-Amz-Signature="), "{url}");
+        assert!(url.contains("X-Amz-Expires=900"), "{url}");
+        assert!(url.contains("X-Amz-SignedHeaders=host"), "{url}");
+        assert!(
+            url.contains("%2Feu-west-1%2Fkafka-cluster%2Faws4_request"),
+            "{url}"
+        );
         let plain = SdkConfig::builder().build();
         assert!(
             msk_iam_token(&plain).await.is_err(),

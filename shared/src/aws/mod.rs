@@ -33,6 +33,7 @@ use crate::ports::StoreError;
 /// fails, and with it the batch, which MSK then redelivers.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .retry_config(RetryConfig::standard().with_max_attempts(5))
         .timeout_config(
             TimeoutConfig::builder()
@@ -41,6 +42,16 @@ pub async fn sdk_config() -> SdkConfig {
         )
         .load()
         .await
+}
+
+/// The HTTP client of every AWS call: hyper and rustls on `ring`, the
+/// crypto library the Kafka client's TLS already links, so a bootstrap
+/// carries one (the SDK's default client would add aws-lc, megabytes more).
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// A backend error from an SDK call, with the whole error chain (the SDK's
