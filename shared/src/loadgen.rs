@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -240,33 +239,31 @@ async fn count_of(client: &mut Client, key: &str) -> Result<u64, String> {
     }
 }
 
-/// Counts of `keys` on the server, `concurrency` requests at a time.
+/// Counts of `keys` on the server, `concurrency` requests at a time, each
+/// worker on one keep-alive connection.
 async fn counts_of(
     address: &str,
     keys: &[String],
     concurrency: usize,
 ) -> Result<Vec<u64>, LoadError> {
     let next = AtomicUsize::new(0);
-    let counts: Vec<Mutex<u64>> = keys.iter().map(|_| Mutex::new(0)).collect();
     let workers = (0..concurrency).map(|_| async {
         let mut client = Client::new(address);
+        let mut found = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(key) = keys.get(i) else {
-                return Ok(());
-            };
-            *counts[i].lock().unwrap() = count_of(&mut client, key).await?;
+            let Some(key) = keys.get(i) else { break };
+            found.push((i, count_of(&mut client, key).await?));
         }
+        Ok::<_, String>(found)
     });
-    let results: Vec<Result<(), String>> = futures_util::future::join_all(workers).await;
-    results
-        .into_iter()
-        .collect::<Result<(), _>>()
-        .map_err(LoadError)?;
-    Ok(counts
-        .into_iter()
-        .map(|c| c.into_inner().unwrap())
-        .collect())
+    let mut counts = vec![0; keys.len()];
+    for worker in futures_util::future::join_all(workers).await {
+        for (i, n) in worker.map_err(LoadError)? {
+            counts[i] = n;
+        }
+    }
+    Ok(counts)
 }
 
 /// Prints progress to stderr: one rewritten line on a terminal, a line
@@ -306,6 +303,15 @@ async fn probe(address: &str, key: &str, accepted: Instant, timeout: Duration) -
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
+}
+
+/// What one posting worker sent and saw.
+#[derive(Default)]
+struct Worker {
+    /// (index of the post, its latency or why it failed).
+    outcomes: Vec<(usize, Result<Duration, String>)>,
+    retries: HashMap<String, usize>,
+    freshness: Vec<Duration>,
 }
 
 /// Registers `config.users` users; their ids as the server wrote them.
@@ -380,14 +386,11 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
     let users = register(address, config, &run).await?;
 
     let done = AtomicUsize::new(0);
-    let retries = Mutex::new(HashMap::<String, usize>::new());
-    let outcomes: Vec<Mutex<Option<Result<Duration, String>>>> =
-        posts.iter().map(|_| Mutex::new(None)).collect();
-    let freshness = Mutex::new(Vec::new());
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let workers = (0..concurrency).map(|_| async {
         let mut client = Client::new(address);
+        let mut sent = Worker::default();
         let mut probes = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -401,8 +404,8 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
             })
             .to_string();
             let idempotency = format!("lg-{run}-{i}");
-            let sent = Instant::now();
-            let (result, n) = client
+            let at = Instant::now();
+            let (result, retried) = client
                 .send_retrying(
                     Method::POST,
                     "/posts",
@@ -410,11 +413,11 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
                     Some(body),
                 )
                 .await;
-            for why in n {
-                *retries.lock().unwrap().entry(why).or_default() += 1;
+            for why in retried {
+                *sent.retries.entry(why).or_default() += 1;
             }
             let outcome = match result {
-                Ok((StatusCode::CREATED, _)) => Ok(sent.elapsed()),
+                Ok((StatusCode::CREATED, _)) => Ok(at.elapsed()),
                 Ok((status, _)) => Err(status.as_u16().to_string()),
                 Err(_) => Err("connection".to_string()),
             };
@@ -425,35 +428,42 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
                     async move { probe(&address, &key, accepted, Duration::from_secs(60)).await }
                 }));
             }
-            *outcomes[i].lock().unwrap() = Some(outcome);
+            sent.outcomes.push((i, outcome));
             done.fetch_add(1, Ordering::Relaxed);
         }
         for p in probes {
-            if let Ok(Some(d)) = p.await {
-                freshness.lock().unwrap().push(d);
-            }
+            sent.freshness.extend(p.await.ok().flatten());
         }
+        sent
     });
-    tokio::select! {
-        _ = futures_util::future::join_all(workers) => {}
-        _ = report_progress(&done, config.posts, started) => {}
-    }
+    let workers = tokio::select! {
+        workers = futures_util::future::join_all(workers) => workers,
+        _ = report_progress(&done, config.posts, started) => unreachable!("progress never ends"),
+    };
     let seconds = started.elapsed().as_secs_f64();
     eprintln!();
 
     let mut summary = Summary {
         users: users.len(),
         seconds,
-        retries: retries.into_inner().unwrap(),
-        freshness: Percentiles::of(freshness.into_inner().unwrap()),
         ..Summary::default()
     };
+    let (mut outcomes, mut freshness) = (Vec::with_capacity(posts.len()), Vec::new());
+    for worker in workers {
+        for (why, n) in worker.retries {
+            *summary.retries.entry(why).or_default() += n;
+        }
+        outcomes.extend(worker.outcomes);
+        freshness.extend(worker.freshness);
+    }
+    summary.freshness = Percentiles::of(freshness);
     let mut added: HashMap<String, u64> = HashMap::new();
     let mut latencies = Vec::new();
     let mut tag_total = 0;
-    for ((post, probe), outcome) in posts.iter().zip(outcomes) {
-        match outcome.into_inner().unwrap() {
-            Some(Ok(latency)) => {
+    for (i, outcome) in outcomes {
+        let (post, probe) = &posts[i];
+        match outcome {
+            Ok(latency) => {
                 latencies.push(latency);
                 let tags = distinct_tags(&post.caption);
                 tag_total += tags.len();
@@ -463,8 +473,7 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
                     }
                 }
             }
-            Some(Err(why)) => *summary.posts_failed.entry(why).or_default() += 1,
-            None => *summary.posts_failed.entry("not sent".into()).or_default() += 1,
+            Err(why) => *summary.posts_failed.entry(why).or_default() += 1,
         }
     }
     summary.posts_accepted = latencies.len();
