@@ -77,3 +77,25 @@ ensure_aws_tools() {
     # SAM's rust-cargolambda build method is still flagged beta.
     export PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 }
+
+# Processes a script started, stopped (by PID) when it exits.
+pids=()
+stop_started() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+
+# Starts scripts/local-aws in the background and waits until it is ready
+# (.local-aws/env written); the calling script stops it on exit.
+start_local_aws() {
+    trap stop_started EXIT INT TERM
+    rm -f .local-aws/ready
+    scripts/local-aws >/tmp/hashtag-local-aws.log 2>&1 &
+    pids+=($!)
+    for _ in $(seq 600); do [ -f .local-aws/ready ] && break; sleep 0.5; done
+    [ -f .local-aws/ready ] || {
+        cat /tmp/hashtag-local-aws.log >&2
+        echo "the local AWS stack did not start" >&2
+        exit 1
+    }
+}
