@@ -1,44 +1,108 @@
 //! What every Lambda `main.rs` does: build the clients once per container,
 //! then hand each request or batch to its handler.
 //!
-//! The stores come from [`app_from_env`]: the AWS adapters when the
-//! environment names the AWS resources (template.yaml sets it; the
-//! `AWS_ENDPOINT_URL*` variables point them at a local stack), else the
-//! embedded ones under `HASHTAG_DATA_DIR` (default `/tmp/hashtag`).
+//! The functions run on the AWS adapters that the environment names
+//! (template.yaml sets it; the `AWS_ENDPOINT_URL*` variables point them at
+//! a local stack such as `scripts/local-aws`). Each `main.rs` names its
+//! function as a type, so its bootstrap links only that function's handler
+//! and the clients it reaches: the read side has no Kafka producer and no
+//! binary has the embedded SQLite stores, which `hashtag serve` runs on.
 
-use std::path::PathBuf;
+use std::future::Future;
 use std::sync::Arc;
 
 use aws_lambda_events::event::kafka::KafkaEvent;
-use lambda_http::{service_fn, Request};
+use lambda_http::{service_fn, Body, Request, Response};
 use lambda_runtime::LambdaEvent;
 
 use aws_config::SdkConfig;
 
 use crate::aws::{AuroraPostStore, DataApiTarget, DynamoHashtagStore, KafkaAuth, KafkaPublisher};
 use crate::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
-use crate::http::{create_post, read_routes, register, App, DEFAULT_MAX_BODY_BYTES};
+use crate::http::{App, DEFAULT_MAX_BODY_BYTES};
 use crate::metrics::emf_line;
-use crate::ports::HashtagStore;
+use crate::ports::{EventPublisher, HashtagStore, StoreError};
 
-/// The HTTP functions of the service.
-#[derive(Debug, Clone, Copy)]
-pub enum HttpFunction {
-    /// `POST /users`, `POST /register`.
-    Register,
-    /// `POST /posts`, `POST /create_post`.
-    CreatePost,
-    /// The read side: tag pages, post pages, home page, placeholder images.
-    Summary,
+/// An HTTP function of the service: what it connects to at start-up and
+/// its handler.
+pub trait HttpFunction {
+    /// Connects what the handler needs besides the stores: the Kafka
+    /// producer for the function that publishes post events, nothing for
+    /// the others. A method of its own rather than a flag, so that the
+    /// others' bootstraps do not contain the Kafka client at all.
+    fn connect(env: &mut AwsEnv) -> impl Future<Output = Result<(), lambda_runtime::Error>> + Send {
+        let _ = env;
+        async { Ok(()) }
+    }
+    /// Answers one request.
+    fn handle(app: &App, req: Request) -> impl Future<Output = Response<Body>> + Send;
 }
 
-/// The Kafka-triggered functions of the service.
-#[derive(Debug, Clone, Copy)]
-pub enum KafkaFunction {
-    /// Counts posts per tag from the posts topic.
-    HashtagConsumer,
-    /// Applies rankings from the top-posts topic.
-    TopPostsConsumer,
+/// `POST /users`, `POST /register`.
+pub struct Register;
+
+impl HttpFunction for Register {
+    async fn handle(app: &App, req: Request) -> Response<Body> {
+        crate::http::register(app, req).await
+    }
+}
+
+/// `POST /posts`, `POST /create_post`.
+pub struct CreatePost;
+
+impl HttpFunction for CreatePost {
+    async fn connect(env: &mut AwsEnv) -> Result<(), lambda_runtime::Error> {
+        env.connect_kafka().await.map(|_| ())
+    }
+    async fn handle(app: &App, req: Request) -> Response<Body> {
+        crate::http::create_post(app, req).await
+    }
+}
+
+/// The read side: tag pages, post pages, home page, placeholder images.
+pub struct Summary;
+
+impl HttpFunction for Summary {
+    async fn handle(app: &App, req: Request) -> Response<Body> {
+        crate::http::read_routes(app, req).await
+    }
+}
+
+/// A Kafka-triggered function of the service.
+pub trait KafkaFunction {
+    /// The function's name, as its metrics' `Consumer` dimension.
+    const NAME: &'static str;
+    /// Applies one batch to the hashtag store.
+    fn handle(
+        store: &dyn HashtagStore,
+        event: &KafkaEvent,
+    ) -> impl Future<Output = Result<BatchReport, StoreError>> + Send;
+}
+
+/// Counts posts per tag from the posts topic.
+pub struct HashtagConsumer;
+
+impl KafkaFunction for HashtagConsumer {
+    const NAME: &'static str = "hashtag-consumer";
+    async fn handle(
+        store: &dyn HashtagStore,
+        event: &KafkaEvent,
+    ) -> Result<BatchReport, StoreError> {
+        handle_post_batch(store, event).await
+    }
+}
+
+/// Applies rankings from the top-posts topic.
+pub struct TopPostsConsumer;
+
+impl KafkaFunction for TopPostsConsumer {
+    const NAME: &'static str = "top-posts-consumer";
+    async fn handle(
+        store: &dyn HashtagStore,
+        event: &KafkaEvent,
+    ) -> Result<BatchReport, StoreError> {
+        handle_ranking_batch(store, event).await
+    }
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -52,59 +116,50 @@ fn required(name: &str) -> Result<String, lambda_runtime::Error> {
     std::env::var(name).map_err(|_| format!("{name} must be set (see template.yaml)").into())
 }
 
-fn embedded_from_env() -> Result<crate::embedded::Embedded, lambda_runtime::Error> {
-    let dir: PathBuf = env_or("HASHTAG_DATA_DIR", PathBuf::from("/tmp/hashtag"));
-    Ok(crate::embedded::open(
-        &dir,
-        env_or("HASHTAG_PARTITIONS", 4),
-    )?)
-}
-
 /// Whether the environment names the AWS resources (as template.yaml
-/// does); otherwise the functions run on the embedded stores, which is what
-/// `cargo lambda watch` uses without a cloud.
+/// does): `hashtag` commands then use the AWS adapters, else the embedded
+/// stores.
 pub fn on_aws() -> bool {
     std::env::var_os("HASHTAG_TABLE").is_some()
-}
-
-/// Opens the stores and the handlers' [`App`] from the environment: on
-/// AWS, DynamoDB (`HASHTAG_TABLE`), Aurora through the Data API
-/// (`DB_CLUSTER_ARN`, `DB_SECRET_ARN`, `DB_NAME`) and Kafka
-/// (`KAFKA_BOOTSTRAP`, optional: without it events wait in the outbox;
-/// `KAFKA_AUTH=msk-iam` for IAM access control; `POSTS_TOPIC`).
-pub async fn app_from_env() -> Result<App, lambda_runtime::Error> {
-    if !on_aws() {
-        let worker_id = env_or("HASHTAG_WORKER_ID", 0);
-        let max_body_bytes = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
-        return Ok(embedded_from_env()?.app(worker_id, max_body_bytes)?);
-    }
-    aws_app(&AwsEnv::load().await?).await
 }
 
 /// The database name when `DB_NAME` is not set (the template's).
 pub const DEFAULT_DB_NAME: &str = "hashtag";
 
 /// What the AWS adapters share, loaded once per process: the SDK
-/// configuration (credentials resolved once) and the Kafka connection.
+/// configuration (credentials resolved once) and, for the functions that
+/// publish, where post events go.
 pub struct AwsEnv {
     /// Region, credentials, endpoints.
     pub config: SdkConfig,
-    /// The producer, if `KAFKA_BOOTSTRAP` is set.
-    pub kafka: Option<Arc<KafkaPublisher>>,
+    /// Set by [`AwsEnv::connect_kafka`] when `KAFKA_BOOTSTRAP` is set.
+    pub publisher: Option<Arc<dyn EventPublisher>>,
 }
 
 impl AwsEnv {
-    /// Loads the configuration and connects to Kafka.
-    pub async fn load() -> Result<Self, lambda_runtime::Error> {
-        let config = crate::aws::sdk_config().await;
-        let kafka = match std::env::var("KAFKA_BOOTSTRAP") {
-            Ok(bootstrap) => {
-                let auth = KafkaAuth::from_env(&config);
-                Some(Arc::new(KafkaPublisher::connect(&bootstrap, auth).await?))
-            }
-            Err(_) => None,
+    /// Loads the configuration.
+    pub async fn load() -> Self {
+        AwsEnv {
+            config: crate::aws::sdk_config().await,
+            publisher: None,
+        }
+    }
+
+    /// Connects a producer to `KAFKA_BOOTSTRAP` (`KAFKA_AUTH=msk-iam` for
+    /// IAM access control) and publishes post events through it; returns
+    /// it for the relay and the record source. Without the variable, `None`
+    /// and events wait in the outbox. Only the functions that publish call
+    /// this, so only they link the Kafka client.
+    pub async fn connect_kafka(
+        &mut self,
+    ) -> Result<Option<Arc<KafkaPublisher>>, lambda_runtime::Error> {
+        let Ok(bootstrap) = std::env::var("KAFKA_BOOTSTRAP") else {
+            return Ok(None);
         };
-        Ok(AwsEnv { config, kafka })
+        let auth = KafkaAuth::from_env(&self.config);
+        let kafka = Arc::new(KafkaPublisher::connect(&bootstrap, auth).await?);
+        self.publisher = Some(kafka.clone());
+        Ok(Some(kafka))
     }
 }
 
@@ -120,8 +175,8 @@ pub fn aurora_store(env: &AwsEnv) -> Result<AuroraPostStore, lambda_runtime::Err
     if let Ok(topic) = std::env::var("POSTS_TOPIC") {
         posts = posts.with_posts_topic(topic);
     }
-    if let Some(kafka) = &env.kafka {
-        posts = posts.with_publisher(kafka.clone());
+    if let Some(publisher) = &env.publisher {
+        posts = posts.with_publisher(publisher.clone());
     }
     Ok(posts)
 }
@@ -149,58 +204,35 @@ pub async fn aws_app(env: &AwsEnv) -> Result<App, lambda_runtime::Error> {
     })
 }
 
-/// Runs an HTTP function on the Lambda runtime API.
-pub async fn run_http(function: HttpFunction) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app = Arc::new(app_from_env().await?);
+/// Runs the HTTP function `F` on the Lambda runtime API, on the stores
+/// the environment names (see [`aws_app`]).
+pub async fn run_http<F: HttpFunction>() -> Result<(), lambda_runtime::Error> {
+    crate::logging::init_lambda();
+    let mut env = AwsEnv::load().await;
+    F::connect(&mut env).await?;
+    let app = Arc::new(aws_app(&env).await?);
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
-        async move {
-            Ok::<_, lambda_runtime::Error>(match function {
-                HttpFunction::Register => register(&app, req).await,
-                HttpFunction::CreatePost => create_post(&app, req).await,
-                HttpFunction::Summary => read_routes(&app, req).await,
-            })
-        }
+        async move { Ok::<_, lambda_runtime::Error>(F::handle(&app, req).await) }
     }))
     .await
 }
 
-impl KafkaFunction {
-    /// The function's name, as its metrics' `Consumer` dimension.
-    pub fn name(self) -> &'static str {
-        match self {
-            KafkaFunction::HashtagConsumer => "hashtag-consumer",
-            KafkaFunction::TopPostsConsumer => "top-posts-consumer",
-        }
-    }
-}
-
-/// Runs a Kafka-triggered function on the Lambda runtime API. A store error
-/// fails the invocation so MSK redelivers the batch; malformed records never
-/// do. Each batch prints one embedded-metric-format line (see
-/// [`crate::metrics`]).
-pub async fn run_kafka(function: KafkaFunction) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let hashtags: Arc<dyn HashtagStore> = match on_aws() {
-        true => Arc::new(dynamo_store(&crate::aws::sdk_config().await)?),
-        false => embedded_from_env()?.hashtags,
-    };
+/// Runs the Kafka-triggered function `F` on the Lambda runtime API. A store
+/// error fails the invocation so MSK redelivers the batch; malformed
+/// records never do. Each batch prints one embedded-metric-format line
+/// (see [`crate::metrics`]).
+pub async fn run_kafka<F: KafkaFunction>() -> Result<(), lambda_runtime::Error> {
+    crate::logging::init_lambda();
+    let hashtags = Arc::new(dynamo_store(&AwsEnv::load().await.config)?);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<KafkaEvent>| {
             let hashtags = hashtags.clone();
             async move {
                 let started = std::time::Instant::now();
-                let report: BatchReport = match function {
-                    KafkaFunction::HashtagConsumer => {
-                        handle_post_batch(hashtags.as_ref(), &event.payload).await?
-                    }
-                    KafkaFunction::TopPostsConsumer => {
-                        handle_ranking_batch(hashtags.as_ref(), &event.payload).await?
-                    }
-                };
+                let report = F::handle(hashtags.as_ref(), &event.payload).await?;
                 // Straight to stdout: CloudWatch reads EMF from the raw line.
-                println!("{}", emf_line(function.name(), &report, started.elapsed()));
+                println!("{}", emf_line(F::NAME, &report, started.elapsed()));
                 tracing::info!(?report, "batch done");
                 Ok::<_, lambda_runtime::Error>(report)
             }
@@ -216,15 +248,18 @@ pub const RELAY_MIN_AGE_SECONDS: i64 = 10;
 /// Runs the outbox relay on the Lambda runtime API: each (scheduled)
 /// invocation publishes the post events left in the Aurora outbox.
 pub async fn run_relay() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let env = AwsEnv::load().await?;
-    let kafka = env.kafka.clone().ok_or("KAFKA_BOOTSTRAP must be set")?;
+    crate::logging::init_lambda();
+    let mut env = AwsEnv::load().await;
+    let kafka = env
+        .connect_kafka()
+        .await?
+        .ok_or("KAFKA_BOOTSTRAP must be set")?;
     let posts = aurora_store(&env)?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_: LambdaEvent<serde_json::Value>| {
             let (posts, kafka) = (posts.clone(), kafka.clone());
             async move {
-                let published = posts.relay(&kafka, RELAY_MIN_AGE_SECONDS).await?;
+                let published = posts.relay(kafka.as_ref(), RELAY_MIN_AGE_SECONDS).await?;
                 let waiting = posts.outbox_backlog().await?;
                 tracing::info!(published, waiting, "outbox relayed");
                 Ok::<_, lambda_runtime::Error>(

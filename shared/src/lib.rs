@@ -13,6 +13,7 @@ pub mod http;
 pub mod ids;
 pub mod lambda;
 pub mod loadgen;
+pub mod logging;
 pub mod metrics;
 pub mod partition;
 pub mod ports;

@@ -150,12 +150,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    shared::logging::init_cli();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -302,7 +297,7 @@ async fn run(command: Command) -> Result<(), String> {
             match every_seconds {
                 None => {
                     let n = posts
-                        .relay(&kafka, shared::lambda::RELAY_MIN_AGE_SECONDS)
+                        .relay(kafka.as_ref(), shared::lambda::RELAY_MIN_AGE_SECONDS)
                         .await
                         .map_err(|e| e.to_string())?;
                     let left = posts.outbox_backlog().await.map_err(|e| e.to_string())?;
@@ -404,12 +399,11 @@ async fn run(command: Command) -> Result<(), String> {
 /// The handlers on the AWS adapters and the Kafka broker as the record
 /// source, configured like the Lambda functions (see `shared::lambda`).
 async fn aws_app() -> Result<(shared::http::App, Arc<dyn RecordSource>), String> {
-    let env = shared::lambda::AwsEnv::load()
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut env = shared::lambda::AwsEnv::load().await;
     let kafka = env
-        .kafka
-        .clone()
+        .connect_kafka()
+        .await
+        .map_err(|e| e.to_string())?
         .ok_or("KAFKA_BOOTSTRAP must be set to serve on the AWS adapters")?;
     let app = shared::lambda::aws_app(&env)
         .await
@@ -438,10 +432,12 @@ async fn aws_relay() -> Result<(AuroraPostStore, Arc<KafkaPublisher>), String> {
     if !shared::lambda::on_aws() {
         return Err("the relay runs on the AWS adapters (HASHTAG_TABLE, DB_*, KAFKA_BOOTSTRAP); the embedded event log needs none".into());
     }
-    let env = shared::lambda::AwsEnv::load()
+    let mut env = shared::lambda::AwsEnv::load().await;
+    let kafka = env
+        .connect_kafka()
         .await
-        .map_err(|e| e.to_string())?;
-    let kafka = env.kafka.clone().ok_or("KAFKA_BOOTSTRAP must be set")?;
+        .map_err(|e| e.to_string())?
+        .ok_or("KAFKA_BOOTSTRAP must be set")?;
     let posts = shared::lambda::aurora_store(&env).map_err(|e| e.to_string())?;
     Ok((posts, kafka))
 }
@@ -456,7 +452,7 @@ async fn relay_loop(
 ) {
     while !*stop.borrow() {
         match posts
-            .relay(&kafka, shared::lambda::RELAY_MIN_AGE_SECONDS)
+            .relay(kafka.as_ref(), shared::lambda::RELAY_MIN_AGE_SECONDS)
             .await
         {
             Ok(0) => {}

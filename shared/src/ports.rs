@@ -31,6 +31,15 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// Where a stored post's event goes right after its transaction commits:
+/// the Kafka producer on AWS. A port of its own so that only the functions
+/// that publish (create-post, the relay) link a Kafka client.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Sends one record with `key` and `value` to `topic`.
+    async fn publish(&self, topic: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+}
+
 /// Users, posts and images (Aurora on AWS, SQLite embedded).
 #[async_trait]
 pub trait PostStore: Send + Sync {

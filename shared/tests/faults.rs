@@ -434,7 +434,7 @@ async fn aws_pipeline_loses_nothing_and_counts_once() {
     // Publications resume after the pause that follows the outage.
     tokio::time::sleep(Duration::from_secs(6)).await;
     // The relay publishes them (all are old enough with a zero minimum age).
-    let relayed = posts.relay(&kafka, 0).await.unwrap();
+    let relayed = posts.relay(kafka.as_ref(), 0).await.unwrap();
     assert_eq!(relayed, waiting);
     assert!(posts.unpublished(10).await.unwrap().is_empty());
     // Some published twice, as by a relay that died before recording them.

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::lambda::run_http(shared::lambda::HttpFunction::CreatePost).await
+    shared::lambda::run_http::<shared::lambda::CreatePost>().await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::lambda::run_http(shared::lambda::HttpFunction::Register).await
+    shared::lambda::run_http::<shared::lambda::Register>().await
 }

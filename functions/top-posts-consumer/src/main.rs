@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::lambda::run_kafka(shared::lambda::KafkaFunction::TopPostsConsumer).await
+    shared::lambda::run_kafka::<shared::lambda::TopPostsConsumer>().await
 }

@@ -12,10 +12,10 @@ use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use aws_sdk_rdsdata::Client;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use super::{sdk_error, KafkaPublisher};
+use super::sdk_error;
 use crate::domain::{Image, Post, User, Username, POSTS_TOPIC};
 use crate::ids::{Id, MAX_WORKER_ID};
-use crate::ports::{Created, PostStore, StoreError};
+use crate::ports::{Created, EventPublisher, PostStore, StoreError};
 
 /// The schema, as numbered migrations of one statement each (the Data API
 /// runs one statement per call). Applied in order by [`AuroraPostStore::migrate`],
@@ -102,7 +102,7 @@ pub struct OutboxEvent {
 pub struct AuroraPostStore {
     client: Client,
     target: DataApiTarget,
-    publisher: Option<Arc<KafkaPublisher>>,
+    publisher: Option<Arc<dyn EventPublisher>>,
     /// Topic of post events ([`POSTS_TOPIC`] unless configured).
     posts_topic: String,
 }
@@ -177,7 +177,7 @@ impl AuroraPostStore {
     /// Publishes each post's event right after its transaction commits.
     /// Without a publisher (or when publishing fails) the event waits in
     /// the outbox for the relay.
-    pub fn with_publisher(mut self, publisher: Arc<KafkaPublisher>) -> Self {
+    pub fn with_publisher(mut self, publisher: Arc<dyn EventPublisher>) -> Self {
         self.publisher = Some(publisher);
         self
     }
@@ -185,7 +185,7 @@ impl AuroraPostStore {
     /// Publishes one outbox event and marks it published.
     async fn publish(
         &self,
-        publisher: &KafkaPublisher,
+        publisher: &dyn EventPublisher,
         event: &OutboxEvent,
     ) -> Result<(), StoreError> {
         publisher
@@ -340,7 +340,7 @@ impl AuroraPostStore {
     /// ([`crate::ports::HashtagStore::claim_posts`]) count it once.
     pub async fn relay(
         &self,
-        publisher: &KafkaPublisher,
+        publisher: &dyn EventPublisher,
         min_age_seconds: i64,
     ) -> Result<usize, StoreError> {
         let mut published = 0;
@@ -565,7 +565,7 @@ impl PostStore for AuroraPostStore {
                 key,
                 value,
             };
-            if let Err(e) = self.publish(publisher, &event).await {
+            if let Err(e) = self.publish(publisher.as_ref(), &event).await {
                 // The post is stored; its event stays in the outbox.
                 tracing::warn!(event_id, error = %e, "post event not published yet");
             }

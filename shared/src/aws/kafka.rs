@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use crate::embedded::event_log::LogRecord;
 use crate::embedded::poller::RecordSource;
 use crate::partition::partition_for;
-use crate::ports::StoreError;
+use crate::ports::{EventPublisher, StoreError};
 
 fn kafka_error(context: &str, e: rskafka::client::error::Error) -> StoreError {
     StoreError::Backend(format!("kafka {context}: {e}"))
@@ -273,6 +273,15 @@ impl KafkaPublisher {
             .copied()
             .ok_or_else(|| StoreError::Backend("kafka returned no offset".into()))?;
         Ok((partition, offset))
+    }
+}
+
+#[async_trait::async_trait]
+impl EventPublisher for KafkaPublisher {
+    async fn publish(&self, topic: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        KafkaPublisher::publish(self, topic, key, value)
+            .await
+            .map(|_| ())
     }
 }
 

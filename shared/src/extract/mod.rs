@@ -171,8 +171,7 @@ fn scan_into<'a>(text: &'a str, mentions: bool, out: &mut Vec<Entity<'a>>) {
     let maybe_in_urls = out
         .iter()
         .filter(|e| e.kind == EntityKind::Hashtag)
-        .map(|e| e.range.start)
-        .filter(|&at| url::may_be_inside_url(text, at));
+        .filter_map(|e| url::url_scan_start(text, e.range.start).map(|s| (e.range.start, s)));
     let urls = url::url_ranges(text, maybe_in_urls);
     drop_hashtags_overlapping_urls(out, &urls);
 }
@@ -341,8 +340,14 @@ fn mention_at(
 /// Hashtags and mentions of `text` as written (without `#`/`@`), each in
 /// text order: what the API and the `extract` command report.
 pub fn hashtags_and_mentions(text: &str) -> (Vec<&str>, Vec<&str>) {
-    let (mut tags, mut mentions) = (Vec::new(), Vec::new());
-    for entity in extract(text) {
+    let entities = extract(text);
+    let tag_count = entities
+        .iter()
+        .filter(|e| e.kind == EntityKind::Hashtag)
+        .count();
+    let mut tags = Vec::with_capacity(tag_count);
+    let mut mentions = Vec::with_capacity(entities.len() - tag_count);
+    for entity in entities {
         match entity.kind {
             EntityKind::Hashtag => tags.push(entity.text),
             EntityKind::Mention => mentions.push(entity.text),

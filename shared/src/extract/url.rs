@@ -563,20 +563,22 @@ fn ascii_domain_at(domain: &str, start: usize) -> Result<usize, usize> {
     }
 }
 
-/// Matches of the global `validAsciiDomain` regex in `domain`.
-fn ascii_domains(domain: &str) -> Vec<Range<usize>> {
-    let mut found = Vec::new();
+/// Matches of the global `validAsciiDomain` regex in `domain`, in order.
+fn ascii_domains(domain: &str) -> impl Iterator<Item = Range<usize>> + '_ {
     let mut at = 0;
-    while at < domain.len() {
-        match ascii_domain_at(domain, at) {
-            Ok(end) => {
-                found.push(at..end);
-                at = end;
+    std::iter::from_fn(move || {
+        while at < domain.len() {
+            match ascii_domain_at(domain, at) {
+                Ok(end) => {
+                    let found = at..end;
+                    at = end;
+                    return Some(found);
+                }
+                Err(next) => at = next,
             }
-            Err(next) => at = next,
         }
-    }
-    found
+        None
+    })
 }
 
 /// twitter-text's `isValidUrl`: the URL fits its length limit and every
@@ -588,12 +590,17 @@ fn is_valid(text: &str, m: &UrlMatch) -> bool {
         c.encode_utf16(&mut units);
         u32::from(units[1])
     });
-    if lead_low.is_none() && domain.starts_with("xn--") && ascii_domains(domain).is_empty() {
+    if lead_low.is_none() && domain.starts_with("xn--") && ascii_domains(domain).next().is_none() {
         return false;
     }
-    let url_len = text[m.start..m.end].encode_utf16().count() + usize::from(lead_low.is_some());
-    m.protocol_len.unwrap_or(DEFAULT_PROTOCOL_LEN) + url_len <= MAX_URL_LENGTH
-        && labels_fit(lead_low, domain)
+    let fits = |units: usize| {
+        m.protocol_len.unwrap_or(DEFAULT_PROTOCOL_LEN) + units + usize::from(lead_low.is_some())
+            <= MAX_URL_LENGTH
+    };
+    // A URL has no more UTF-16 units than bytes: most are counted without
+    // encoding them.
+    let url = &text[m.start..m.end];
+    (fits(url.len()) || fits(url.encode_utf16().count())) && labels_fit(lead_low, domain)
 }
 
 /// Whether every label of `domain` (after the lone surrogate half
@@ -651,44 +658,54 @@ fn tco_len(url: &str, protocol_len: usize) -> Option<Result<usize, ()>> {
     Some(Ok(end))
 }
 
-/// Whether the hashtag whose sign is at `at` may lie inside a URL, so the
-/// URL pass has to look at it. An ASCII `#` is never part of a domain, so
-/// inside a URL it sits in the path or the query: walking back from it over
-/// path and query characters reaches a `/` or `?`, and the domain's dot
-/// comes before that in the same word. A full-width `＃` may be part of a
-/// domain, so it always needs the pass.
-pub fn may_be_inside_url(text: &str, at: usize) -> bool {
+/// Where the URL pass must start scanning to find any URL holding the
+/// hashtag whose sign is at `at`, or `None` if none can. An ASCII `#` is
+/// never part of a domain, so inside a URL it sits in the path or the
+/// query: walking back from it over path and query characters reaches a
+/// `/` or `?`, and the domain's dot comes before that in the same word. A
+/// full-width `＃` may be part of a domain, so it always needs the pass.
+pub fn url_scan_start(text: &str, at: usize) -> Option<usize> {
     if text.as_bytes()[at] != b'#' {
-        return true;
+        return Some(word_start(text, at));
     }
     let opener = text[..at]
         .char_indices()
         .rev()
         .find(|&(_, c)| !(is_path_char(c) || is_query_char(c)) || c == '/' || c == '?');
     match opener {
-        Some((i, '/' | '?')) => text.as_bytes()[word_start(text, i)..i].contains(&b'.'),
-        _ => false,
+        Some((i, '/' | '?')) => {
+            let start = word_start(text, i);
+            memchr::memchr(b'.', &text.as_bytes()[start..i]).map(|_| start)
+        }
+        _ => None,
     }
 }
 
 /// Where the global regex's scan may restart before `at` and find the same
-/// matches from there on: the last ASCII whitespace before `at`. No URL
-/// contains one, so every match ends before it or starts at it or later.
+/// matches from there on: the last ASCII whitespace before `at` (the regex
+/// may consume it as a URL's preceding character), else the text's start.
+/// No URL contains one, so every match ends before it or starts at it or
+/// later.
 fn word_start(text: &str, at: usize) -> usize {
-    text.as_bytes()[..at]
-        .iter()
-        .rposition(u8::is_ascii_whitespace)
-        .unwrap_or(0)
+    let before = &text.as_bytes()[..at];
+    // `u8::is_ascii_whitespace`: space, tab, line feed, form feed, return.
+    let common = memchr::memrchr3(b' ', b'\n', b'\t', before).unwrap_or(0);
+    let rare = memchr::memrchr2(b'\r', b'\x0c', &before[common..]).map_or(0, |i| common + i);
+    common.max(rare)
 }
 
 /// Byte ranges of the URL entities twitter-text finds in `text`, in order,
-/// among them every one that could contain one of the positions `inside`
-/// (increasing byte offsets of hashtag signs). Only the word before each
-/// position is scanned: a URL reaching it starts there.
-pub fn url_ranges(text: &str, inside: impl IntoIterator<Item = usize>) -> Vec<Range<usize>> {
+/// among them every one that could contain one of the hashtag signs of
+/// `inside`, given as (sign position, [`url_scan_start`]) in increasing
+/// order. Only the word before each sign is scanned: a URL reaching it
+/// starts there.
+pub fn url_ranges(
+    text: &str,
+    inside: impl IntoIterator<Item = (usize, usize)>,
+) -> Vec<Range<usize>> {
     let mut urls = Vec::new();
     let mut from_next = 0;
-    for at in inside {
+    for (at, scan_start) in inside {
         // A URL holding an ASCII `#` holds it in its path or query, after
         // the domain's dots.
         let dots_until = if text.as_bytes()[at] == b'#' {
@@ -696,7 +713,7 @@ pub fn url_ranges(text: &str, inside: impl IntoIterator<Item = usize>) -> Vec<Ra
         } else {
             text.len()
         };
-        let from = from_next.max(word_start(text, at));
+        let from = from_next.max(scan_start);
         from_next = urls_between(text, from, at, dots_until, &mut urls);
     }
     urls
@@ -722,9 +739,9 @@ fn urls_between(
                 if matches!(m.before, Some('-' | '_' | '.' | '/')) {
                     continue;
                 }
-                let found = ascii_domains(&text[m.domain.clone()]);
                 let offset = m.domain.start;
-                urls.extend(found.into_iter().map(|r| offset + r.start..offset + r.end));
+                let found = ascii_domains(&text[m.domain.clone()]);
+                urls.extend(found.map(|r| offset + r.start..offset + r.end));
                 // Only a path (not a query alone) extends the last domain.
                 if let (true, Some(last)) = (m.has_path, urls.last_mut()) {
                     if last.start >= offset {
