@@ -34,6 +34,14 @@ pub trait HttpFunction {
         let _ = env;
         async { Ok(()) }
     }
+    /// The hashtag store, for the function that reads tags; the others
+    /// have none, so their bootstraps do not contain the DynamoDB client.
+    fn hashtags(
+        config: &SdkConfig,
+    ) -> Result<Option<Arc<dyn HashtagStore>>, lambda_runtime::Error> {
+        let _ = config;
+        Ok(None)
+    }
     /// Answers one request.
     fn handle(app: &App, req: Request) -> impl Future<Output = Response<Body>> + Send;
 }
@@ -63,6 +71,11 @@ impl HttpFunction for CreatePost {
 pub struct Summary;
 
 impl HttpFunction for Summary {
+    fn hashtags(
+        config: &SdkConfig,
+    ) -> Result<Option<Arc<dyn HashtagStore>>, lambda_runtime::Error> {
+        Ok(Some(Arc::new(dynamo_store(config)?)))
+    }
     async fn handle(app: &App, req: Request) -> Response<Body> {
         crate::http::read_routes(app, req).await
     }
@@ -189,8 +202,12 @@ pub fn dynamo_store(config: &SdkConfig) -> Result<DynamoHashtagStore, lambda_run
     ))
 }
 
-/// The handlers' [`App`] on the AWS adapters.
-pub async fn aws_app(env: &AwsEnv) -> Result<App, lambda_runtime::Error> {
+/// The handlers' [`App`] on the AWS adapters, with `hashtags` as its
+/// hashtag store.
+pub async fn aws_app(
+    env: &AwsEnv,
+    hashtags: Option<Arc<dyn HashtagStore>>,
+) -> Result<App, lambda_runtime::Error> {
     let posts = aurora_store(env)?;
     let worker_id = match std::env::var("HASHTAG_WORKER_ID") {
         Ok(_) => env_or("HASHTAG_WORKER_ID", 0),
@@ -198,7 +215,7 @@ pub async fn aws_app(env: &AwsEnv) -> Result<App, lambda_runtime::Error> {
     };
     Ok(App {
         posts: Arc::new(posts),
-        hashtags: Arc::new(dynamo_store(&env.config)?),
+        hashtags,
         ids: Arc::new(crate::ids::IdGenerator::new(worker_id)?),
         max_body_bytes: env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
     })
@@ -210,7 +227,8 @@ pub async fn run_http<F: HttpFunction>() -> Result<(), lambda_runtime::Error> {
     crate::logging::init_lambda();
     let mut env = AwsEnv::load().await;
     F::connect(&mut env).await?;
-    let app = Arc::new(aws_app(&env).await?);
+    let hashtags = F::hashtags(&env.config)?;
+    let app = Arc::new(aws_app(&env, hashtags).await?);
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         async move { Ok::<_, lambda_runtime::Error>(F::handle(&app, req).await) }

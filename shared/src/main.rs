@@ -208,7 +208,7 @@ async fn run(command: Command) -> Result<(), String> {
                 batch_size,
                 window: Duration::from_millis(batching_window_ms),
             };
-            server::run(listener, app, records, consumers, stopped).await;
+            server::run(listener, app, records, consumers, stopped).await?;
             Ok(())
         }
         Command::Migrate {
@@ -405,7 +405,8 @@ async fn aws_app() -> Result<(shared::http::App, Arc<dyn RecordSource>), String>
         .await
         .map_err(|e| e.to_string())?
         .ok_or("KAFKA_BOOTSTRAP must be set to serve on the AWS adapters")?;
-    let app = shared::lambda::aws_app(&env)
+    let hashtags = shared::lambda::dynamo_store(&env.config).map_err(|e| e.to_string())?;
+    let app = shared::lambda::aws_app(&env, Some(Arc::new(hashtags)))
         .await
         .map_err(|e| e.to_string())?;
     let records: Arc<dyn RecordSource> = Arc::new(shared::aws::KafkaSource::new(kafka));
@@ -419,8 +420,10 @@ const RELAY_EVERY: Duration = Duration::from_secs(5);
 /// them (as for `serve`), else the embedded ones under `--data-dir`.
 async fn stores(store: &Store) -> Result<(Arc<dyn PostStore>, Arc<dyn HashtagStore>), String> {
     if shared::lambda::on_aws() {
-        let app = aws_app().await?.0;
-        return Ok((app.posts, app.hashtags));
+        let env = shared::lambda::AwsEnv::load().await;
+        let posts = shared::lambda::aurora_store(&env).map_err(|e| e.to_string())?;
+        let hashtags = shared::lambda::dynamo_store(&env.config).map_err(|e| e.to_string())?;
+        return Ok((Arc::new(posts), Arc::new(hashtags)));
     }
     let embedded =
         shared::embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;

@@ -125,14 +125,18 @@ fn consumer(
 
 /// Serves `listener` and runs the consumers until `shutdown` turns true;
 /// then stops accepting, lets in-flight requests and batches finish, returns.
+/// The consumers write to the app's hashtag store, so it must have one.
 pub async fn run(
     listener: TcpListener,
     app: App,
     records: Arc<dyn RecordSource>,
     consumers: ConsumerSettings,
     mut shutdown: watch::Receiver<bool>,
-) {
-    let hashtags: Arc<dyn HashtagStore> = app.hashtags.clone();
+) -> Result<(), String> {
+    let hashtags: Arc<dyn HashtagStore> = app
+        .hashtags
+        .clone()
+        .ok_or("the server needs a hashtag store")?;
     let metrics = Arc::new(PipelineMetrics::default());
     let pollers = [
         (
@@ -196,4 +200,5 @@ pub async fn run(
     for p in pollers {
         let _ = p.await;
     }
+    Ok(())
 }

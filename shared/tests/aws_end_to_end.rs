@@ -93,7 +93,7 @@ async fn posts_are_counted_through_the_aws_adapters() {
     let (stack, posts, hashtags) = Stack::start().await;
     let app = App {
         posts: Arc::new(posts.clone()),
-        hashtags: Arc::new(hashtags.clone()),
+        hashtags: Some(Arc::new(hashtags.clone())),
         ids: Arc::new(
             shared::ids::IdGenerator::new(posts.lease_worker_id().await.unwrap()).unwrap(),
         ),

@@ -50,7 +50,7 @@ impl Embedded {
     pub fn app(&self, worker_id: u16, max_body_bytes: usize) -> Result<crate::http::App, String> {
         Ok(crate::http::App {
             posts: self.posts.clone(),
-            hashtags: self.hashtags.clone(),
+            hashtags: Some(self.hashtags.clone()),
             ids: Arc::new(crate::ids::IdGenerator::new(worker_id)?),
             max_body_bytes,
         })

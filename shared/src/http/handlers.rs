@@ -289,7 +289,7 @@ pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Bo
                 "a tag name of 1 to 1024 bytes is required",
             ));
         }
-        match app.hashtags.page(&key).await? {
+        match app.hashtags()?.page(&key).await? {
             Some(page) if wants_html(req) => Ok(pages::tag(&page)),
             Some(page) => Ok(json(StatusCode::OK, &page)),
             None if wants_html(req) => Ok(pages::unknown_tag(name.trim_start_matches('#'))),

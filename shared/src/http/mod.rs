@@ -26,10 +26,50 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct App {
     /// Users, posts, images, and the outbox of post events.
     pub posts: Arc<dyn PostStore>,
-    /// Tag counts and top posts.
-    pub hashtags: Arc<dyn HashtagStore>,
+    /// Tag counts and top posts. `None` in the write-side Lambda functions
+    /// (register, create-post), which never read tags: their bootstraps
+    /// then do not link the DynamoDB client.
+    pub hashtags: Option<Arc<dyn HashtagStore>>,
     /// Snowflake ids for users, posts and images.
     pub ids: Arc<IdGenerator>,
     /// Requests with a larger body get 413.
     pub max_body_bytes: usize,
+}
+
+impl App {
+    /// The hashtag store, or 503 where this process has none (a write-side
+    /// function sent a read route: a wiring mistake, not the client's).
+    pub fn hashtags(&self) -> Result<&dyn HashtagStore, ApiError> {
+        self.hashtags.as_deref().ok_or_else(|| {
+            ApiError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "no_hashtag_store",
+                "this function does not serve tag pages",
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_read_route_without_a_hashtag_store_answers_503() {
+        let dir = std::env::temp_dir().join(format!("hashtag-no-store-{}", std::process::id()));
+        let embedded = crate::embedded::open(&dir, 1).unwrap();
+        let app = App {
+            hashtags: None,
+            ..embedded.app(0, DEFAULT_MAX_BODY_BYTES).unwrap()
+        };
+        let req = http::Request::get("/tags/rust")
+            .body(lambda_http::Body::Empty)
+            .unwrap();
+        let res = read_routes(&app, req).await;
+        assert_eq!(res.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = serde_json::from_slice(res.body().as_ref()).unwrap();
+        assert_eq!(body["error"]["code"], "no_hashtag_store", "{body}");
+        drop(embedded);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
