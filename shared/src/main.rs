@@ -17,6 +17,7 @@ use shared::domain::{Ranking, POSTS_TOPIC, TOP_POSTS_TOPIC};
 use shared::embedded::poller::RecordSource;
 use shared::extract::tag_key;
 use shared::http::DEFAULT_MAX_BODY_BYTES;
+use shared::lambda::AwsEnv;
 use shared::ports::{HashtagStore, PostStore};
 use shared::server::{self, ConsumerSettings};
 
@@ -183,9 +184,7 @@ async fn run(command: Command) -> Result<(), String> {
             }
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let (app, records) = if shared::lambda::on_aws() {
-                let (posts, kafka) = aws_relay().await?;
-                tokio::spawn(relay_loop(posts, kafka, RELAY_EVERY, stopped.clone()));
-                aws_app().await?
+                aws_serving(stopped.clone()).await?
             } else {
                 let embedded = shared::embedded::open(&store.data_dir, store.partitions)
                     .map_err(|e| e.to_string())?;
@@ -293,7 +292,7 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Relay { every_seconds } => {
-            let (posts, kafka) = aws_relay().await?;
+            let (_, posts, kafka) = aws_relay().await?;
             match every_seconds {
                 None => {
                     let n = posts
@@ -397,14 +396,14 @@ async fn run(command: Command) -> Result<(), String> {
 }
 
 /// The handlers on the AWS adapters and the Kafka broker as the record
-/// source, configured like the Lambda functions (see `shared::lambda`).
-async fn aws_app() -> Result<(shared::http::App, Arc<dyn RecordSource>), String> {
-    let mut env = shared::lambda::AwsEnv::load().await;
-    let kafka = env
-        .connect_kafka()
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("KAFKA_BOOTSTRAP must be set to serve on the AWS adapters")?;
+/// source, configured like the Lambda functions (see `shared::lambda`),
+/// with the outbox relay running until `stop` turns true. The three share
+/// one SDK configuration and one Kafka connection.
+async fn aws_serving(
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(shared::http::App, Arc<dyn RecordSource>), String> {
+    let (env, posts, kafka) = aws_relay().await?;
+    tokio::spawn(relay_loop(posts, kafka.clone(), RELAY_EVERY, stop));
     let hashtags = shared::lambda::dynamo_store(&env.config).map_err(|e| e.to_string())?;
     let app = shared::lambda::aws_app(&env, Some(Arc::new(hashtags)))
         .await
@@ -420,7 +419,7 @@ const RELAY_EVERY: Duration = Duration::from_secs(5);
 /// them (as for `serve`), else the embedded ones under `--data-dir`.
 async fn stores(store: &Store) -> Result<(Arc<dyn PostStore>, Arc<dyn HashtagStore>), String> {
     if shared::lambda::on_aws() {
-        let env = shared::lambda::AwsEnv::load().await;
+        let env = AwsEnv::load().await;
         let posts = shared::lambda::aurora_store(&env).map_err(|e| e.to_string())?;
         let hashtags = shared::lambda::dynamo_store(&env.config).map_err(|e| e.to_string())?;
         return Ok((Arc::new(posts), Arc::new(hashtags)));
@@ -430,19 +429,20 @@ async fn stores(store: &Store) -> Result<(Arc<dyn PostStore>, Arc<dyn HashtagSto
     Ok((embedded.posts, embedded.hashtags))
 }
 
-/// The Aurora store and the Kafka producer of the outbox relay.
-async fn aws_relay() -> Result<(AuroraPostStore, Arc<KafkaPublisher>), String> {
+/// The AWS configuration, with the Aurora store and the Kafka producer of
+/// the outbox relay.
+async fn aws_relay() -> Result<(AwsEnv, AuroraPostStore, Arc<KafkaPublisher>), String> {
     if !shared::lambda::on_aws() {
         return Err("the relay runs on the AWS adapters (HASHTAG_TABLE, DB_*, KAFKA_BOOTSTRAP); the embedded event log needs none".into());
     }
-    let mut env = shared::lambda::AwsEnv::load().await;
+    let mut env = AwsEnv::load().await;
     let kafka = env
         .connect_kafka()
         .await
         .map_err(|e| e.to_string())?
         .ok_or("KAFKA_BOOTSTRAP must be set")?;
     let posts = shared::lambda::aurora_store(&env).map_err(|e| e.to_string())?;
-    Ok((posts, kafka))
+    Ok((env, posts, kafka))
 }
 
 /// Relays the outbox every `every` until `stop` turns true; failures are
