@@ -610,6 +610,18 @@ fn ascii_domain_at(domain: &str, start: usize) -> Result<usize, usize> {
     }
 }
 
+/// Whether a domain that `domain_at` matched (without a surrogate `lead`,
+/// which JavaScript's domain starts with) is its own only
+/// `validAsciiDomain` match, which spares most URLs the second pass: with
+/// only ASCII letters, digits, `-` and dots, every label fits that regex's
+/// label class, and the TLD that ended it there ends it here too (the
+/// lookahead sees the end of the domain, which it accepts).
+fn is_plain_ascii_domain(domain: &str) -> bool {
+    domain
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
 /// Matches of the global `validAsciiDomain` regex in `domain`, in order.
 fn ascii_domains(domain: &str) -> impl Iterator<Item = Range<usize>> + '_ {
     let mut at = 0;
@@ -788,8 +800,13 @@ fn urls_between(
                     continue;
                 }
                 let offset = m.domain.start;
-                let found = ascii_domains(&text[m.domain.clone()]);
-                urls.extend(found.map(|r| offset + r.start..offset + r.end));
+                let domain = &text[m.domain.clone()];
+                if m.lead.is_none() && is_plain_ascii_domain(domain) {
+                    urls.push(m.domain.clone());
+                } else {
+                    let found = ascii_domains(domain);
+                    urls.extend(found.map(|r| offset + r.start..offset + r.end));
+                }
                 // Only a path (not a query alone) extends the last domain.
                 if let (true, Some(last)) = (m.has_path, urls.last_mut()) {
                     if last.start >= offset {
