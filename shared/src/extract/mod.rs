@@ -5,6 +5,7 @@
 //! allocation beyond the result vectors: it runs on every caption at post time
 //! (validation) and on every record in the consumer (counting).
 
+use std::cell::RefCell;
 use std::ops::Range;
 
 mod ascii_class;
@@ -35,6 +36,53 @@ pub struct Entity<'a> {
     pub text: &'a str,
     /// Byte range of the entity including its sign.
     pub range: Range<usize>,
+}
+
+/// An entity as byte positions, so the scan's buffers can be reused from
+/// one text to the next (an [`Entity`] borrows its text).
+#[derive(Debug, Clone)]
+struct Found {
+    kind: EntityKind,
+    /// The whole entity, sign included.
+    range: Range<usize>,
+    /// Where the text after the sign starts.
+    body_start: usize,
+}
+
+impl Found {
+    fn text<'a>(&self, text: &'a str) -> &'a str {
+        &text[self.body_start..self.range.end]
+    }
+
+    fn entity<'a>(&self, text: &'a str) -> Entity<'a> {
+        Entity {
+            kind: self.kind,
+            text: self.text(text),
+            range: self.range.clone(),
+        }
+    }
+}
+
+/// The buffers the scan fills, kept per thread: extraction runs on every
+/// caption, and allocating them per caption cost more than the scan of an
+/// average one.
+#[derive(Default)]
+struct Scratch {
+    found: Vec<Found>,
+    urls: Vec<Range<usize>>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
+/// Scans `text` (for mentions too if `mentions`) and hands its entities,
+/// in text order, to `f`.
+fn with_found<R>(text: &str, mentions: bool, f: impl FnOnce(&[Found]) -> R) -> R {
+    SCRATCH.with_borrow_mut(|scratch| {
+        scan_into(text, mentions, scratch);
+        f(&scratch.found)
+    })
 }
 
 /// Characters that may join a hashtag body besides letters, marks and digits
@@ -130,20 +178,16 @@ fn next_sign(text: &str, from: usize, mentions: bool) -> Option<(usize, char)> {
 
 /// Hashtags and mentions of `text`, in text order.
 pub fn extract(text: &str) -> Vec<Entity<'_>> {
-    scan(text, true)
+    with_found(text, true, |found| {
+        found.iter().map(|f| f.entity(text)).collect()
+    })
 }
 
-/// Hashtags, and mentions too if `mentions`: the two are independent (as
-/// twitter-text's two regexes are), so counting can skip mentions.
-fn scan(text: &str, mentions: bool) -> Vec<Entity<'_>> {
-    let mut out = Vec::new();
-    scan_into(text, mentions, &mut out);
-    out
-}
-
-/// [`scan`] into `out` (cleared first), so a caller going through many
-/// texts reuses one buffer.
-fn scan_into<'a>(text: &'a str, mentions: bool, out: &mut Vec<Entity<'a>>) {
+/// Hashtags, and mentions too if `mentions`, into `scratch.found`: the two
+/// are independent (as twitter-text's two regexes are), so counting can
+/// skip mentions.
+fn scan_into(text: &str, mentions: bool, scratch: &mut Scratch) {
+    let Scratch { found: out, urls } = scratch;
     out.clear();
     // Like twitter-text's regexes, a match consumes the character before its
     // sign; `consumed` is where the previous match of the same kind (even a
@@ -151,8 +195,7 @@ fn scan_into<'a>(text: &'a str, mentions: bool, out: &mut Vec<Entity<'a>>) {
     let (mut consumed_tag, mut consumed_mention) = (0, 0);
     let mut i = 0;
     while let Some((at, sign)) = next_sign(text, i, mentions) {
-        type Matcher =
-            for<'t> fn(&'t str, usize, char, usize) -> Option<(Option<Entity<'t>>, usize)>;
+        type Matcher = fn(&str, usize, char, usize) -> Option<(Option<Found>, usize)>;
         let (consumed, matcher): (&mut usize, Matcher) = if is_hashtag_sign(sign) {
             (&mut consumed_tag, hashtag_at)
         } else {
@@ -172,15 +215,15 @@ fn scan_into<'a>(text: &'a str, mentions: bool, out: &mut Vec<Entity<'a>>) {
         .iter()
         .filter(|e| e.kind == EntityKind::Hashtag)
         .filter_map(|e| url::url_scan_start(text, e.range.start).map(|s| (e.range.start, s)));
-    let urls = url::url_ranges(text, maybe_in_urls);
-    drop_hashtags_overlapping_urls(out, &urls);
+    url::url_ranges(text, maybe_in_urls, urls);
+    drop_hashtags_overlapping_urls(out, urls);
 }
 
 /// twitter-text's `removeOverlappingEntities` over hashtags and URLs: in
 /// order of start (hashtags first on a tie), an entity that starts before
 /// the previous kept one ends is dropped. So a hashtag inside a URL goes, and
 /// a URL starting inside a hashtag goes without taking later hashtags along.
-fn drop_hashtags_overlapping_urls(entities: &mut Vec<Entity<'_>>, urls: &[Range<usize>]) {
+fn drop_hashtags_overlapping_urls(entities: &mut Vec<Found>, urls: &[Range<usize>]) {
     if urls.is_empty() {
         return;
     }
@@ -220,7 +263,7 @@ fn hashtag_at(
     at: usize,
     sign: char,
     consumed: usize,
-) -> Option<(Option<Entity<'_>>, usize)> {
+) -> Option<(Option<Found>, usize)> {
     match boundary_char(text, at, consumed) {
         Err(()) => return None,
         Ok(Some(p)) if p != '\u{fe0e}' && p != '\u{fe0f}' && (is_hashtag_char(p) || p == '&') => {
@@ -250,10 +293,10 @@ fn hashtag_at(
     if after.starts_with(is_hashtag_sign) || after.starts_with("://") {
         return Some((None, body_end));
     }
-    let entity = Entity {
+    let entity = Found {
         kind: EntityKind::Hashtag,
-        text: &text[body_start..body_end],
         range: at..body_end,
+        body_start,
     };
     Some((Some(entity), body_end))
 }
@@ -294,7 +337,7 @@ fn mention_at(
     at: usize,
     sign: char,
     consumed: usize,
-) -> Option<(Option<Entity<'_>>, usize)> {
+) -> Option<(Option<Found>, usize)> {
     if !mention_may_start(text, at, consumed) {
         return None;
     }
@@ -329,10 +372,10 @@ fn mention_at(
     if rejected || list {
         return Some((None, end));
     }
-    let entity = Entity {
+    let entity = Found {
         kind: EntityKind::Mention,
-        text: &text[body_start..body_end],
         range: at..body_end,
+        body_start,
     };
     Some((Some(entity), end))
 }
@@ -340,31 +383,35 @@ fn mention_at(
 /// Hashtags and mentions of `text` as written (without `#`/`@`), each in
 /// text order: what the API and the `extract` command report.
 pub fn hashtags_and_mentions(text: &str) -> (Vec<&str>, Vec<&str>) {
-    let entities = extract(text);
-    let tag_count = entities
-        .iter()
-        .filter(|e| e.kind == EntityKind::Hashtag)
-        .count();
-    let mut tags = Vec::with_capacity(tag_count);
-    let mut mentions = Vec::with_capacity(entities.len() - tag_count);
-    for entity in entities {
-        match entity.kind {
-            EntityKind::Hashtag => tags.push(entity.text),
-            EntityKind::Mention => mentions.push(entity.text),
-        }
-    }
-    (tags, mentions)
+    with_found(text, true, |found| {
+        let of_kind = |kind| {
+            found
+                .iter()
+                .filter(move |f| f.kind == kind)
+                .map(|f| f.text(text))
+        };
+        (
+            of_kind(EntityKind::Hashtag).collect(),
+            of_kind(EntityKind::Mention).collect(),
+        )
+    })
 }
 
 /// Hashtags of `text` as written (without `#`), in text order.
 pub fn hashtags(text: &str) -> impl Iterator<Item = &str> {
-    scan(text, false).into_iter().map(|e| e.text)
+    let tags: Vec<&str> = with_found(text, false, |found| {
+        found.iter().map(|f| f.text(text)).collect()
+    });
+    tags.into_iter()
 }
 
 /// The hashtag entities of `text` into `out` (cleared first): [`hashtags`]
 /// for callers that go through many texts and reuse one buffer.
 pub fn hashtags_into<'a>(text: &'a str, out: &mut Vec<Entity<'a>>) {
-    scan_into(text, false, out);
+    out.clear();
+    with_found(text, false, |found| {
+        out.extend(found.iter().map(|f| f.entity(text)));
+    });
 }
 
 /// The identity of a tag: Unicode NFKC then full case folding, so `#ＲＵＳＴ`,

@@ -665,32 +665,26 @@ fn is_valid(text: &str, m: &UrlMatch) -> bool {
 /// Whether every label of `domain` (after the lone surrogate half
 /// `lead_low`, if any) is 1 to 63 characters once punycode-encoded.
 fn labels_fit(lead_low: Option<u32>, domain: &str) -> bool {
-    let fits = |n: usize| (1..=MAX_DOMAIN_LABEL_LENGTH).contains(&n);
-    if lead_low.is_none() && domain.is_ascii() {
-        // ASCII labels encode to themselves.
-        return domain.split('.').all(|l| fits(l.len()));
-    }
-    // punycode.js decodes surrogate pairs: code points, plus the lone half.
-    // A label of more code points than the limit cannot fit, so a fixed
-    // buffer holds every label worth encoding.
-    let mut points = lead_low
-        .into_iter()
-        .chain(domain.chars().map(u32::from))
-        .peekable();
-    while points.peek().is_some() {
-        let mut label = [0u32; MAX_DOMAIN_LABEL_LENGTH + 1];
+    // punycode.js decodes surrogate pairs: code points, plus the lone half
+    // at the front of the first label. A label of more code points than the
+    // limit cannot fit, so a fixed buffer holds every label worth encoding.
+    let mut points = [0u32; MAX_DOMAIN_LABEL_LENGTH + 1];
+    domain.split('.').enumerate().all(|(i, label)| {
+        let lead = lead_low.filter(|_| i == 0);
+        if lead.is_none() && label.is_ascii() {
+            // ASCII labels encode to themselves.
+            return (1..=MAX_DOMAIN_LABEL_LENGTH).contains(&label.len());
+        }
         let mut len = 0;
-        for p in points.by_ref().take_while(|&p| p != u32::from(b'.')) {
-            if len < label.len() {
-                label[len] = p;
+        for p in lead.into_iter().chain(label.chars().map(u32::from)) {
+            if len == points.len() {
+                return false;
             }
+            points[len] = p;
             len += 1;
         }
-        if len >= label.len() || !punycode::to_ascii_fits(&label[..len], MAX_DOMAIN_LABEL_LENGTH) {
-            return false;
-        }
-    }
-    true
+        punycode::to_ascii_fits(&points[..len], MAX_DOMAIN_LABEL_LENGTH)
+    })
 }
 
 /// `validTcoUrl` on a URL with a protocol: `Some(Ok(len))` for a t.co link
@@ -756,13 +750,14 @@ fn word_start(text: &str, at: usize) -> usize {
 /// Byte ranges of the URL entities twitter-text finds in `text`, in order,
 /// among them every one that could contain one of the hashtag signs of
 /// `inside`, given as (sign position, [`url_scan_start`]) in increasing
-/// order. Only the word before each sign is scanned: a URL reaching it
-/// starts there.
+/// order, into `urls` (cleared first). Only the word before each sign is
+/// scanned: a URL reaching it starts there.
 pub fn url_ranges(
     text: &str,
     inside: impl IntoIterator<Item = (usize, usize)>,
-) -> Vec<Range<usize>> {
-    let mut urls = Vec::new();
+    urls: &mut Vec<Range<usize>>,
+) {
+    urls.clear();
     let mut from_next = 0;
     for (at, scan_start) in inside {
         // A URL holding an ASCII `#` holds it in its path or query, after
@@ -773,9 +768,8 @@ pub fn url_ranges(
             text.len()
         };
         let from = from_next.max(scan_start);
-        from_next = urls_between(text, from, at, dots_until, &mut urls);
+        from_next = urls_between(text, from, at, dots_until, urls);
     }
-    urls
 }
 
 /// Adds the URL entities of the global regex's matches that start between
