@@ -718,20 +718,31 @@ fn tco_len(url: &str, protocol_len: usize) -> Option<Result<usize, ()>> {
 /// `/` or `?`, and the domain's dot comes before that in the same word. A
 /// full-width `＃` may be part of a domain, so it always needs the pass.
 pub fn url_scan_start(text: &str, at: usize) -> Option<usize> {
-    if text.as_bytes()[at] != b'#' {
+    /// Path and query characters but the openers; queries are all ASCII.
+    const TAIL: AsciiClass = AsciiClass::alphanumeric_and("!*';:=+,.$%#[]-_~@|&()");
+    let bytes = text.as_bytes();
+    if bytes[at] != b'#' {
         return Some(word_start(text, at));
     }
-    let opener = text[..at]
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| !(is_path_char(c) || is_query_char(c)) || c == '/' || c == '?');
-    match opener {
-        Some((i, '/' | '?')) => {
-            let start = word_start(text, i);
-            memchr::memchr(b'.', &text.as_bytes()[start..i]).map(|_| start)
+    // Walks back over bytes, decoding only non-ASCII characters: this runs
+    // for every hashtag.
+    let mut i = at;
+    let opener = loop {
+        match *bytes[..i].last()? {
+            b'/' | b'?' => break i - 1,
+            b if b < 0x80 && TAIL.has(char::from(b)) => i -= 1,
+            b if b < 0x80 => return None,
+            _ => {
+                let (start, c) = text[..i].char_indices().next_back()?;
+                if !is_path_char(c) {
+                    return None;
+                }
+                i = start;
+            }
         }
-        _ => None,
-    }
+    };
+    let start = word_start(text, opener);
+    memchr::memchr(b'.', &bytes[start..opener]).map(|_| start)
 }
 
 /// Where the global regex's scan may restart before `at` and find the same
@@ -768,7 +779,9 @@ pub fn url_ranges(
             text.len()
         };
         let from = from_next.max(scan_start);
-        from_next = urls_between(text, from, at, dots_until, urls);
+        // Hashtags before `at` that were not signs to check lie in no
+        // URL, so only URLs reaching past `at` matter.
+        from_next = urls_between(text, from, at, dots_until, at, urls);
     }
 }
 
@@ -776,16 +789,20 @@ pub fn url_ranges(
 /// `from` and `until` (and have their first dot before `dots_until`) to
 /// `urls`; returns where the global scan resumes: the end of the last
 /// match, or `until` if that is later (no match starts before it).
+/// Matches that end by `reach` are passed over unchecked: their entities
+/// lie within them, so they cannot hold a hashtag from `reach` on, and the
+/// scan only needs their ends.
 fn urls_between(
     text: &str,
     mut from: usize,
     until: usize,
     dots_until: usize,
+    reach: usize,
     urls: &mut Vec<Range<usize>>,
 ) -> usize {
     while let Some(m) = next_match(text, from, until, dots_until) {
         from = m.end;
-        if !is_valid(text, &m) {
+        if m.end <= reach || !is_valid(text, &m) {
             continue;
         }
         match m.protocol_len {
@@ -824,7 +841,7 @@ mod tests {
 
     fn urls(text: &str) -> Vec<&str> {
         let mut found = Vec::new();
-        urls_between(text, 0, text.len(), text.len(), &mut found);
+        urls_between(text, 0, text.len(), text.len(), 0, &mut found);
         found.into_iter().map(|r| &text[r]).collect()
     }
 
