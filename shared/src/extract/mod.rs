@@ -113,17 +113,54 @@ enum HashtagChar {
     Outside,
 }
 
+/// What each ASCII character is to a hashtag body.
+const ASCII_HASHTAG_CHARS: [HashtagChar; 128] = {
+    let mut table = [HashtagChar::Outside; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_alphabetic() {
+            table[b] = HashtagChar::Letter;
+        } else if c.is_ascii_digit() || c == b'_' {
+            table[b] = HashtagChar::Other;
+        }
+        b += 1;
+    }
+    table
+};
+
+/// Blocks of common scripts in which every character is a letter or a
+/// mark (a test checks each one against the category table): Latin-1 and
+/// Latin Extended letters, Cyrillic, Hebrew, Arabic, kana, CJK ideographs,
+/// Hangul syllables and full-width Latin. They skip the category lookup,
+/// a binary search over thousands of ranges.
+const LETTER_BLOCKS: [(u32, u32); 12] = [
+    (0x00c0, 0x00d6),
+    (0x00d8, 0x00f6),
+    (0x00f8, 0x024f),
+    (0x0410, 0x044f),
+    (0x05d0, 0x05ea),
+    (0x0620, 0x065f),
+    (0x3041, 0x3096),
+    (0x30a1, 0x30fa),
+    (0x4e00, 0x9fff),
+    (0xac00, 0xd7a3),
+    (0xff21, 0xff3a),
+    (0xff41, 0xff5a),
+];
+
 /// Classifies `c` with at most one Unicode category lookup: bodies are
 /// classified character by character, in every script.
 fn hashtag_char(c: char) -> HashtagChar {
     if c.is_ascii() {
-        return if c.is_ascii_alphabetic() {
-            HashtagChar::Letter
-        } else if c.is_ascii_digit() || c == '_' {
-            HashtagChar::Other
-        } else {
-            HashtagChar::Outside
-        };
+        return ASCII_HASHTAG_CHARS[c as usize];
+    }
+    let code = c as u32;
+    if LETTER_BLOCKS
+        .iter()
+        .any(|&(lo, hi)| (lo..=hi).contains(&code))
+    {
+        return HashtagChar::Letter;
     }
     match get_general_category(c) {
         Gc::UppercaseLetter
@@ -278,13 +315,21 @@ fn hashtag_at(
     }
     let mut has_letter = false;
     let mut body_end = body_start;
-    for (j, c) in rest.char_indices() {
-        match hashtag_char(c) {
+    // Bytes, decoding only non-ASCII characters: bodies are mostly ASCII.
+    while let Some(&b) = text.as_bytes().get(body_end) {
+        let (class, len) = match b {
+            0..=0x7f => (ASCII_HASHTAG_CHARS[usize::from(b)], 1),
+            _ => match text[body_end..].chars().next() {
+                Some(c) => (hashtag_char(c), c.len_utf8()),
+                None => break,
+            },
+        };
+        match class {
             HashtagChar::Outside => break,
             HashtagChar::Letter => has_letter = true,
             HashtagChar::Other => {}
         }
-        body_end = body_start + j + c.len_utf8();
+        body_end += len;
     }
     if !has_letter {
         return None;
@@ -490,6 +535,27 @@ mod tests {
         assert_eq!(tags("#ශ්‍රීලංකා"), vec!["ශ්‍රීලංකා"]);
         assert_eq!(tags("#il·lusió"), vec!["il·lusió"]);
         assert_eq!(tags("#Привет мир"), vec!["Привет"]);
+    }
+
+    #[test]
+    fn letter_blocks_hold_only_letters_and_marks() {
+        for &(lo, hi) in &LETTER_BLOCKS {
+            for c in (lo..=hi).filter_map(char::from_u32) {
+                let category = get_general_category(c);
+                let letter = matches!(
+                    category,
+                    Gc::UppercaseLetter
+                        | Gc::LowercaseLetter
+                        | Gc::TitlecaseLetter
+                        | Gc::ModifierLetter
+                        | Gc::OtherLetter
+                        | Gc::NonspacingMark
+                        | Gc::SpacingMark
+                        | Gc::EnclosingMark
+                );
+                assert!(letter, "{c:?} (U+{:04X}) is {category:?}", c as u32);
+            }
+        }
     }
 
     #[test]

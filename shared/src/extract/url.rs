@@ -213,13 +213,23 @@ fn is_ascii_domain_char(c: char) -> bool {
     }
 }
 
+/// The character starting at byte `at`, if one does. URLs are mostly
+/// ASCII, and the matcher walks them a character at a time: ASCII bytes
+/// are taken as they are.
 fn char_at(s: &str, at: usize) -> Option<char> {
-    s.get(at..).and_then(|r| r.chars().next())
+    match *s.as_bytes().get(at)? {
+        b if b.is_ascii() => Some(char::from(b)),
+        _ => s.get(at..).and_then(|r| r.chars().next()),
+    }
 }
 
 /// End of the run of characters matching `keep`, from `at`.
 fn run_end(s: &str, at: usize, keep: impl Fn(char) -> bool) -> usize {
-    s[at..].find(|c: char| !keep(c)).map_or(s.len(), |i| at + i)
+    let mut i = at;
+    while let Some(c) = char_at(s, i).filter(|&c| keep(c)) {
+        i += c.len_utf8();
+    }
+    i
 }
 
 /// The lookahead after a TLD: `(?=[^0-9a-zA-Z@+-]|$)`.
