@@ -127,11 +127,16 @@ fn tlds() -> &'static Tlds {
     })
 }
 
+/// Blocks without case (CJK, kana, Hangul; a test checks every character):
+/// the TLD lookup canonicalises the first character of every label, and
+/// these are the common non-Latin ones.
+const CASELESS_BLOCKS: [std::ops::RangeInclusive<u32>; 2] = [0x3000..=0xa63f, 0xac00..=0xd7ff];
+
 /// JavaScript's case canonicalisation for a non-`u` regex with `i`: the
 /// single-character upper case, unless that would map a non-ASCII character
 /// to ASCII. Astral characters are surrogate pairs there, which never fold.
 fn canon(c: char) -> char {
-    if c as u32 > 0xffff {
+    if c as u32 > 0xffff || CASELESS_BLOCKS.iter().any(|b| b.contains(&(c as u32))) {
         return c;
     }
     let mut upper = c.to_uppercase();
@@ -320,7 +325,7 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
         if !(starts_ok && ends_ok && text[end..].starts_with('.')) {
             break;
         }
-        let underscore = label.contains('_');
+        let underscore = label.bytes().any(|b| b == b'_');
         if !underscore {
             found = tld_at(text, end + 1).or(found);
         }
@@ -863,6 +868,14 @@ mod tests {
             .filter(|&c| !latin_or_cyrillic(c) && latin_or_cyrillic(canon(c)))
             .collect();
         assert!(folding.is_empty(), "{folding:?}");
+    }
+
+    #[test]
+    fn caseless_blocks_have_no_case() {
+        for c in CASELESS_BLOCKS.into_iter().flatten().filter_map(char::from_u32) {
+            let mut upper = c.to_uppercase();
+            assert_eq!((upper.next(), upper.next()), (Some(c), None), "{c:?}");
+        }
     }
 
     #[test]
