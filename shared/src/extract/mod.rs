@@ -429,16 +429,19 @@ fn mention_at(
 /// text order: what the API and the `extract` command report.
 pub fn hashtags_and_mentions(text: &str) -> (Vec<&str>, Vec<&str>) {
     with_found(text, true, |found| {
-        let of_kind = |kind| {
-            found
-                .iter()
-                .filter(move |f| f.kind == kind)
-                .map(|f| f.text(text))
-        };
-        (
-            of_kind(EntityKind::Hashtag).collect(),
-            of_kind(EntityKind::Mention).collect(),
-        )
+        let tag_count = found
+            .iter()
+            .filter(|f| f.kind == EntityKind::Hashtag)
+            .count();
+        let mut tags = Vec::with_capacity(tag_count);
+        let mut mentions = Vec::with_capacity(found.len() - tag_count);
+        for f in found {
+            match f.kind {
+                EntityKind::Hashtag => tags.push(f.text(text)),
+                EntityKind::Mention => mentions.push(f.text(text)),
+            }
+        }
+        (tags, mentions)
     })
 }
 

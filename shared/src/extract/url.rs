@@ -872,7 +872,11 @@ mod tests {
 
     #[test]
     fn caseless_blocks_have_no_case() {
-        for c in CASELESS_BLOCKS.into_iter().flatten().filter_map(char::from_u32) {
+        for c in CASELESS_BLOCKS
+            .into_iter()
+            .flatten()
+            .filter_map(char::from_u32)
+        {
             let mut upper = c.to_uppercase();
             assert_eq!((upper.next(), upper.next()), (Some(c), None), "{c:?}");
         }
