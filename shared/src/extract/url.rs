@@ -684,7 +684,15 @@ fn labels_fit(lead_low: Option<u32>, domain: &str) -> bool {
     // at the front of the first label. A label of more code points than the
     // limit cannot fit, so a fixed buffer holds every label worth encoding.
     let mut points = [0u32; MAX_DOMAIN_LABEL_LENGTH + 1];
-    domain.split('.').enumerate().all(|(i, label)| {
+    // Split on dot bytes: `str::split` costs more than the checks here.
+    let mut rest = Some(domain);
+    let labels = std::iter::from_fn(|| {
+        let label = rest?;
+        let dot = label.bytes().position(|b| b == b'.');
+        rest = dot.map(|d| &label[d + 1..]);
+        Some(dot.map_or(label, |d| &label[..d]))
+    });
+    labels.enumerate().all(|(i, label)| {
         let lead = lead_low.filter(|_| i == 0);
         if lead.is_none() && label.is_ascii() {
             // ASCII labels encode to themselves.
