@@ -163,18 +163,26 @@ fn hashtag_char(c: char) -> HashtagChar {
         return HashtagChar::Letter;
     }
     match get_general_category(c) {
-        Gc::UppercaseLetter
-        | Gc::LowercaseLetter
-        | Gc::TitlecaseLetter
-        | Gc::ModifierLetter
-        | Gc::OtherLetter
-        | Gc::NonspacingMark
-        | Gc::SpacingMark
-        | Gc::EnclosingMark => HashtagChar::Letter,
+        category if is_letter_or_mark(category) => HashtagChar::Letter,
         Gc::DecimalNumber => HashtagChar::Other,
         _ if HASHTAG_JOINERS.contains(&c) => HashtagChar::Other,
         _ => HashtagChar::Outside,
     }
+}
+
+/// `\p{L}` or `\p{M}`: what twitter-text counts as a hashtag letter.
+fn is_letter_or_mark(category: Gc) -> bool {
+    matches!(
+        category,
+        Gc::UppercaseLetter
+            | Gc::LowercaseLetter
+            | Gc::TitlecaseLetter
+            | Gc::ModifierLetter
+            | Gc::OtherLetter
+            | Gc::NonspacingMark
+            | Gc::SpacingMark
+            | Gc::EnclosingMark
+    )
 }
 
 /// Anything that may appear in a hashtag body.
@@ -593,18 +601,11 @@ mod tests {
         for &(lo, hi) in &LETTER_BLOCKS {
             for c in (lo..=hi).filter_map(char::from_u32) {
                 let category = get_general_category(c);
-                let letter = matches!(
-                    category,
-                    Gc::UppercaseLetter
-                        | Gc::LowercaseLetter
-                        | Gc::TitlecaseLetter
-                        | Gc::ModifierLetter
-                        | Gc::OtherLetter
-                        | Gc::NonspacingMark
-                        | Gc::SpacingMark
-                        | Gc::EnclosingMark
+                assert!(
+                    is_letter_or_mark(category),
+                    "{c:?} (U+{:04X}) is {category:?}",
+                    c as u32
                 );
-                assert!(letter, "{c:?} (U+{:04X}) is {category:?}", c as u32);
             }
         }
     }
