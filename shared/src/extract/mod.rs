@@ -129,6 +129,26 @@ const ASCII_HASHTAG_CHARS: [HashtagChar; 128] = {
     table
 };
 
+/// The character starting at byte `at`, if one does. The extractor walks
+/// hashtag bodies and URLs a character at a time, and they are mostly
+/// ASCII: ASCII bytes are taken as they are, without decoding.
+fn char_at(s: &str, at: usize) -> Option<char> {
+    match *s.as_bytes().get(at)? {
+        b if b.is_ascii() => Some(char::from(b)),
+        _ => s.get(at..).and_then(|r| r.chars().next()),
+    }
+}
+
+/// Whether `c` lies in one of `blocks` (first and last code point). Pairs,
+/// not `RangeInclusive`, whose `contains` also tests an exhaustion flag:
+/// on the hashtag scan that measured about 3 % slower.
+fn in_blocks(c: char, blocks: &[(u32, u32)]) -> bool {
+    let code = u32::from(c);
+    blocks
+        .iter()
+        .any(|&(first, last)| first <= code && code <= last)
+}
+
 /// Blocks of common scripts in which every character is a letter or a
 /// mark (a test checks each one against the category table): Latin-1 and
 /// Latin Extended letters, Cyrillic, Hebrew, Arabic, kana, CJK ideographs,
@@ -155,11 +175,7 @@ fn hashtag_char(c: char) -> HashtagChar {
     if c.is_ascii() {
         return ASCII_HASHTAG_CHARS[c as usize];
     }
-    let code = c as u32;
-    if LETTER_BLOCKS
-        .iter()
-        .any(|&(lo, hi)| (lo..=hi).contains(&code))
-    {
+    if in_blocks(c, &LETTER_BLOCKS) {
         return HashtagChar::Letter;
     }
     match get_general_category(c) {
@@ -354,21 +370,13 @@ fn hashtag_at(
     }
     let mut has_letter = false;
     let mut body_end = body_start;
-    // Bytes, decoding only non-ASCII characters: bodies are mostly ASCII.
-    while let Some(&b) = text.as_bytes().get(body_end) {
-        let (class, len) = match b {
-            0..=0x7f => (ASCII_HASHTAG_CHARS[usize::from(b)], 1),
-            _ => match text[body_end..].chars().next() {
-                Some(c) => (hashtag_char(c), c.len_utf8()),
-                None => break,
-            },
-        };
-        match class {
+    while let Some(c) = char_at(text, body_end) {
+        match hashtag_char(c) {
             HashtagChar::Outside => break,
             HashtagChar::Letter => has_letter = true,
             HashtagChar::Other => {}
         }
-        body_end += len;
+        body_end += c.len_utf8();
     }
     if !has_letter {
         return None;
@@ -598,7 +606,7 @@ mod tests {
 
     #[test]
     fn letter_blocks_hold_only_letters_and_marks() {
-        for &(lo, hi) in &LETTER_BLOCKS {
+        for (lo, hi) in LETTER_BLOCKS {
             for c in (lo..=hi).filter_map(char::from_u32) {
                 let category = get_general_category(c);
                 assert!(

@@ -16,7 +16,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use super::ascii_class::AsciiClass;
-use super::{is_latin_accent, punycode};
+use super::{char_at, in_blocks, is_latin_accent, punycode};
 
 /// twitter-text's `MAX_URL_LENGTH`, in UTF-16 code units.
 const MAX_URL_LENGTH: usize = 4096;
@@ -130,13 +130,13 @@ fn tlds() -> &'static Tlds {
 /// Blocks without case (CJK, kana, Hangul; a test checks every character):
 /// the TLD lookup canonicalises the first character of every label, and
 /// these are the common non-Latin ones.
-const CASELESS_BLOCKS: [std::ops::RangeInclusive<u32>; 2] = [0x3000..=0xa63f, 0xac00..=0xd7ff];
+const CASELESS_BLOCKS: [(u32, u32); 2] = [(0x3000, 0xa63f), (0xac00, 0xd7ff)];
 
 /// JavaScript's case canonicalisation for a non-`u` regex with `i`: the
 /// single-character upper case, unless that would map a non-ASCII character
 /// to ASCII. Astral characters are surrogate pairs there, which never fold.
 fn canon(c: char) -> char {
-    if c as u32 > 0xffff || CASELESS_BLOCKS.iter().any(|b| b.contains(&(c as u32))) {
+    if c as u32 > 0xffff || in_blocks(c, &CASELESS_BLOCKS) {
         return c;
     }
     let mut upper = c.to_uppercase();
@@ -215,16 +215,6 @@ fn is_ascii_domain_char(c: char) -> bool {
         c.is_ascii_alphanumeric() || c == '-'
     } else {
         folds_into(c, is_latin_accent)
-    }
-}
-
-/// The character starting at byte `at`, if one does. URLs are mostly
-/// ASCII, and the matcher walks them a character at a time: ASCII bytes
-/// are taken as they are.
-fn char_at(s: &str, at: usize) -> Option<char> {
-    match *s.as_bytes().get(at)? {
-        b if b.is_ascii() => Some(char::from(b)),
-        _ => s.get(at..).and_then(|r| r.chars().next()),
     }
 }
 
@@ -741,8 +731,6 @@ fn tco_len(url: &str, protocol_len: usize) -> Option<Result<usize, ()>> {
 /// `/` or `?`, and the domain's dot comes before that in the same word. A
 /// full-width `＃` may be part of a domain, so it always needs the pass.
 pub fn url_scan_start(text: &str, at: usize) -> Option<usize> {
-    /// Path and query characters but the openers; queries are all ASCII.
-    const TAIL: AsciiClass = AsciiClass::alphanumeric_and("!*';:=+,.$%#[]-_~@|&()");
     let bytes = text.as_bytes();
     if bytes[at] != b'#' {
         return Some(word_start(text, at));
@@ -753,8 +741,13 @@ pub fn url_scan_start(text: &str, at: usize) -> Option<usize> {
     let opener = loop {
         match *bytes[..i].last()? {
             b'/' | b'?' => break i - 1,
-            b if b < 0x80 && TAIL.has(char::from(b)) => i -= 1,
-            b if b < 0x80 => return None,
+            b if b.is_ascii() => {
+                let c = char::from(b);
+                if !(is_path_char(c) || is_query_char(c)) {
+                    return None;
+                }
+                i -= 1;
+            }
             _ => {
                 let (start, c) = text[..i].char_indices().next_back()?;
                 if !is_path_char(c) {
@@ -880,11 +873,10 @@ mod tests {
 
     #[test]
     fn caseless_blocks_have_no_case() {
-        for c in CASELESS_BLOCKS
-            .into_iter()
-            .flatten()
-            .filter_map(char::from_u32)
-        {
+        let caseless = CASELESS_BLOCKS
+            .iter()
+            .flat_map(|&(first, last)| first..=last);
+        for c in caseless.filter_map(char::from_u32) {
             let mut upper = c.to_uppercase();
             assert_eq!((upper.next(), upper.next()), (Some(c), None), "{c:?}");
         }
