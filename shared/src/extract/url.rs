@@ -290,20 +290,33 @@ enum NoDomain {
     Other,
 }
 
+/// A domain that `domain_at` matched.
+struct Domain {
+    end: usize,
+    /// Every label is 1 to 63 ASCII letters, digits and hyphens, and no
+    /// `lead` precedes it: such a domain is valid as it stands and is its
+    /// own only `validAsciiDomain` match (every label fits that regex's
+    /// label class, and the TLD that ended it there ends it here too, the
+    /// lookahead accepting the end of the domain), which spares most URLs
+    /// the second pass over their domain.
+    ldh: bool,
+}
+
 /// `validSubdomain* validDomainName (TLD)` from `at`. `lead` says a virtual
 /// domain character precedes `at` (the second half of a surrogate pair in
-/// JavaScript). Returns where the domain ends.
-fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
+/// JavaScript).
+fn domain_at(text: &str, at: usize, lead: bool) -> Result<Domain, NoDomain> {
     // Dot-terminated labels, each the maximal run of label characters,
     // starting and ending with a domain character. Greedy `validSubdomain*`
     // makes the domain name the last label (without `_`) that a TLD
     // follows; walking forward and keeping the last success finds it.
-    let mut found = None;
+    let mut found = None; // (TLD start, end, labels before it all LDH)
     let mut first: Option<(usize, bool)> = None; // (end, tried as domain name)
     let mut first_run_end = None;
+    let mut ldh_labels = !lead;
     let mut start = at;
     loop {
-        let end = label_run_end(text, start);
+        let (end, ldh) = label_run_end(text, start);
         first_run_end.get_or_insert(end);
         let virtual_first = lead && start == at;
         let label = &text[start..end];
@@ -315,15 +328,21 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<usize, NoDomain> {
         if !(starts_ok && ends_ok && text[end..].starts_with('.')) {
             break;
         }
-        let underscore = label.bytes().any(|b| b == b'_');
+        let underscore = !ldh && label.bytes().any(|b| b == b'_');
+        ldh_labels &= ldh && label.len() <= MAX_DOMAIN_LABEL_LENGTH;
         if !underscore {
-            found = tld_at(text, end + 1).or(found);
+            if let Some(tld_end) = tld_at(text, end + 1) {
+                found = Some((end + 1, tld_end, ldh_labels));
+            }
         }
         first.get_or_insert((end, !underscore));
         start = end + 1;
     }
     match (found, first) {
-        (Some(end), _) => Ok(end),
+        (Some((tld, end, ldh_labels)), _) => Ok(Domain {
+            end,
+            ldh: ldh_labels && end - tld <= MAX_DOMAIN_LABEL_LENGTH && is_ldh(&text[tld..end]),
+        }),
         // No label at all: if the run has no dot after it, no start inside
         // it can do better.
         (None, None) => {
@@ -419,6 +438,8 @@ struct UrlMatch {
     /// Byte range of the domain; with `lead`, JavaScript's domain also has
     /// the second half of the preceding surrogate pair.
     domain: Range<usize>,
+    /// See [`Domain::ldh`].
+    ldh_domain: bool,
     lead: Option<char>,
     has_path: bool,
     end: usize,
@@ -430,14 +451,14 @@ fn url_at(text: &str, at: usize, lead: Option<char>, skip: &mut usize) -> Option
     let with_protocol = match lead.is_none().then(|| protocol_len(&text[at..])) {
         Some(Some(p)) => domain_at(text, at + p, false)
             .ok()
-            .map(|end| (Some(p), end)),
+            .map(|domain| (Some(p), domain)),
         _ => None,
     };
-    let (protocol_len, domain_end) = match with_protocol {
+    let (protocol_len, domain) = match with_protocol {
         Some(found) => found,
         None if at < *skip => return None,
         None => match domain_at(text, at, lead.is_some()) {
-            Ok(end) => (None, end),
+            Ok(domain) => (None, domain),
             Err(NoDomain::WholeRun { end }) => {
                 *skip = end;
                 return None;
@@ -445,7 +466,7 @@ fn url_at(text: &str, at: usize, lead: Option<char>, skip: &mut usize) -> Option
             Err(NoDomain::Other) => return None,
         },
     };
-    let mut end = domain_end;
+    let mut end = domain.end;
     if text[end..].starts_with(':') {
         let digits = run_end(text, end + 1, |c| c.is_ascii_digit());
         if digits > end + 1 {
@@ -463,7 +484,8 @@ fn url_at(text: &str, at: usize, lead: Option<char>, skip: &mut usize) -> Option
         before: None,
         start: at,
         protocol_len,
-        domain: at + protocol_len.unwrap_or(0)..domain_end,
+        domain: at + protocol_len.unwrap_or(0)..domain.end,
+        ldh_domain: domain.ldh,
         lead,
         has_path,
         end,
@@ -482,29 +504,44 @@ fn may_end_label(lead: u8) -> bool {
     matches!(lead, 0xc2 | 0xd8 | 0xe1 | 0xe2 | 0xe3 | 0xef)
 }
 
-/// End of the run of label characters from `at`. Label runs are scanned
-/// for every dot of every caption, so this works on bytes and decodes only
-/// where a lead byte may start a non-label character.
-fn label_run_end(s: &str, at: usize) -> usize {
+/// ASCII letters, digits and hyphens: DNS's own label characters.
+const LDH: AsciiClass = AsciiClass::alphanumeric_and("-");
+
+/// Whether `label` is all LDH characters.
+fn is_ldh(label: &str) -> bool {
+    label.bytes().all(|b| LDH.has(char::from(b)))
+}
+
+/// End of the run of label characters from `at`, and whether the run is all
+/// LDH characters. Label runs are scanned for every dot of every caption,
+/// so this works on bytes and decodes only where a lead byte may start a
+/// non-label character, and it tells the later checks what they would
+/// otherwise walk the labels again to learn.
+fn label_run_end(s: &str, at: usize) -> (usize, bool) {
     let bytes = s.as_bytes();
-    let mut i = at;
+    let (mut i, mut ldh) = (at, true);
     while let Some(&b) = bytes.get(i) {
         let len = if b < 0x80 {
-            if !is_label_char(char::from(b)) {
-                return i;
+            let c = char::from(b);
+            if !is_label_char(c) {
+                break;
             }
+            ldh &= LDH.has(c);
             1
-        } else if may_end_label(b) {
-            match char_at(s, i) {
-                Some(c) if is_label_char(c) => c.len_utf8(),
-                _ => return i,
-            }
         } else {
-            1 // a continuation byte, or a lead byte of a label character
+            ldh = false;
+            if may_end_label(b) {
+                match char_at(s, i) {
+                    Some(c) if is_label_char(c) => c.len_utf8(),
+                    _ => break,
+                }
+            } else {
+                1 // a continuation byte, or a lead byte of a label character
+            }
         };
         i += len;
     }
-    i
+    (i, ldh)
 }
 
 /// Start of the run of label characters that ends at `end`, or `floor` if
@@ -615,18 +652,6 @@ fn ascii_domain_at(domain: &str, start: usize) -> Result<usize, usize> {
     }
 }
 
-/// Whether a domain that `domain_at` matched (without a surrogate `lead`,
-/// which JavaScript's domain starts with) is its own only
-/// `validAsciiDomain` match, which spares most URLs the second pass: with
-/// only ASCII letters, digits, `-` and dots, every label fits that regex's
-/// label class, and the TLD that ended it there ends it here too (the
-/// lookahead sees the end of the domain, which it accepts).
-fn is_plain_ascii_domain(domain: &str) -> bool {
-    domain
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-}
-
 /// Matches of the global `validAsciiDomain` regex in `domain`, in order.
 fn ascii_domains(domain: &str) -> impl Iterator<Item = Range<usize>> + '_ {
     let mut at = 0;
@@ -648,15 +673,11 @@ fn ascii_domains(domain: &str) -> impl Iterator<Item = Range<usize>> + '_ {
 /// twitter-text's `isValidUrl`: the URL fits its length limit and every
 /// domain label fits DNS's after IDNA encoding.
 fn is_valid(text: &str, m: &UrlMatch) -> bool {
-    let domain = &text[m.domain.clone()];
     let lead_low = m.lead.map(|c| {
         let mut units = [0u16; 2];
         c.encode_utf16(&mut units);
         u32::from(units[1])
     });
-    if lead_low.is_none() && domain.starts_with("xn--") && ascii_domains(domain).next().is_none() {
-        return false;
-    }
     let fits = |units: usize| {
         m.protocol_len.unwrap_or(DEFAULT_PROTOCOL_LEN) + units + usize::from(lead_low.is_some())
             <= MAX_URL_LENGTH
@@ -664,7 +685,16 @@ fn is_valid(text: &str, m: &UrlMatch) -> bool {
     // A URL has no more UTF-16 units than bytes: most are counted without
     // encoding them.
     let url = &text[m.start..m.end];
-    (fits(url.len()) || fits(url.encode_utf16().count())) && labels_fit(lead_low, domain)
+    if !(fits(url.len()) || fits(url.encode_utf16().count())) {
+        return false;
+    }
+    if m.ldh_domain {
+        return true;
+    }
+    let domain = &text[m.domain.clone()];
+    let bad_punycode =
+        lead_low.is_none() && domain.starts_with("xn--") && ascii_domains(domain).next().is_none();
+    !bad_punycode && labels_fit(lead_low, domain)
 }
 
 /// Whether every label of `domain` (after the lone surrogate half
@@ -729,11 +759,13 @@ fn tco_len(url: &str, protocol_len: usize) -> Option<Result<usize, ()>> {
 /// never part of a domain, so inside a URL it sits in the path or the
 /// query: walking back from it over path and query characters reaches a
 /// `/` or `?`, and the domain's dot comes before that in the same word. A
-/// full-width `＃` may be part of a domain, so it always needs the pass.
+/// full-width `＃` is a label character, so inside a URL it sits in the
+/// domain: the word needs a dot before the end of the labels after it.
 pub fn url_scan_start(text: &str, at: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     if bytes[at] != b'#' {
-        return Some(word_start(text, at));
+        let start = word_start(text, at);
+        return memchr::memchr(b'.', &bytes[start..dotted_run_end(text, at)]).map(|_| start);
     }
     // Walks back over bytes, decoding only non-ASCII characters: this runs
     // for every hashtag.
@@ -759,6 +791,16 @@ pub fn url_scan_start(text: &str, at: usize) -> Option<usize> {
     };
     let start = word_start(text, opener);
     memchr::memchr(b'.', &bytes[start..opener]).map(|_| start)
+}
+
+/// End of the labels and dots from `at`: a domain holding the character
+/// at `at` ends there or before.
+fn dotted_run_end(text: &str, at: usize) -> usize {
+    let mut end = label_run_end(text, at).0;
+    while text[end..].starts_with('.') {
+        end = label_run_end(text, end + 1).0;
+    }
+    end
 }
 
 /// Where the global regex's scan may restart before `at` and find the same
@@ -788,11 +830,11 @@ pub fn url_ranges(
     let mut from_next = 0;
     for (at, scan_start) in inside {
         // A URL holding an ASCII `#` holds it in its path or query, after
-        // the domain's dots.
+        // the domain's dots; one holding a `＃` has it in its domain.
         let dots_until = if text.as_bytes()[at] == b'#' {
             at
         } else {
-            text.len()
+            dotted_run_end(text, at)
         };
         let from = from_next.max(scan_start);
         // Hashtags before `at` that were not signs to check lie in no
@@ -828,7 +870,7 @@ fn urls_between(
                 }
                 let offset = m.domain.start;
                 let domain = &text[m.domain.clone()];
-                if m.lead.is_none() && is_plain_ascii_domain(domain) {
+                if m.ldh_domain {
                     urls.push(m.domain.clone());
                 } else {
                     let found = ascii_domains(domain);
@@ -896,6 +938,20 @@ mod tests {
         );
         assert!(urls("no.1 and 3.14").is_empty());
         assert!(urls("example.comx").is_empty());
+    }
+
+    #[test]
+    fn only_signs_a_url_could_hold_need_the_url_pass() {
+        // `#` in a path or query after a dotted word.
+        assert_eq!(url_scan_start("see a.com/x#tag", 11), Some(3));
+        assert_eq!(url_scan_start("see a.com?q=#tag", 12), Some(3));
+        assert_eq!(url_scan_start("see a,com/#tag", 10), None);
+        assert_eq!(url_scan_start("see a.com #tag", 10), None);
+        // `＃` in the labels of a domain, whose dot may come after it.
+        assert_eq!(url_scan_start("see ＃tag.com", 4), Some(3));
+        assert_eq!(url_scan_start("see a.＃tag", 6), Some(3));
+        assert_eq!(url_scan_start("see ＃tag com.x", 4), None);
+        assert_eq!(url_scan_start("see ＃tag/a.com", 4), None);
     }
 
     #[test]
