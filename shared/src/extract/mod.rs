@@ -191,9 +191,17 @@ fn is_latin_accent(c: char) -> bool {
         | 0x026f | 0x0272 | 0x0289 | 0x028b | 0x02bb | 0x0300..=0x036f | 0x1e00..=0x1eff)
 }
 
+/// The middle byte of the full-width signs `＃` (EF BC 83) and `＠`
+/// (EF BC A0), which the sign search looks for. Their first byte, 0xEF,
+/// also starts the emoji variation selector (U+FE0F) and the other
+/// full-width and compatibility forms, all common in captions; 0xBC is a
+/// continuation byte of far fewer common characters (full-width ASCII,
+/// some Cyrillic letters), so the search stops less often for nothing.
+const FULL_WIDTH_SIGN_BYTE: u8 = 0xbc;
+
 /// The next hashtag sign (`#`, `＃`), or also at sign (`@`, `＠`) with
-/// `mentions`, at or after byte `from`. A byte search (the full-width signs
-/// start with 0xEF), because this scan touches every byte of every caption.
+/// `mentions`, at or after byte `from`. A byte search, because this scan
+/// touches every byte of every caption.
 fn next_sign(text: &str, from: usize, mentions: bool) -> Option<(usize, char)> {
     let bytes = text.as_bytes();
     let at_byte = if mentions { b'@' } else { b'#' };
@@ -203,9 +211,11 @@ fn next_sign(text: &str, from: usize, mentions: bool) -> Option<(usize, char)> {
         match bytes[at] {
             b'#' => return Some((at, '#')),
             b'@' => return Some((at, '@')),
-            _ => match text[at..].chars().next() {
-                Some('＃') => return Some((at, '＃')),
-                Some('＠') if mentions => return Some((at, '＠')),
+            // A continuation byte: a character starts before it, at or
+            // after `i` (which is a character boundary).
+            _ => match (bytes[at - 1], bytes.get(at + 1)) {
+                (0xef, Some(0x83)) => return Some((at - 1, '＃')),
+                (0xef, Some(0xa0)) if mentions => return Some((at - 1, '＠')),
                 _ => i = at + 1,
             },
         }
@@ -213,21 +223,22 @@ fn next_sign(text: &str, from: usize, mentions: bool) -> Option<(usize, char)> {
     None
 }
 
-/// The first `#`, `at_byte` or 0xEF in `hay`. On the two Lambda
-/// architectures this calls memchr's SIMD searcher for the baseline
-/// feature directly (SSE2, NEON): captions are a few hundred bytes with a
-/// sign every few dozen, where `memchr3`'s choice of searcher on each call
-/// cost more than the search.
+/// The first `#`, `at_byte` or [`FULL_WIDTH_SIGN_BYTE`] in `hay`. On the
+/// two Lambda architectures this calls memchr's SIMD searcher for the
+/// baseline feature directly (SSE2, NEON): captions are a few hundred
+/// bytes with a sign every few dozen, where `memchr3`'s choice of searcher
+/// on each call cost more than the search.
 fn find_sign_bytes(at_byte: u8, hay: &[u8]) -> Option<usize> {
+    const FW: u8 = FULL_WIDTH_SIGN_BYTE;
     #[cfg(target_arch = "x86_64")]
-    let simd = memchr::arch::x86_64::sse2::memchr::Three::new(b'#', at_byte, 0xef);
+    let simd = memchr::arch::x86_64::sse2::memchr::Three::new(b'#', at_byte, FW);
     #[cfg(target_arch = "aarch64")]
-    let simd = memchr::arch::aarch64::neon::memchr::Three::new(b'#', at_byte, 0xef);
+    let simd = memchr::arch::aarch64::neon::memchr::Three::new(b'#', at_byte, FW);
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     if let Some(simd) = simd {
         return simd.find(hay);
     }
-    memchr::memchr3(b'#', at_byte, 0xef, hay)
+    memchr::memchr3(b'#', at_byte, FW, hay)
 }
 
 /// Hashtags and mentions of `text`, in text order.
@@ -529,6 +540,24 @@ mod tests {
         assert_eq!(e[0].text, "Rust");
         assert_eq!(e[0].range, 20..25);
         assert_eq!(tags("#a,#b.#c"), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn full_width_signs_are_found_among_their_byte_neighbours() {
+        // `ü` (C3 BC), `ー` (E3 83 BC) and `Ｒ` (EF BC B2) hold the byte the
+        // search stops at, without being signs.
+        let text = "ü ー Ｒ ＃一 ＠b";
+        let signs: Vec<(usize, char)> =
+            std::iter::successors(next_sign(text, 0, true), |&(at, sign)| {
+                next_sign(text, at + sign.len_utf8(), true)
+            })
+            .collect();
+        let expected = [
+            (text.find('＃').unwrap(), '＃'),
+            (text.find('＠').unwrap(), '＠'),
+        ];
+        assert_eq!(signs, expected);
+        assert_eq!(next_sign("ü ー Ｒ ＠b", 0, false), None);
     }
 
     #[test]
