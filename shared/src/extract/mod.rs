@@ -124,16 +124,6 @@ fn char_at(s: &str, at: usize) -> Option<char> {
     }
 }
 
-/// Whether `c` lies in one of `blocks` (first and last code point). Pairs,
-/// not `RangeInclusive`, whose `contains` also tests an exhaustion flag:
-/// on the scan that measured about 3 % slower.
-fn in_blocks(c: char, blocks: &[(u32, u32)]) -> bool {
-    let code = u32::from(c);
-    blocks
-        .iter()
-        .any(|&(first, last)| first <= code && code <= last)
-}
-
 /// What `c` is to a hashtag body. Bodies are classified character by
 /// character in every script, and the category lookup is a binary search
 /// over thousands of ranges: the whole BMP is classified once, on first
@@ -154,27 +144,20 @@ fn hashtag_char(c: char) -> HashtagChar {
 
 /// What `c` is to a hashtag body, from its Unicode category.
 fn classify_hashtag_char(c: char) -> HashtagChar {
+    // `\p{L}` or `\p{M}`: what twitter-text counts as a hashtag letter.
     match get_general_category(c) {
-        category if is_letter_or_mark(category) => HashtagChar::Letter,
+        Gc::UppercaseLetter
+        | Gc::LowercaseLetter
+        | Gc::TitlecaseLetter
+        | Gc::ModifierLetter
+        | Gc::OtherLetter
+        | Gc::NonspacingMark
+        | Gc::SpacingMark
+        | Gc::EnclosingMark => HashtagChar::Letter,
         Gc::DecimalNumber => HashtagChar::Other,
         _ if HASHTAG_JOINERS.contains(&c) => HashtagChar::Other,
         _ => HashtagChar::Outside,
     }
-}
-
-/// `\p{L}` or `\p{M}`: what twitter-text counts as a hashtag letter.
-fn is_letter_or_mark(category: Gc) -> bool {
-    matches!(
-        category,
-        Gc::UppercaseLetter
-            | Gc::LowercaseLetter
-            | Gc::TitlecaseLetter
-            | Gc::ModifierLetter
-            | Gc::OtherLetter
-            | Gc::NonspacingMark
-            | Gc::SpacingMark
-            | Gc::EnclosingMark
-    )
 }
 
 /// Anything that may appear in a hashtag body.
@@ -280,7 +263,7 @@ fn scan_into(text: &str, mentions: bool, scratch: &mut Scratch) {
     let maybe_in_urls = out
         .iter()
         .filter(|e| e.kind == EntityKind::Hashtag)
-        .filter_map(|e| url::url_scan_start(text, e.range.start).map(|s| (e.range.start, s)));
+        .filter_map(|e| url::url_scan(text, e.range.start).map(|scan| (e.range.start, scan)));
     url::url_ranges(text, maybe_in_urls, urls);
     drop_hashtags_overlapping_urls(out, urls);
 }
