@@ -15,31 +15,37 @@ fn is_separator(c: u32) -> bool {
     matches!(c, 0x2e | 0x3002 | 0xff0e | 0xff61)
 }
 
-/// Whether `punycode.toASCII(label)` is 1 to `max` characters long, for a
-/// label given as code points (a lone surrogate may appear, as in
-/// JavaScript); false where punycode.js would throw (overflow). Labels that
-/// cannot fit are rejected without encoding: every code point costs at least
-/// one output character, and an encoded part also costs `xn--`.
-///
-/// Short labels are accepted without encoding too: with at most
-/// [`SHORT_LABEL`] code points, every delta punycode encodes is below 10^7
-/// (code point range times label length), so it takes at most 8 digits
-/// (each digit but the last divides it by at least `BASE - T_MAX` = 10).
-pub fn to_ascii_fits(label: &[u32], max: usize) -> bool {
-    let encoded = label.iter().any(|&c| c >= 0x80 && !is_separator(c));
-    let floor = label.len() + if encoded { 4 } else { 0 };
-    if floor > max {
-        return false;
+/// Whether `punycode.toASCII` of a label of `points` code points, `basic`
+/// of them ASCII, is 1 to `max` characters long, when the counts alone
+/// decide; `None` when only encoding the label can tell. Domain labels are
+/// checked on every URL with a non-ASCII domain, and almost all are decided
+/// here, without decoding them into code points:
+/// - every code point costs at least one output character, so a label can
+///   be too long for sure;
+/// - every delta punycode encodes for a label that short is below 10^8
+///   (code point range times label length), so it takes at most
+///   [`MAX_DIGITS`] digits (each digit but the last divides what is left by
+///   at least `BASE - T_MAX` = 10); a separator costs its `.` plus at most
+///   `xn--` and `-` for the part it starts, fewer than that too. So a label
+///   can also fit for sure.
+pub fn fits_by_counts(points: usize, basic: usize, max: usize) -> Option<bool> {
+    if points == basic || points > max {
+        return Some((1..=max).contains(&points));
     }
-    let ceiling = "xn--".len() + "-".len() + label.len() * (1 + MAX_DIGITS_SHORT);
-    let short = (1..=SHORT_LABEL).contains(&label.len()) && !label.iter().any(|&c| is_separator(c));
-    (short && ceiling <= max) || to_ascii_len(label).is_some_and(|n| (1..=max).contains(&n))
+    let ceiling = "xn--".len() + basic + "-".len() + (points - basic) * MAX_DIGITS;
+    (ceiling <= max).then_some(true)
 }
 
-/// Labels up to this many code points take the short-label bound.
-const SHORT_LABEL: usize = 6;
-/// Most digits one delta of a short label encodes to.
-const MAX_DIGITS_SHORT: usize = 8;
+/// Most digits one delta takes in a label that [`fits_by_counts`] does not
+/// reject (at most 63 code points, plus a lone surrogate half).
+const MAX_DIGITS: usize = 9;
+
+/// Whether `punycode.toASCII(label)` is 1 to `max` characters long, for a
+/// label given as code points (a lone surrogate may appear, as in
+/// JavaScript); false where punycode.js would throw (overflow).
+pub fn to_ascii_fits(label: &[u32], max: usize) -> bool {
+    to_ascii_len(label).is_some_and(|n| (1..=max).contains(&n))
+}
 
 /// Length of `punycode.toASCII(label)` for a label given as code points (a
 /// lone surrogate may appear, as in JavaScript). `None` where
@@ -142,11 +148,11 @@ mod tests {
     }
 
     #[test]
-    fn short_labels_stay_under_their_bound() {
-        // The costliest short labels: the highest code points, in orders
-        // that make the deltas largest.
-        let high = [0x10ffff, 0x10fffe, 0x80, 0xffff, 0x10fff0, 0x81];
-        for n in 1..=SHORT_LABEL {
+    fn labels_stay_under_the_count_bound() {
+        // The costliest labels: the highest code points, in orders that
+        // make the deltas largest, up to the longest label not rejected.
+        let high = [0x10ffff, 0x10fffe, 0x80, 0xffff, 0x10fff0, 0x81, 0x3002];
+        for n in 1..=64 {
             for rotation in 0..high.len() {
                 let mut label: Vec<u32> = high
                     .iter()
@@ -159,7 +165,7 @@ mod tests {
                     if order == 1 {
                         label.reverse();
                     }
-                    let bound = 5 + n * (1 + MAX_DIGITS_SHORT);
+                    let bound = 5 + n * MAX_DIGITS;
                     let got = to_ascii_len(&label).expect("no overflow");
                     assert!(got <= bound, "{label:x?}: {got} > {bound}");
                 }
@@ -168,19 +174,30 @@ mod tests {
     }
 
     #[test]
-    fn fits_agrees_with_the_length() {
+    fn counts_agree_with_the_length_when_they_decide() {
         let points = |s: &str| s.chars().map(u32::from).collect::<Vec<_>>();
+        let mut decided = 0;
         for (label, max) in [
             ("例え", 11),
             ("例え", 10),
+            ("example", 63),
             ("bücher", 13),
+            ("vermögensberatung", 63),
             ("a".repeat(64).as_str(), 63),
             (&"a。".repeat(30), 63),
+            (&"é".repeat(59), 63),
+            (&"é".repeat(64), 63),
             ("🦀日本", 63),
             ("🦀日本", 12),
         ] {
             let fits = len(label).is_some_and(|n| (1..=max).contains(&n));
             assert_eq!(to_ascii_fits(&points(label), max), fits, "{label} {max}");
+            let basic = label.chars().filter(char::is_ascii).count();
+            if let Some(by_counts) = fits_by_counts(label.chars().count(), basic, max) {
+                assert_eq!(by_counts, fits, "{label} {max}");
+                decided += 1;
+            }
         }
+        assert_eq!(decided, 5);
     }
 }

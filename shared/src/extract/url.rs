@@ -710,10 +710,6 @@ fn is_valid(text: &str, m: &UrlMatch) -> bool {
 /// Whether every label of `domain` (after the lone surrogate half
 /// `lead_low`, if any) is 1 to 63 characters once punycode-encoded.
 fn labels_fit(lead_low: Option<u32>, domain: &str) -> bool {
-    // punycode.js decodes surrogate pairs: code points, plus the lone half
-    // at the front of the first label. A label of more code points than the
-    // limit cannot fit, so a fixed buffer holds every label worth encoding.
-    let mut points = [0u32; MAX_DOMAIN_LABEL_LENGTH + 1];
     // Split on dot bytes: `str::split` costs more than the checks here.
     let mut rest = Some(domain);
     let labels = std::iter::from_fn(|| {
@@ -724,19 +720,23 @@ fn labels_fit(lead_low: Option<u32>, domain: &str) -> bool {
     });
     labels.enumerate().all(|(i, label)| {
         let lead = lead_low.filter(|_| i == 0);
-        if lead.is_none() && label.is_ascii() {
-            // ASCII labels encode to themselves.
-            return (1..=MAX_DOMAIN_LABEL_LENGTH).contains(&label.len());
-        }
-        let mut len = 0;
-        for p in lead.into_iter().chain(label.chars().map(u32::from)) {
-            if len == points.len() {
-                return false;
+        // Code points counted on bytes: every byte but the continuation
+        // bytes starts one.
+        let points = label.bytes().filter(|&b| (b as i8) >= -0x40).count();
+        let basic = label.bytes().filter(u8::is_ascii).count();
+        let points = points + usize::from(lead.is_some());
+        match punycode::fits_by_counts(points, basic, MAX_DOMAIN_LABEL_LENGTH) {
+            Some(fits) => fits,
+            None => {
+                // punycode.js decodes surrogate pairs: code points, plus the
+                // lone half at the front of the first label.
+                let points: Vec<u32> = lead
+                    .into_iter()
+                    .chain(label.chars().map(u32::from))
+                    .collect();
+                punycode::to_ascii_fits(&points, MAX_DOMAIN_LABEL_LENGTH)
             }
-            points[len] = p;
-            len += 1;
         }
-        punycode::to_ascii_fits(&points[..len], MAX_DOMAIN_LABEL_LENGTH)
     })
 }
 
