@@ -776,15 +776,20 @@ pub struct UrlScan {
 /// domain, so inside a URL it sits in the path or the query: walking back
 /// from it over path and query characters reaches a `/` or `?`, and the
 /// domain's dot comes before that in the same word. A full-width `＃` is a
-/// label character, so inside a URL it sits in the domain: the word needs a
-/// dot before the end of the labels after it.
+/// label character, so inside a URL it sits in the domain, in a label
+/// before the TLD (no TLD holds it): a dot and a TLD follow it among the
+/// labels after it.
 pub fn url_scan(text: &str, at: usize) -> Option<UrlScan> {
     let bytes = text.as_bytes();
     if bytes[at] != b'#' {
-        let start = word_start(text, at);
+        // The domain's TLD follows the sign's label, after a dot.
         let dots_until = dotted_run_end(text, at);
-        let dot = memchr::memchr(b'.', &bytes[start..dots_until]);
-        return dot.map(|_| UrlScan { start, dots_until });
+        let mut dots = memchr::memchr_iter(b'.', &bytes[at..dots_until]);
+        if !dots.any(|d| tld_at(text, at + d + 1).is_some()) {
+            return None;
+        }
+        let start = word_start(text, at);
+        return Some(UrlScan { start, dots_until });
     }
     // Walks back over bytes, decoding only non-ASCII characters: this runs
     // for every hashtag.
@@ -967,9 +972,11 @@ mod tests {
         assert_eq!(url_scan_start("see a.com?q=#tag", 12), Some(3));
         assert_eq!(url_scan_start("see a,com/#tag", 10), None);
         assert_eq!(url_scan_start("see a.com #tag", 10), None);
-        // `＃` in the labels of a domain, whose dot may come after it.
+        // `＃` in the labels of a domain, with a TLD after it.
         assert_eq!(url_scan_start("see ＃tag.com", 4), Some(3));
-        assert_eq!(url_scan_start("see a.＃tag", 6), Some(3));
+        assert_eq!(url_scan_start("see a.＃tag.jp", 6), Some(3));
+        assert_eq!(url_scan_start("see a.＃tag", 6), None);
+        assert_eq!(url_scan_start("see ＃tag.comx", 4), None);
         assert_eq!(url_scan_start("see ＃tag com.x", 4), None);
         assert_eq!(url_scan_start("see ＃tag/a.com", 4), None);
     }
