@@ -260,11 +260,11 @@ fn scan_into(text: &str, mentions: bool, scratch: &mut Scratch) {
             None => i = at + sign.len_utf8(),
         }
     }
-    let maybe_in_urls = out
+    let hashtag_signs = out
         .iter()
         .filter(|e| e.kind == EntityKind::Hashtag)
-        .filter_map(|e| url::url_scan(text, e.range.start).map(|scan| (e.range.start, scan)));
-    url::url_ranges(text, maybe_in_urls, urls);
+        .map(|e| e.range.start);
+    url::url_ranges(text, hashtag_signs, urls);
     drop_hashtags_overlapping_urls(out, urls);
 }
 

@@ -766,7 +766,7 @@ fn tco_len(url: &str, protocol_len: usize) -> Option<Result<usize, ()>> {
 
 /// What the URL pass needs to check one hashtag: where to start scanning,
 /// and the limit for the first dot of a URL that could hold the sign.
-pub struct UrlScan {
+struct UrlScan {
     start: usize,
     dots_until: usize,
 }
@@ -779,7 +779,7 @@ pub struct UrlScan {
 /// label character, so inside a URL it sits in the domain, in a label
 /// before the TLD (no TLD holds it): a dot and a TLD follow it among the
 /// labels after it.
-pub fn url_scan(text: &str, at: usize) -> Option<UrlScan> {
+fn url_scan(text: &str, at: usize) -> Option<UrlScan> {
     let bytes = text.as_bytes();
     if bytes[at] != b'#' {
         // The domain's TLD follows the sign's label, after a dot.
@@ -845,18 +845,25 @@ fn word_start(text: &str, at: usize) -> usize {
 }
 
 /// Byte ranges of the URL entities twitter-text finds in `text`, in order,
-/// among them every one that could contain one of the hashtag signs of
-/// `inside`, given as (sign position, [`url_scan`]) in increasing order,
-/// into `urls` (cleared first). Only the word before each sign is scanned:
-/// a URL reaching it starts there.
+/// among them every one that could contain one of the hashtag signs at
+/// `signs` (in increasing order), into `urls` (cleared first). Only the
+/// word before each sign is scanned: a URL reaching it starts there.
 pub fn url_ranges(
     text: &str,
-    inside: impl IntoIterator<Item = (usize, UrlScan)>,
+    signs: impl IntoIterator<Item = usize>,
     urls: &mut Vec<Range<usize>>,
 ) {
     urls.clear();
     let mut from_next = 0;
-    for (at, scan) in inside {
+    for at in signs {
+        // A match found for an earlier sign reaches past this one: the
+        // URL entity holding it, if any, is known.
+        if at < from_next {
+            continue;
+        }
+        let Some(scan) = url_scan(text, at) else {
+            continue;
+        };
         let from = from_next.max(scan.start);
         // Hashtags before `at` that were not signs to check lie in no
         // URL, so only URLs reaching past `at` matter.
