@@ -888,14 +888,15 @@ fn urls_between(
 ) -> usize {
     while let Some(m) = next_match(text, from, until, dots_until) {
         from = m.end;
-        if m.end <= reach || !is_valid(text, &m) {
+        // Without a protocol, a URL after `-`, `_`, `.` or `/` is not one;
+        // that is checked first, being cheaper than the validity check.
+        let bad_before =
+            m.protocol_len.is_none() && matches!(m.before, Some('-' | '_' | '.' | '/'));
+        if m.end <= reach || bad_before || !is_valid(text, &m) {
             continue;
         }
         match m.protocol_len {
             None => {
-                if matches!(m.before, Some('-' | '_' | '.' | '/')) {
-                    continue;
-                }
                 let offset = m.domain.start;
                 let domain = &text[m.domain.clone()];
                 if m.ldh_domain {
