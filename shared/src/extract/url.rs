@@ -720,23 +720,20 @@ fn labels_fit(lead_low: Option<u32>, domain: &str) -> bool {
     });
     labels.enumerate().all(|(i, label)| {
         let lead = lead_low.filter(|_| i == 0);
-        // Code points counted on bytes: every byte but the continuation
-        // bytes starts one.
-        let points = label.bytes().filter(|&b| (b as i8) >= -0x40).count();
+        let points = label.chars().count() + usize::from(lead.is_some());
         let basic = label.bytes().filter(u8::is_ascii).count();
-        let points = points + usize::from(lead.is_some());
-        match punycode::fits_by_counts(points, basic, MAX_DOMAIN_LABEL_LENGTH) {
-            Some(fits) => fits,
-            None => {
-                // punycode.js decodes surrogate pairs: code points, plus the
-                // lone half at the front of the first label.
-                let points: Vec<u32> = lead
-                    .into_iter()
-                    .chain(label.chars().map(u32::from))
-                    .collect();
-                punycode::to_ascii_fits(&points, MAX_DOMAIN_LABEL_LENGTH)
-            }
+        if let Some(fits) = punycode::fits_by_counts(points, basic, MAX_DOMAIN_LABEL_LENGTH) {
+            return fits;
         }
+        // punycode.js decodes surrogate pairs: code points, plus the lone
+        // half at the front of the first label. The counts rejected labels
+        // of more code points than the limit, so a fixed buffer holds it.
+        let mut buffer = [0u32; MAX_DOMAIN_LABEL_LENGTH];
+        let code_points = lead.into_iter().chain(label.chars().map(u32::from));
+        for (slot, point) in buffer.iter_mut().zip(code_points) {
+            *slot = point;
+        }
+        punycode::to_ascii_fits(&buffer[..points], MAX_DOMAIN_LABEL_LENGTH)
     })
 }
 
@@ -782,10 +779,8 @@ struct UrlScan {
 fn url_scan(text: &str, at: usize) -> Option<UrlScan> {
     let bytes = text.as_bytes();
     if bytes[at] != b'#' {
-        // The domain's TLD follows the sign's label, after a dot.
-        let dots_until = dotted_run_end(text, at);
-        let mut dots = memchr::memchr_iter(b'.', &bytes[at..dots_until]);
-        if !dots.any(|d| tld_at(text, at + d + 1).is_some()) {
+        let (dots_until, tld_follows) = labels_after(text, at);
+        if !tld_follows {
             return None;
         }
         let start = word_start(text, at);
@@ -821,14 +816,17 @@ fn url_scan(text: &str, at: usize) -> Option<UrlScan> {
     })
 }
 
-/// End of the labels and dots from `at`: a domain holding the character
-/// at `at` ends there or before.
-fn dotted_run_end(text: &str, at: usize) -> usize {
+/// End of the labels and dots from `at` (a domain holding the character
+/// at `at` ends there or before), and whether a TLD starts after one of
+/// those dots (a domain holding it in a label needs one).
+fn labels_after(text: &str, at: usize) -> (usize, bool) {
     let mut end = label_run_end(text, at).0;
+    let mut tld_follows = false;
     while text[end..].starts_with('.') {
+        tld_follows = tld_follows || tld_at(text, end + 1).is_some();
         end = label_run_end(text, end + 1).0;
     }
-    end
+    (end, tld_follows)
 }
 
 /// Where the global regex's scan may restart before `at` and find the same
