@@ -38,8 +38,10 @@ struct Tlds {
     longest_ascii: usize,
     /// Sorted by first character, for a binary search.
     other: Vec<(char, Vec<Vec<char>>)>,
-    /// ASCII characters (upper case) that start one of `other`.
-    other_ascii_first: [bool; 128],
+    /// Which characters below [`FOLDS_INTO_LATIN_BELOW`] start one of
+    /// `other` once canonicalised: most labels start with one of them, and
+    /// most start no such TLD, which this tells without the case mapping.
+    other_first_below: Box<[bool]>,
 }
 
 /// Up to 16 non-zero bytes, ASCII lower-cased, as one integer (distinct
@@ -107,10 +109,8 @@ fn tlds() -> &'static Tlds {
             by_first.entry(chars[0]).or_default().push(chars);
         }
         let packed = PackedSet::new(ascii.iter().filter_map(|t| pack(t.as_bytes())));
-        let mut other_ascii_first = [false; 128];
-        for first in by_first.keys().filter(|c| c.is_ascii()) {
-            other_ascii_first[*first as usize] = true;
-        }
+        let below = (0..FOLDS_INTO_LATIN_BELOW).filter_map(char::from_u32);
+        let other_first_below = below.map(|c| by_first.contains_key(&canon(c))).collect();
         let mut other: Vec<(char, Vec<Vec<char>>)> = by_first.into_iter().collect();
         other.sort_unstable_by_key(|(first, _)| *first);
         Tlds {
@@ -122,7 +122,7 @@ fn tlds() -> &'static Tlds {
                 .collect(),
             ascii: packed,
             other,
-            other_ascii_first,
+            other_first_below,
         }
     })
 }
@@ -182,17 +182,43 @@ fn is_domain_char(c: char) -> bool {
 /// classes skip the case mapping for CJK, emoji and the like.
 const FOLDS_INTO_LATIN_BELOW: u32 = 0x3000;
 
-/// Whether `c` or its case-insensitive form (the `i` flag) is `inside`.
-fn folds_into(c: char, inside: fn(char) -> bool) -> bool {
-    inside(c) || ((c as u32) < FOLDS_INTO_LATIN_BELOW && inside(canon(c)))
+/// A [`fold_flags`] flag: the character, or its case-insensitive form, is
+/// a Cyrillic or accented-Latin letter (`is_path_letter`).
+const PATH_LETTER: u8 = 1;
+/// A [`fold_flags`] flag: the character, or its case-insensitive form, is
+/// an accented-Latin letter (`is_ascii_domain_char`).
+const ACCENTED: u8 = 2;
+
+/// The flags of character `c` under the `i` flag, for `c` below
+/// [`FOLDS_INTO_LATIN_BELOW`] (none from there on has any). The URL classes
+/// test them on every non-ASCII character of paths and domains, where the
+/// case mapping (a binary search) cost more than the rest of the test:
+/// they are computed once, on first use.
+fn fold_flags(c: char) -> u8 {
+    static FOLDS_BELOW: OnceLock<Box<[u8]>> = OnceLock::new();
+    let table = FOLDS_BELOW.get_or_init(|| {
+        let letter = |c: char| matches!(c as u32, 0x0400..=0x04ff) || is_latin_accent(c);
+        let flags = |c: char| {
+            let folded = canon(c);
+            let mut flags = 0;
+            if letter(c) || letter(folded) {
+                flags |= PATH_LETTER;
+            }
+            if is_latin_accent(c) || is_latin_accent(folded) {
+                flags |= ACCENTED;
+            }
+            flags
+        };
+        let below = (0..FOLDS_INTO_LATIN_BELOW).filter_map(char::from_u32);
+        below.map(flags).collect()
+    });
+    table.get(c as usize).copied().unwrap_or(0)
 }
 
 /// The Cyrillic and accented-Latin letters twitter-text allows in paths,
 /// under the `i` flag.
 fn is_path_letter(c: char) -> bool {
-    folds_into(c, |c| {
-        matches!(c as u32, 0x0400..=0x04ff) || is_latin_accent(c)
-    })
+    fold_flags(c) & PATH_LETTER != 0
 }
 
 /// `validGeneralUrlPathChars`.
@@ -224,7 +250,7 @@ fn is_ascii_domain_char(c: char) -> bool {
     if c.is_ascii() {
         c.is_ascii_alphanumeric() || c == '-'
     } else {
-        folds_into(c, is_latin_accent)
+        fold_flags(c) & ACCENTED != 0
     }
 }
 
@@ -262,7 +288,12 @@ fn tld_at(s: &str, at: usize) -> Option<usize> {
     let candidates = rest
         .chars()
         .next()
-        .filter(|c| !c.is_ascii() || tlds.other_ascii_first[c.to_ascii_uppercase() as usize])
+        .filter(|&c| {
+            tlds.other_first_below
+                .get(c as usize)
+                .copied()
+                .unwrap_or(true)
+        })
         .and_then(|c| {
             let c = canon(c);
             let found = tlds.other.binary_search_by_key(&c, |(first, _)| *first);
