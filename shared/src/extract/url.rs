@@ -610,17 +610,20 @@ fn label_run_start(s: &str, end: usize, floor: usize) -> usize {
 /// position of the character preceding the protocol or the label run that
 /// ends at this dot (a domain's first label always ends at a dot). Any
 /// answer at or before `floor` may come out as one at or before `floor`.
-fn first_try_before(text: &str, dot: usize, floor: usize) -> usize {
+/// Also returns where that label run starts (or `floor`): before it, only
+/// the protocol's start can match.
+fn first_try_before(text: &str, dot: usize, floor: usize) -> (usize, usize) {
     let run_start = label_run_start(text, dot, floor);
     let head = &text.as_bytes()[..run_start];
     let url_start = PROTOCOLS
         .iter()
         .find(|p| head.len() >= p.len() && head[head.len() - p.len()..].eq_ignore_ascii_case(p))
         .map_or(run_start, |p| run_start - p.len());
-    text[..url_start]
+    let first = text[..url_start]
         .char_indices()
         .next_back()
-        .map_or(0, |(i, _)| i)
+        .map_or(0, |(i, _)| i);
+    (first, run_start)
 }
 
 /// The next match of the global `extractUrl` regex at or after `from`, if
@@ -636,7 +639,11 @@ fn next_match(text: &str, from: usize, until: usize, dots_until: usize) -> Optio
         let after_first = s + first.len_utf8();
         let dots = text.as_bytes().get(after_first..dots_until)?;
         let dot = after_first + memchr::memchr(b'.', dots)?;
-        s = s.max(first_try_before(text, dot, s));
+        let (first, run_start) = first_try_before(text, dot, s);
+        s = s.max(first);
+        // No domain starts before the run: its first label would have
+        // to end at a dot before this one. Only the protocol may start there.
+        skip = skip.max(run_start);
         if s >= until {
             return None;
         }
@@ -661,8 +668,9 @@ fn next_match(text: &str, from: usize, until: usize, dots_until: usize) -> Optio
                     return Some(m);
                 }
             }
-            // Starts before `skip` cannot have a domain; none of them can
-            // have a protocol either, being inside a label run.
+            // Starts before `skip` cannot have a domain, nor a protocol
+            // (inside a label run none can; before the run that ends at the
+            // dot, only the protocol's start, which comes first, can).
             s = match text[..skip.max(after)].char_indices().next_back() {
                 Some((before_skip, _)) if skip > after => before_skip,
                 _ => after,
