@@ -99,10 +99,6 @@ fn is_hashtag_sign(c: char) -> bool {
     c == '#' || c == '＃'
 }
 
-fn is_at_sign(c: char) -> bool {
-    c == '@' || c == '＠'
-}
-
 /// What a character is to a hashtag body.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum HashtagChar {
@@ -322,7 +318,7 @@ fn hashtag_at(
     }
     let body_start = at + sign.len_utf8();
     let rest = &text[body_start..];
-    if rest.starts_with(['\u{fe0f}', '\u{20e3}']) {
+    if rest.starts_with('\u{fe0f}') || rest.starts_with('\u{20e3}') {
         return None; // keycap emoji such as #️⃣
     }
     let mut has_letter = false;
@@ -339,7 +335,7 @@ fn hashtag_at(
         return None;
     }
     let after = &text[body_end..];
-    if after.starts_with(is_hashtag_sign) || after.starts_with("://") {
+    if after.starts_with('#') || after.starts_with('＃') || after.starts_with("://") {
         return Some((None, body_end));
     }
     let entity = Found {
@@ -415,9 +411,11 @@ fn mention_at(
         }
     }
     let after = &text[end..];
-    let rejected = after.starts_with(is_at_sign)
-        || after.starts_with(is_latin_accent)
-        || after.starts_with("://");
+    let rejected = match after.chars().next() {
+        Some(c) if c.is_ascii() => c == '@' || after.starts_with("://"),
+        Some(c) => c == '＠' || is_latin_accent(c),
+        None => false,
+    };
     if rejected || list {
         return Some((None, end));
     }
