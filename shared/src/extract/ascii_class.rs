@@ -51,6 +51,12 @@ impl AsciiClass {
         }
     }
 
+    /// Whether byte `b` is an ASCII character in the set: [`Self::has`]
+    /// for building other tables at compile time.
+    pub const fn has_byte(&self, b: u8) -> bool {
+        b < 128 && self.0[b as usize]
+    }
+
     /// Whether `c` is in the set (never, for a character outside ASCII).
     pub fn has(&self, c: char) -> bool {
         self.0.get(c as usize).copied().unwrap_or(false)

@@ -533,20 +533,63 @@ fn url_at(text: &str, at: usize, lead: Option<char>, skip: &mut usize) -> Option
     })
 }
 
+/// The ASCII label characters: those of `validDomainChars`, `_` and `-`.
+const LABEL_ASCII: AsciiClass = AsciiClass::not_punctuation_or_space("\"`_-");
+
 fn is_label_char(c: char) -> bool {
-    const ASCII: AsciiClass = AsciiClass::not_punctuation_or_space("\"`_-");
-    ASCII.has_or(c, is_domain_char)
+    LABEL_ASCII.has_or(c, is_domain_char)
 }
 
 /// Lead bytes of the only non-ASCII characters that are not label
 /// characters (spaces, directional marks, non-characters); any other
 /// multi-byte character is one without decoding it.
-fn may_end_label(lead: u8) -> bool {
+const fn may_end_label(lead: u8) -> bool {
     matches!(lead, 0xc2 | 0xd8 | 0xe1 | 0xe2 | 0xe3 | 0xef)
 }
 
 /// ASCII letters, digits and hyphens: DNS's own label characters.
 const LDH: AsciiClass = AsciiClass::alphanumeric_and("-");
+
+/// What a byte tells a walk over a label run.
+#[derive(Clone, Copy)]
+enum LabelByte {
+    /// An ASCII letter, digit or hyphen.
+    Ldh,
+    /// Part of a label character that is not LDH: another ASCII label
+    /// character, a continuation byte, or the lead byte of a multi-byte
+    /// label character.
+    Other,
+    /// The lead byte of a character that may not be a label character
+    /// ([`may_end_label`]): only decoding it tells.
+    Check,
+    /// An ASCII character that is not a label character.
+    Stop,
+}
+
+/// Every byte's [`LabelByte`]. Label runs are walked for every dot of every
+/// caption, and one lookup per byte replaces a chain of tests.
+const LABEL_BYTES: [LabelByte; 256] = {
+    let mut table = [LabelByte::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = if LDH.has_byte(byte) {
+            LabelByte::Ldh
+        } else if byte >= 0x80 {
+            if may_end_label(byte) {
+                LabelByte::Check
+            } else {
+                LabelByte::Other
+            }
+        } else if LABEL_ASCII.has_byte(byte) {
+            LabelByte::Other
+        } else {
+            LabelByte::Stop
+        };
+        b += 1;
+    }
+    table
+};
 
 /// Whether `label` is all LDH characters.
 fn is_ldh(label: &str) -> bool {
@@ -562,25 +605,21 @@ fn label_run_end(s: &str, at: usize) -> (usize, bool) {
     let bytes = s.as_bytes();
     let (mut i, mut ldh) = (at, true);
     while let Some(&b) = bytes.get(i) {
-        let len = if b < 0x80 {
-            let c = char::from(b);
-            if !is_label_char(c) {
-                break;
+        match LABEL_BYTES[usize::from(b)] {
+            LabelByte::Ldh => i += 1,
+            LabelByte::Other => {
+                ldh = false;
+                i += 1;
             }
-            ldh &= LDH.has(c);
-            1
-        } else {
-            ldh = false;
-            if may_end_label(b) {
-                match char_at(s, i) {
-                    Some(c) if is_label_char(c) => c.len_utf8(),
-                    _ => break,
+            LabelByte::Check => match char_at(s, i) {
+                Some(c) if is_label_char(c) => {
+                    ldh = false;
+                    i += c.len_utf8();
                 }
-            } else {
-                1 // a continuation byte, or a lead byte of a label character
-            }
-        };
-        i += len;
+                _ => break,
+            },
+            LabelByte::Stop => break,
+        }
     }
     (i, ldh)
 }
@@ -591,15 +630,14 @@ fn label_run_start(s: &str, end: usize, floor: usize) -> usize {
     let bytes = s.as_bytes();
     let mut i = end;
     while i > floor {
-        let b = bytes[i - 1];
-        if b < 0x80 {
-            if !is_label_char(char::from(b)) {
-                return i;
+        match LABEL_BYTES[usize::from(bytes[i - 1])] {
+            LabelByte::Stop => return i,
+            LabelByte::Check => {
+                if let Some(c) = char_at(s, i - 1).filter(|&c| !is_label_char(c)) {
+                    return i - 1 + c.len_utf8();
+                }
             }
-        } else if b >= 0xc0 && may_end_label(b) {
-            if let Some(c) = char_at(s, i - 1).filter(|&c| !is_label_char(c)) {
-                return i - 1 + c.len_utf8();
-            }
+            LabelByte::Ldh | LabelByte::Other => {}
         }
         i -= 1;
     }
