@@ -11,10 +11,12 @@ use std::sync::OnceLock;
 
 mod ascii_class;
 mod punycode;
+mod sign_bytes;
 mod url;
 
 use ascii_class::AsciiClass;
 use caseless::Caseless;
+use sign_bytes::SignBytes;
 use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 use unicode_normalization::UnicodeNormalization;
 
@@ -179,14 +181,16 @@ fn is_latin_accent(c: char) -> bool {
 const FULL_WIDTH_SIGN_BYTE: u8 = 0xbc;
 
 /// The next hashtag sign (`#`, `＃`), or also at sign (`@`, `＠`) with
-/// `mentions`, at or after byte `from`. A byte search, because this scan
-/// touches every byte of every caption.
-fn next_sign(text: &str, from: usize, mentions: bool) -> Option<(usize, char)> {
+/// `mentions`, at or after byte `from`, among the candidates of `signs`.
+fn next_sign(
+    text: &str,
+    signs: &mut SignBytes,
+    from: usize,
+    mentions: bool,
+) -> Option<(usize, char)> {
     let bytes = text.as_bytes();
-    let at_byte = if mentions { b'@' } else { b'#' };
     let mut i = from;
-    while let Some(found) = find_sign_bytes(at_byte, &bytes[i..]) {
-        let at = i + found;
+    while let Some(at) = signs.next_from(i) {
         match bytes[at] {
             b'#' => return Some((at, '#')),
             b'@' => return Some((at, '@')),
@@ -202,22 +206,10 @@ fn next_sign(text: &str, from: usize, mentions: bool) -> Option<(usize, char)> {
     None
 }
 
-/// The first `#`, `at_byte` or [`FULL_WIDTH_SIGN_BYTE`] in `hay`. On the
-/// two Lambda architectures this calls memchr's SIMD searcher for the
-/// baseline feature directly (SSE2, NEON): captions are a few hundred
-/// bytes with a sign every few dozen, where `memchr3`'s choice of searcher
-/// on each call cost more than the search.
-fn find_sign_bytes(at_byte: u8, hay: &[u8]) -> Option<usize> {
-    const FW: u8 = FULL_WIDTH_SIGN_BYTE;
-    #[cfg(target_arch = "x86_64")]
-    let simd = memchr::arch::x86_64::sse2::memchr::Three::new(b'#', at_byte, FW);
-    #[cfg(target_arch = "aarch64")]
-    let simd = memchr::arch::aarch64::neon::memchr::Three::new(b'#', at_byte, FW);
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    if let Some(simd) = simd {
-        return simd.find(hay);
-    }
-    memchr::memchr3(b'#', at_byte, FW, hay)
+/// The sign bytes [`next_sign`] looks at, for `text`.
+fn sign_bytes(text: &str, mentions: bool) -> SignBytes<'_> {
+    let at_byte = if mentions { b'@' } else { b'#' };
+    SignBytes::new(text.as_bytes(), at_byte, FULL_WIDTH_SIGN_BYTE)
 }
 
 /// Hashtags and mentions of `text`, in text order.
@@ -237,8 +229,9 @@ fn scan_into(text: &str, mentions: bool, scratch: &mut Scratch) {
     // sign; `consumed` is where the previous match of the same kind (even a
     // rejected one) ended, so that character cannot be the next one's boundary.
     let (mut consumed_tag, mut consumed_mention) = (0, 0);
+    let mut signs = sign_bytes(text, mentions);
     let mut i = 0;
-    while let Some((at, sign)) = next_sign(text, i, mentions) {
+    while let Some((at, sign)) = next_sign(text, &mut signs, i, mentions) {
         let (attempt, consumed) = if is_hashtag_sign(sign) {
             (hashtag_at(text, at, sign, consumed_tag), &mut consumed_tag)
         } else {
@@ -528,17 +521,21 @@ mod tests {
         // `ü` (C3 BC), `ー` (E3 83 BC) and `Ｒ` (EF BC B2) hold the byte the
         // search stops at, without being signs.
         let text = "ü ー Ｒ ＃一 ＠b";
-        let signs: Vec<(usize, char)> =
-            std::iter::successors(next_sign(text, 0, true), |&(at, sign)| {
-                next_sign(text, at + sign.len_utf8(), true)
-            })
-            .collect();
+        let (mut bytes, mut signs, mut from) = (sign_bytes(text, true), Vec::new(), 0);
+        while let Some((at, sign)) = next_sign(text, &mut bytes, from, true) {
+            signs.push((at, sign));
+            from = at + sign.len_utf8();
+        }
         let expected = [
             (text.find('＃').unwrap(), '＃'),
             (text.find('＠').unwrap(), '＠'),
         ];
         assert_eq!(signs, expected);
-        assert_eq!(next_sign("ü ー Ｒ ＠b", 0, false), None);
+        let text = "ü ー Ｒ ＠b";
+        assert_eq!(
+            next_sign(text, &mut sign_bytes(text, false), 0, false),
+            None
+        );
     }
 
     #[test]
