@@ -360,16 +360,16 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<Domain, NoDomain> {
         let (end, ldh) = label_run_end(text, start);
         first_run_end.get_or_insert(end);
         let virtual_first = lead && start == at;
-        let label = &text[start..end];
-        let ends_ok = label
-            .chars()
-            .next_back()
-            .map_or(virtual_first, is_domain_char);
-        let starts_ok = virtual_first || label.starts_with(is_domain_char);
-        if !(starts_ok && ends_ok && text[end..].starts_with('.')) {
+        let label = &text.as_bytes()[start..end];
+        // The run's characters are domain characters but for `_` and `-`,
+        // so its bytes tell the first and last characters' tests.
+        let domain_edge = |b: &u8| !matches!(b, b'_' | b'-');
+        let ends_ok = label.last().map_or(virtual_first, domain_edge);
+        let starts_ok = virtual_first || label.first().is_some_and(domain_edge);
+        if !(starts_ok && ends_ok && text.as_bytes().get(end) == Some(&b'.')) {
             break;
         }
-        let underscore = !ldh && label.bytes().any(|b| b == b'_');
+        let underscore = !ldh && label.contains(&b'_');
         ldh_labels &= ldh && label.len() <= MAX_DOMAIN_LABEL_LENGTH;
         if !underscore {
             if let Some(tld_end) = tld_at(text, end + 1) {
@@ -606,9 +606,10 @@ fn label_run_end(s: &str, at: usize) -> (usize, bool) {
     let (mut i, mut ldh) = (at, true);
     while let Some(&b) = bytes.get(i) {
         match LABEL_BYTES[usize::from(b)] {
-            LabelByte::Ldh => i += 1,
-            LabelByte::Other => {
-                ldh = false;
+            // One branch for both: labels mix them, and which one it is
+            // only sets the flag.
+            class @ (LabelByte::Ldh | LabelByte::Other) => {
+                ldh &= matches!(class, LabelByte::Ldh);
                 i += 1;
             }
             LabelByte::Check => match char_at(s, i) {
