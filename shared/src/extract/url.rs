@@ -254,6 +254,19 @@ fn is_ascii_domain_char(c: char) -> bool {
     }
 }
 
+/// Whether byte `at` of `s` is `b`: the URL grammar's separators are ASCII,
+/// and testing their byte spares slicing and decoding the text there.
+fn byte_is(s: &str, at: usize, b: u8) -> bool {
+    s.as_bytes().get(at) == Some(&b)
+}
+
+/// Where the character that ends at byte `at` starts, if one does.
+fn char_start_before(s: &str, at: usize) -> Option<usize> {
+    let bytes = s.as_bytes();
+    // UTF-8 continuation bytes are 0x80..=0xBF: below -0x40 as `i8`.
+    (0..at).rev().find(|&i| bytes[i] as i8 >= -0x40)
+}
+
 /// End of the run of characters matching `keep`, from `at`.
 fn run_end(s: &str, at: usize, keep: impl Fn(char) -> bool) -> usize {
     let mut i = at;
@@ -366,7 +379,7 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<Domain, NoDomain> {
         let domain_edge = |b: &u8| !matches!(b, b'_' | b'-');
         let ends_ok = label.last().map_or(virtual_first, domain_edge);
         let starts_ok = virtual_first || label.first().is_some_and(domain_edge);
-        if !(starts_ok && ends_ok && text.as_bytes().get(end) == Some(&b'.')) {
+        if !(starts_ok && ends_ok && byte_is(text, end, b'.')) {
             break;
         }
         let underscore = !ldh && label.contains(&b'_');
@@ -388,7 +401,7 @@ fn domain_at(text: &str, at: usize, lead: bool) -> Result<Domain, NoDomain> {
         // it can do better.
         (None, None) => {
             let end = first_run_end.unwrap_or(at);
-            let dotless = end > at && !text[end..].starts_with('.');
+            let dotless = end > at && !byte_is(text, end, b'.');
             Err(if dotless {
                 NoDomain::WholeRun { end }
             } else {
@@ -508,17 +521,17 @@ fn url_at(text: &str, at: usize, lead: Option<char>, skip: &mut usize) -> Option
         },
     };
     let mut end = domain.end;
-    if text[end..].starts_with(':') {
+    if byte_is(text, end, b':') {
         let digits = run_end(text, end + 1, |c| c.is_ascii_digit());
         if digits > end + 1 {
             end = digits;
         }
     }
-    let has_path = text[end..].starts_with('/');
+    let has_path = byte_is(text, end, b'/');
     if has_path {
         end = path_end(text, end + 1);
     }
-    if text[end..].starts_with('?') {
+    if byte_is(text, end, b'?') {
         end = query_end(text, end + 1).unwrap_or(end);
     }
     Some(UrlMatch {
@@ -658,11 +671,7 @@ fn first_try_before(text: &str, dot: usize, floor: usize) -> (usize, usize) {
         .iter()
         .find(|p| head.len() >= p.len() && head[head.len() - p.len()..].eq_ignore_ascii_case(p))
         .map_or(run_start, |p| run_start - p.len());
-    let first = text[..url_start]
-        .char_indices()
-        .next_back()
-        .map_or(0, |(i, _)| i);
-    (first, run_start)
+    (char_start_before(text, url_start).unwrap_or(0), run_start)
 }
 
 /// The next match of the global `extractUrl` regex at or after `from`, if
@@ -674,8 +683,7 @@ fn next_match(text: &str, from: usize, until: usize, dots_until: usize) -> Optio
     let mut skip = 0;
     let mut s = from;
     loop {
-        let first = text[s..].chars().next()?;
-        let after_first = s + first.len_utf8();
+        let after_first = s + char_at(text, s)?.len_utf8();
         let dots = text.as_bytes().get(after_first..dots_until)?;
         let dot = after_first + memchr::memchr(b'.', dots)?;
         let (first, run_start) = first_try_before(text, dot, s);
@@ -687,7 +695,7 @@ fn next_match(text: &str, from: usize, until: usize, dots_until: usize) -> Optio
             return None;
         }
         while s < dot {
-            let c = text[s..].chars().next()?;
+            let c = char_at(text, s)?;
             let after = s + c.len_utf8();
             if may_precede(c) {
                 // In UTF-16 an astral character is two units: the regex
@@ -710,9 +718,10 @@ fn next_match(text: &str, from: usize, until: usize, dots_until: usize) -> Optio
             // Starts before `skip` cannot have a domain, nor a protocol
             // (inside a label run none can; before the run that ends at the
             // dot, only the protocol's start, which comes first, can).
-            s = match text[..skip.max(after)].char_indices().next_back() {
-                Some((before_skip, _)) if skip > after => before_skip,
-                _ => after,
+            s = if skip > after {
+                char_start_before(text, skip).unwrap_or(after)
+            } else {
+                after
             };
         }
     }
@@ -900,7 +909,7 @@ fn url_scan(text: &str, at: usize) -> Option<UrlScan> {
 fn labels_after(text: &str, at: usize) -> (usize, bool) {
     let mut end = label_run_end(text, at).0;
     let mut tld_follows = false;
-    while text[end..].starts_with('.') {
+    while byte_is(text, end, b'.') {
         tld_follows = tld_follows || tld_at(text, end + 1).is_some();
         end = label_run_end(text, end + 1).0;
     }
