@@ -10,13 +10,13 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 mod ascii_class;
+mod byte_search;
 mod punycode;
-mod sign_bytes;
 mod url;
 
 use ascii_class::AsciiClass;
+use byte_search::SignBytes;
 use caseless::Caseless;
-use sign_bytes::SignBytes;
 use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 use unicode_normalization::UnicodeNormalization;
 

@@ -16,7 +16,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use super::ascii_class::AsciiClass;
-use super::{char_at, is_latin_accent, punycode};
+use super::{byte_search, char_at, is_latin_accent, punycode};
 
 /// twitter-text's `MAX_URL_LENGTH`, in UTF-16 code units.
 const MAX_URL_LENGTH: usize = 4096;
@@ -685,7 +685,7 @@ fn next_match(text: &str, from: usize, until: usize, dots_until: usize) -> Optio
     loop {
         let after_first = s + char_at(text, s)?.len_utf8();
         let dots = text.as_bytes().get(after_first..dots_until)?;
-        let dot = after_first + memchr::memchr(b'.', dots)?;
+        let dot = after_first + byte_search::find_dot(dots)?;
         let (first, run_start) = first_try_before(text, dot, s);
         s = s.max(first);
         // No domain starts before the run: its first label would have
@@ -896,7 +896,7 @@ fn url_scan(text: &str, at: usize) -> Option<UrlScan> {
         }
     };
     let start = word_start(text, opener);
-    let dot = memchr::memchr(b'.', &bytes[start..opener]);
+    let dot = byte_search::find_dot(&bytes[start..opener]);
     dot.map(|_| UrlScan {
         start,
         dots_until: at,
@@ -922,11 +922,7 @@ fn labels_after(text: &str, at: usize) -> (usize, bool) {
 /// No URL contains one, so every match ends before it or starts at it or
 /// later.
 fn word_start(text: &str, at: usize) -> usize {
-    let before = &text.as_bytes()[..at];
-    // `u8::is_ascii_whitespace`: space, tab, line feed, form feed, return.
-    let common = memchr::memrchr3(b' ', b'\n', b'\t', before).unwrap_or(0);
-    let rare = memchr::memrchr2(b'\r', b'\x0c', &before[common..]).map_or(0, |i| common + i);
-    common.max(rare)
+    byte_search::last_whitespace(&text.as_bytes()[..at]).unwrap_or(0)
 }
 
 /// Byte ranges of the URL entities twitter-text finds in `text`, in order,

@@ -1,5 +1,8 @@
-//! Where a text's sign bytes are: the scan's search for `#`, `@` and the
-//! full-width signs, the only part of extraction that reads every byte.
+//! The byte searches extraction runs on every caption: signs, word starts,
+//! dots. Captions are a few hundred bytes, with what is searched for every
+//! few dozen: a search's start-up costs as much as the search, so on
+//! x86_64 these skip memchr's choice of searcher (SSE2 is always there)
+//! or do without a searcher; elsewhere they are memchr's (NEON on aarch64).
 
 /// Successive positions of the bytes that may belong to a sign: `#`, an
 /// `at_byte` (`@`, or `#` again when mentions are not wanted) and a
@@ -66,6 +69,42 @@ impl<'a> SignBytes<'a> {
     }
 }
 
+/// The last ASCII whitespace byte (`u8::is_ascii_whitespace`) in `bytes`.
+pub(super) fn last_whitespace(bytes: &[u8]) -> Option<usize> {
+    // Space, line feed and tab first; then the rare two, after those.
+    let common = rfind3(b' ', b'\n', b'\t', bytes);
+    let from = common.unwrap_or(0);
+    let rare = rfind2(b'\r', b'\x0c', &bytes[from..]).map(|i| from + i);
+    rare.or(common)
+}
+
+/// The first `.` in `hay`.
+pub(super) fn find_dot(hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(sse2) = memchr::arch::x86_64::sse2::memchr::One::new(b'.') {
+        return sse2.find(hay);
+    }
+    memchr::memchr(b'.', hay)
+}
+
+/// `memchr::memrchr3`.
+fn rfind3(a: u8, b: u8, c: u8, hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(sse2) = memchr::arch::x86_64::sse2::memchr::Three::new(a, b, c) {
+        return sse2.rfind(hay);
+    }
+    memchr::memrchr3(a, b, c, hay)
+}
+
+/// `memchr::memrchr2`.
+fn rfind2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(sse2) = memchr::arch::x86_64::sse2::memchr::Two::new(a, b) {
+        return sse2.rfind(hay);
+    }
+    memchr::memrchr2(a, b, hay)
+}
+
 /// The first of `targets` at or after `from` in `bytes`, by memchr.
 #[cfg(any(test, not(target_arch = "x86_64")))]
 fn search(bytes: &[u8], [a, b, c]: [u8; 3], from: usize) -> Option<usize> {
@@ -113,6 +152,16 @@ fn block_bits_sse2(block: &[u8; 64], [a, b, c]: [u8; 3]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_whitespace_of_each_kind_is_found() {
+        for text in [
+            "", "a", " a", "a b\tc", "a\rb c", "a b\x0cc", "a\n\r", "\x0c", "é b",
+        ] {
+            let expected = text.bytes().rposition(|b| b.is_ascii_whitespace());
+            assert_eq!(last_whitespace(text.as_bytes()), expected, "{text:?}");
+        }
+    }
 
     #[test]
     fn every_candidate_is_found_in_order() {
