@@ -47,10 +47,16 @@ impl<'a> SignBytes<'a> {
         loop {
             let offset = from - self.block.start;
             if offset >= 64 {
-                let rest = self.bytes.get(from..).filter(|r| !r.is_empty())?;
+                if from >= self.bytes.len() {
+                    return None;
+                }
+                // Near the end, the block is the text's last 64 bytes
+                // (the bits before `from` go unread): padding a shorter
+                // block costs a copy.
+                let start = from.min(self.bytes.len().saturating_sub(64));
                 self.block = Block {
-                    start: from,
-                    bits: block_bits(rest, self.targets),
+                    start,
+                    bits: block_bits(&self.bytes[start..], self.targets),
                 };
                 continue;
             }
