@@ -1,8 +1,10 @@
 //! The byte searches extraction runs on every caption: signs, word starts,
 //! dots. Captions are a few hundred bytes, with what is searched for every
-//! few dozen: a search's start-up costs as much as the search, so on
-//! x86_64 these skip memchr's choice of searcher (SSE2 is always there)
-//! or do without a searcher; elsewhere they are memchr's (NEON on aarch64).
+//! few dozen: a search's start-up and its unpredictable branches cost as
+//! much as the search. So on x86_64 signs and word starts come from SSE2
+//! bit masks over 64-byte blocks, and dots from memchr's SSE2 searcher
+//! built directly (SSE2 is always there, so memchr's choice of searcher
+//! is skipped); elsewhere these are memchr's searches (NEON on aarch64).
 
 /// Successive positions of the bytes that may belong to a sign: `#`, an
 /// `at_byte` (`@`, or `#` again when mentions are not wanted) and a
@@ -75,12 +77,39 @@ impl<'a> SignBytes<'a> {
     }
 }
 
-/// The last ASCII whitespace byte (`u8::is_ascii_whitespace`) in `bytes`.
-pub(super) fn last_whitespace(bytes: &[u8]) -> Option<usize> {
+/// ASCII whitespace (`u8::is_ascii_whitespace`).
+#[cfg(target_arch = "x86_64")]
+const WHITESPACE: [u8; 5] = [b' ', b'\n', b'\t', b'\r', b'\x0c'];
+
+/// The last ASCII whitespace byte before `at` in `bytes`, from 64-byte
+/// blocks that end at `at` where the text is long enough.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn last_whitespace_before(bytes: &[u8], mut at: usize) -> Option<usize> {
+    while at > 0 {
+        // A whole block where the text allows: from 1 to 64 of its bytes
+        // come before `at`.
+        let start = at.saturating_sub(64).min(bytes.len().saturating_sub(64));
+        let before_at = u64::MAX >> (64 - (at - start));
+        let bits = block_bits(&bytes[start..], WHITESPACE) & before_at;
+        if bits != 0 {
+            return Some(start + 63 - bits.leading_zeros() as usize);
+        }
+        at = start;
+    }
+    None
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) use memchr_last_whitespace_before as last_whitespace_before;
+
+/// The last ASCII whitespace byte before `at` in `bytes`, by memchr.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn memchr_last_whitespace_before(bytes: &[u8], at: usize) -> Option<usize> {
+    let bytes = &bytes[..at];
     // Space, line feed and tab first; then the rare two, after those.
-    let common = rfind3(b' ', b'\n', b'\t', bytes);
+    let common = memchr::memrchr3(b' ', b'\n', b'\t', bytes);
     let from = common.unwrap_or(0);
-    let rare = rfind2(b'\r', b'\x0c', &bytes[from..]).map(|i| from + i);
+    let rare = memchr::memrchr2(b'\r', b'\x0c', &bytes[from..]).map(|i| from + i);
     rare.or(common)
 }
 
@@ -93,24 +122,6 @@ pub(super) fn find_dot(hay: &[u8]) -> Option<usize> {
     memchr::memchr(b'.', hay)
 }
 
-/// `memchr::memrchr3`.
-fn rfind3(a: u8, b: u8, c: u8, hay: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(sse2) = memchr::arch::x86_64::sse2::memchr::Three::new(a, b, c) {
-        return sse2.rfind(hay);
-    }
-    memchr::memrchr3(a, b, c, hay)
-}
-
-/// `memchr::memrchr2`.
-fn rfind2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(sse2) = memchr::arch::x86_64::sse2::memchr::Two::new(a, b) {
-        return sse2.rfind(hay);
-    }
-    memchr::memrchr2(a, b, hay)
-}
-
 /// The first of `targets` at or after `from` in `bytes`, by memchr.
 #[cfg(any(test, not(target_arch = "x86_64")))]
 fn search(bytes: &[u8], [a, b, c]: [u8; 3], from: usize) -> Option<usize> {
@@ -119,7 +130,7 @@ fn search(bytes: &[u8], [a, b, c]: [u8; 3], from: usize) -> Option<usize> {
 
 /// The candidate bits of the first 64 bytes of `hay` (none past its end).
 #[cfg(target_arch = "x86_64")]
-fn block_bits(hay: &[u8], targets: [u8; 3]) -> u64 {
+fn block_bits<const N: usize>(hay: &[u8], targets: [u8; N]) -> u64 {
     let mut padded = [0u8; 64];
     let block = match hay.first_chunk::<64>() {
         Some(block) => block,
@@ -136,20 +147,20 @@ fn block_bits(hay: &[u8], targets: [u8; 3]) -> u64 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
-fn block_bits_sse2(block: &[u8; 64], [a, b, c]: [u8; 3]) -> u64 {
+fn block_bits_sse2<const N: usize>(block: &[u8; 64], targets: [u8; N]) -> u64 {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+        _mm_setzero_si128,
     };
-    let [a, b, c] = [a, b, c].map(|t| _mm_set1_epi8(t as i8));
+    let targets = targets.map(|t| _mm_set1_epi8(t as i8));
     let mut bits = 0;
     for (k, chunk) in block.chunks_exact(16).enumerate() {
         // Two loads the compiler merges into one, without a raw pointer.
         let half = |h: &[u8]| i64::from_le_bytes(h.try_into().expect("8 bytes"));
         let v = _mm_set_epi64x(half(&chunk[8..]), half(&chunk[..8]));
-        let hits = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
-            _mm_cmpeq_epi8(v, c),
-        );
+        let hits = targets.iter().fold(_mm_setzero_si128(), |hits, &t| {
+            _mm_or_si128(hits, _mm_cmpeq_epi8(v, t))
+        });
         bits |= u64::from(_mm_movemask_epi8(hits) as u16) << (16 * k);
     }
     bits
@@ -161,11 +172,28 @@ mod tests {
 
     #[test]
     fn the_last_whitespace_of_each_kind_is_found() {
-        for text in [
+        let short = [
             "", "a", " a", "a b\tc", "a\rb c", "a b\x0cc", "a\n\r", "\x0c", "é b",
-        ] {
-            let expected = text.bytes().rposition(|b| b.is_ascii_whitespace());
-            assert_eq!(last_whitespace(text.as_bytes()), expected, "{text:?}");
+        ];
+        let mut texts: Vec<String> = short.iter().map(|t| t.to_string()).collect();
+        // Several blocks, whitespace on and off their edges.
+        texts.push(format!(
+            "{} {}\r{}",
+            "x".repeat(63),
+            "y".repeat(64),
+            "z".repeat(70)
+        ));
+        texts.extend(crate::corpus::captions(5, 200));
+        for text in &texts {
+            for at in 0..=text.len() {
+                let expected = text.as_bytes()[..at]
+                    .iter()
+                    .rposition(u8::is_ascii_whitespace);
+                let found = last_whitespace_before(text.as_bytes(), at);
+                assert_eq!(found, expected, "{text:?} before {at}");
+                let found = memchr_last_whitespace_before(text.as_bytes(), at);
+                assert_eq!(found, expected, "memchr: {text:?} before {at}");
+            }
         }
     }
 

@@ -922,7 +922,7 @@ fn labels_after(text: &str, at: usize) -> (usize, bool) {
 /// No URL contains one, so every match ends before it or starts at it or
 /// later.
 fn word_start(text: &str, at: usize) -> usize {
-    byte_search::last_whitespace(&text.as_bytes()[..at]).unwrap_or(0)
+    byte_search::last_whitespace_before(text.as_bytes(), at).unwrap_or(0)
 }
 
 /// Byte ranges of the URL entities twitter-text finds in `text`, in order,
