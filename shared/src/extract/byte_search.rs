@@ -113,13 +113,30 @@ fn memchr_last_whitespace_before(bytes: &[u8], at: usize) -> Option<usize> {
     rare.or(common)
 }
 
-/// The first `.` in `hay`.
-pub(super) fn find_dot(hay: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(sse2) = memchr::arch::x86_64::sse2::memchr::One::new(b'.') {
-        return sse2.find(hay);
+/// The first `.` from `from` to before `until` in `bytes`, from 64-byte
+/// blocks that start at `from` where the text is long enough.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn find_dot(bytes: &[u8], mut from: usize, until: usize) -> Option<usize> {
+    while from < until {
+        let start = from.min(bytes.len().saturating_sub(64));
+        let bits = block_bits(&bytes[start..], [b'.']) & (u64::MAX << (from - start));
+        if bits != 0 {
+            let dot = start + bits.trailing_zeros() as usize;
+            return (dot < until).then_some(dot);
+        }
+        from = start + 64;
     }
-    memchr::memchr(b'.', hay)
+    None
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) use memchr_find_dot as find_dot;
+
+/// The first `.` from `from` to before `until` in `bytes`, by memchr.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn memchr_find_dot(bytes: &[u8], from: usize, until: usize) -> Option<usize> {
+    let hay = bytes.get(from..until)?;
+    memchr::memchr(b'.', hay).map(|i| from + i)
 }
 
 /// The first of `targets` at or after `from` in `bytes`, by memchr.
@@ -193,6 +210,35 @@ mod tests {
                 assert_eq!(found, expected, "{text:?} before {at}");
                 let found = memchr_last_whitespace_before(text.as_bytes(), at);
                 assert_eq!(found, expected, "memchr: {text:?} before {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_dot_in_a_range_is_found() {
+        let mut texts = vec![String::new(), "a.b".to_string(), "..".to_string()];
+        texts.push(format!(
+            "{}.{}.{}",
+            "x".repeat(63),
+            "y".repeat(64),
+            "z".repeat(70)
+        ));
+        texts.extend(crate::corpus::captions(6, 100));
+        for text in &texts {
+            let bytes = text.as_bytes();
+            for from in 0..=bytes.len() {
+                for until in [from, from + 1, from + 40, from + 64, from + 65, bytes.len()] {
+                    let until = until.min(bytes.len());
+                    let expected = bytes[from..until].iter().position(|&b| b == b'.');
+                    let expected = expected.map(|i| from + i);
+                    assert_eq!(
+                        find_dot(bytes, from, until),
+                        expected,
+                        "{text:?} {from}..{until}"
+                    );
+                    let memchr = memchr_find_dot(bytes, from, until);
+                    assert_eq!(memchr, expected, "memchr: {text:?} {from}..{until}");
+                }
             }
         }
     }

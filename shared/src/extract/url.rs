@@ -684,8 +684,7 @@ fn next_match(text: &str, from: usize, until: usize, dots_until: usize) -> Optio
     let mut s = from;
     loop {
         let after_first = s + char_at(text, s)?.len_utf8();
-        let dots = text.as_bytes().get(after_first..dots_until)?;
-        let dot = after_first + byte_search::find_dot(dots)?;
+        let dot = byte_search::find_dot(text.as_bytes(), after_first, dots_until)?;
         let (first, run_start) = first_try_before(text, dot, s);
         s = s.max(first);
         // No domain starts before the run: its first label would have
@@ -896,7 +895,7 @@ fn url_scan(text: &str, at: usize) -> Option<UrlScan> {
         }
     };
     let start = word_start(text, opener);
-    let dot = byte_search::find_dot(&bytes[start..opener]);
+    let dot = byte_search::find_dot(bytes, start, opener);
     dot.map(|_| UrlScan {
         start,
         dots_until: at,
