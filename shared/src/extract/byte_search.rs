@@ -104,7 +104,7 @@ pub(super) use memchr_last_whitespace_before as last_whitespace_before;
 
 /// The last ASCII whitespace byte before `at` in `bytes`, by memchr.
 #[cfg(any(test, not(target_arch = "x86_64")))]
-fn memchr_last_whitespace_before(bytes: &[u8], at: usize) -> Option<usize> {
+pub(super) fn memchr_last_whitespace_before(bytes: &[u8], at: usize) -> Option<usize> {
     let bytes = &bytes[..at];
     // Space, line feed and tab first; then the rare two, after those.
     let common = memchr::memrchr3(b' ', b'\n', b'\t', bytes);
@@ -134,7 +134,7 @@ pub(super) use memchr_find_dot as find_dot;
 
 /// The first `.` from `from` to before `until` in `bytes`, by memchr.
 #[cfg(any(test, not(target_arch = "x86_64")))]
-fn memchr_find_dot(bytes: &[u8], from: usize, until: usize) -> Option<usize> {
+pub(super) fn memchr_find_dot(bytes: &[u8], from: usize, until: usize) -> Option<usize> {
     let hay = bytes.get(from..until)?;
     memchr::memchr(b'.', hay).map(|i| from + i)
 }
