@@ -187,20 +187,22 @@ fn block_bits_sse2<const N: usize>(block: &[u8; 64], targets: [u8; N]) -> u64 {
 mod tests {
     use super::*;
 
+    /// `short` texts, one of three blocks with `a` and `b` on and off
+    /// block edges, and `captions` corpus captions.
+    fn texts(short: &[&str], a: char, b: char, captions: usize) -> Vec<String> {
+        let mut texts: Vec<String> = short.iter().map(|t| t.to_string()).collect();
+        let (x, y, z) = ("x".repeat(63), "y".repeat(64), "z".repeat(70));
+        texts.push(format!("{x}{a}{y}{b}{z}"));
+        texts.extend(crate::corpus::captions(5, captions));
+        texts
+    }
+
     #[test]
     fn the_last_whitespace_of_each_kind_is_found() {
         let short = [
             "", "a", " a", "a b\tc", "a\rb c", "a b\x0cc", "a\n\r", "\x0c", "é b",
         ];
-        let mut texts: Vec<String> = short.iter().map(|t| t.to_string()).collect();
-        // Several blocks, whitespace on and off their edges.
-        texts.push(format!(
-            "{} {}\r{}",
-            "x".repeat(63),
-            "y".repeat(64),
-            "z".repeat(70)
-        ));
-        texts.extend(crate::corpus::captions(5, 200));
+        let texts = texts(&short, ' ', '\r', 200);
         for text in &texts {
             for at in 0..=text.len() {
                 let expected = text.as_bytes()[..at]
@@ -216,14 +218,7 @@ mod tests {
 
     #[test]
     fn the_first_dot_in_a_range_is_found() {
-        let mut texts = vec![String::new(), "a.b".to_string(), "..".to_string()];
-        texts.push(format!(
-            "{}.{}.{}",
-            "x".repeat(63),
-            "y".repeat(64),
-            "z".repeat(70)
-        ));
-        texts.extend(crate::corpus::captions(6, 100));
+        let texts = texts(&["", "a.b", ".."], '.', '.', 100);
         for text in &texts {
             let bytes = text.as_bytes();
             for from in 0..=bytes.len() {
@@ -245,16 +240,8 @@ mod tests {
 
     #[test]
     fn every_candidate_is_found_in_order() {
-        let mut texts: Vec<String> = crate::corpus::captions(11, 2_000);
-        texts.push(String::new());
-        // Candidates on block edges, and texts of exactly one block.
-        texts.push(format!(
-            "{}#{}@{}",
-            "x".repeat(63),
-            "y".repeat(63),
-            "z".repeat(63)
-        ));
-        texts.push("@".repeat(64));
+        // Candidates on block edges, and a text of exactly one block.
+        let texts = texts(&["", &"@".repeat(64)], '#', '@', 2_000);
         for text in &texts {
             for at_byte in [b'@', b'#'] {
                 let targets = [b'#', at_byte, 0xbc];
