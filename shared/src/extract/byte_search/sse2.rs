@@ -21,16 +21,24 @@ struct Block {
     bits: u64,
 }
 
+impl Block {
+    /// The block a forward search from `from` reads: it starts at `from`,
+    /// or before it near the end of the text so that it is whole (padding
+    /// a shorter one costs a copy); bits before `from` are cleared.
+    fn from<const N: usize>(bytes: &[u8], from: usize, targets: [u8; N]) -> Self {
+        let start = from.min(bytes.len().saturating_sub(64));
+        let bits = block_bits(&bytes[start..], targets) & (u64::MAX << (from - start));
+        Block { start, bits }
+    }
+}
+
 impl<'a> SignBytes<'a> {
     pub(in crate::extract) fn new(bytes: &'a [u8], at_byte: u8, full_width: u8) -> Self {
         let targets = [b'#', at_byte, full_width];
         SignBytes {
             bytes,
             targets,
-            block: Block {
-                start: 0,
-                bits: block_bits(bytes, targets),
-            },
+            block: Block::from(bytes, 0, targets),
         }
     }
 
@@ -43,14 +51,7 @@ impl<'a> SignBytes<'a> {
                 if from >= self.bytes.len() {
                     return None;
                 }
-                // Near the end, the block is the text's last 64 bytes
-                // (the bits before `from` go unread): padding a shorter
-                // block costs a copy.
-                let start = from.min(self.bytes.len().saturating_sub(64));
-                self.block = Block {
-                    start,
-                    bits: block_bits(&self.bytes[start..], self.targets),
-                };
+                self.block = Block::from(self.bytes, from, self.targets);
                 continue;
             }
             let bits = self.block.bits & (u64::MAX << offset);
@@ -86,31 +87,31 @@ pub(in crate::extract) fn last_whitespace_before(bytes: &[u8], mut at: usize) ->
 /// blocks that start at `from` where the text is long enough.
 pub(in crate::extract) fn find_dot(bytes: &[u8], mut from: usize, until: usize) -> Option<usize> {
     while from < until {
-        let start = from.min(bytes.len().saturating_sub(64));
-        let bits = block_bits(&bytes[start..], [b'.']) & (u64::MAX << (from - start));
-        if bits != 0 {
-            let dot = start + bits.trailing_zeros() as usize;
+        let block = Block::from(bytes, from, [b'.']);
+        if block.bits != 0 {
+            let dot = block.start + block.bits.trailing_zeros() as usize;
             return (dot < until).then_some(dot);
         }
-        from = start + 64;
+        from = block.start + 64;
     }
     None
 }
 
 /// The candidate bits of the first 64 bytes of `hay` (none past its end).
 fn block_bits<const N: usize>(hay: &[u8], targets: [u8; N]) -> u64 {
-    let mut padded = [0u8; 64];
-    let block = match hay.first_chunk::<64>() {
-        Some(block) => block,
-        None => {
-            padded[..hay.len()].copy_from_slice(hay);
-            &padded
-        }
-    };
-    // Zero bytes past the end match no target (none is zero).
-    debug_assert!(!targets.contains(&0));
     // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
-    unsafe { block_bits_sse2(block, targets) }
+    let bits = |block: &[u8; 64]| unsafe { block_bits_sse2(block, targets) };
+    match hay.first_chunk::<64>() {
+        Some(block) => bits(block),
+        // Only texts shorter than a block get here: zero bytes past the
+        // end match no target (none is zero).
+        None => {
+            debug_assert!(!targets.contains(&0));
+            let mut padded = [0; 64];
+            padded[..hay.len()].copy_from_slice(hay);
+            bits(&padded)
+        }
+    }
 }
 
 #[target_feature(enable = "sse2")]
