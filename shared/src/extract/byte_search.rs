@@ -7,18 +7,17 @@
 //! x86_64 too, so that CI builds and tests what aarch64, the template's
 //! default Lambda architecture, runs.
 
-#[cfg(any(
-    test,
-    not(all(target_arch = "x86_64", not(feature = "portable-search")))
-))]
-mod portable;
+// SSE2 on x86_64 unless `portable-search`; portable otherwise, and in
+// tests, which check it everywhere.
 #[cfg(all(target_arch = "x86_64", not(feature = "portable-search")))]
 mod sse2;
-
-#[cfg(not(all(target_arch = "x86_64", not(feature = "portable-search"))))]
-pub(super) use portable::{find_dot, last_whitespace_before, SignBytes};
 #[cfg(all(target_arch = "x86_64", not(feature = "portable-search")))]
 pub(super) use sse2::{find_dot, last_whitespace_before, SignBytes};
+
+#[cfg(any(test, not(target_arch = "x86_64"), feature = "portable-search"))]
+mod portable;
+#[cfg(any(not(target_arch = "x86_64"), feature = "portable-search"))]
+pub(super) use portable::{find_dot, last_whitespace_before, SignBytes};
 
 #[cfg(test)]
 mod tests {
