@@ -886,8 +886,8 @@ fn url_scan(text: &str, at: usize) -> Option<UrlScan> {
                 i -= 1;
             }
             _ => {
-                let (start, c) = text[..i].char_indices().next_back()?;
-                if !is_path_char(c) {
+                let start = char_start_before(text, i)?;
+                if !char_at(text, start).is_some_and(is_path_char) {
                     return None;
                 }
                 i = start;
