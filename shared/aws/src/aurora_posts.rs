@@ -1,0 +1,590 @@
+//! Users, posts and images in Aurora PostgreSQL through the RDS Data API
+//! (`aws-sdk-rdsdata`). Named parameters only; ids are `bigint` end to end
+//! (`longValue`). A post, its images and its outbox event commit in one
+//! transaction, so a stored post always has an event to publish.
+
+use async_trait::async_trait;
+use aws_sdk_rdsdata::operation::execute_statement::builders::ExecuteStatementFluentBuilder;
+use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementOutput;
+use aws_sdk_rdsdata::types::{Field, SqlParameter};
+use aws_sdk_rdsdata::Client;
+
+use super::sdk_error;
+use hashtag_core::domain::{Image, Post, User, Username, POSTS_TOPIC};
+use hashtag_core::ids::{Id, MAX_WORKER_ID};
+use hashtag_core::ports::{Created, Outbox, OutboxEvent, OutboxRound, PostStore, StoreError};
+
+/// The schema, as numbered migrations of one statement each (the Data API
+/// runs one statement per call). Applied in order by [`AuroraPostStore::migrate`],
+/// each in a transaction with its version row; never edit an applied one.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE users (
+        user_id bigint PRIMARY KEY,
+        username text NOT NULL,
+        username_key text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL
+    )",
+    "CREATE TABLE posts (
+        post_id bigint PRIMARY KEY,
+        user_id bigint NOT NULL REFERENCES users (user_id),
+        caption text NOT NULL,
+        created_at timestamptz NOT NULL
+    )",
+    "CREATE TABLE images (
+        image_id bigint PRIMARY KEY,
+        post_id bigint NOT NULL REFERENCES posts (post_id),
+        position int NOT NULL,
+        url text NOT NULL
+    )",
+    "CREATE INDEX images_by_post ON images (post_id, position)",
+    "CREATE TABLE outbox (
+        event_id bigserial PRIMARY KEY,
+        topic text NOT NULL,
+        key text NOT NULL,
+        value text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        published_at timestamptz
+    )",
+    "CREATE INDEX outbox_unpublished ON outbox (event_id) WHERE published_at IS NULL",
+    "CREATE SEQUENCE worker_ids",
+    // No foreign key to posts: the key row is inserted first, so that a
+    // concurrent request with the same key waits on it.
+    "CREATE TABLE idempotency_keys (
+        user_id bigint NOT NULL,
+        key text NOT NULL,
+        post_id bigint NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (user_id, key)
+    )",
+];
+
+/// RFC 3339 with milliseconds in UTC, as the domain carries times.
+const RFC3339_MS: &str = "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+
+fn rfc3339(column: &str) -> String {
+    RFC3339_MS.replace("%s", column)
+}
+
+/// Where the Data API finds the database.
+#[derive(Debug, Clone)]
+pub struct DataApiTarget {
+    /// The Aurora cluster's ARN.
+    pub resource_arn: String,
+    /// The Secrets Manager secret holding its credentials.
+    pub secret_arn: String,
+    /// The database name.
+    pub database: String,
+}
+
+/// The Aurora post store.
+#[derive(Clone)]
+pub struct AuroraPostStore {
+    client: Client,
+    target: DataApiTarget,
+    /// Topic of post events ([`POSTS_TOPIC`] unless configured).
+    posts_topic: String,
+}
+
+fn param(name: &str, value: Field) -> SqlParameter {
+    SqlParameter::builder().name(name).value(value).build()
+}
+
+fn long(name: &str, v: i64) -> SqlParameter {
+    param(name, Field::LongValue(v))
+}
+
+fn string(name: &str, v: &str) -> SqlParameter {
+    param(name, Field::StringValue(v.to_string()))
+}
+
+fn field_i64(f: &Field) -> Result<i64, StoreError> {
+    f.as_long_value()
+        .copied()
+        .map_err(|_| StoreError::Backend(format!("expected a long value, got {f:?}")))
+}
+
+fn field_string(f: &Field) -> Result<String, StoreError> {
+    f.as_string_value()
+        .cloned()
+        .map_err(|_| StoreError::Backend(format!("expected a string value, got {f:?}")))
+}
+
+/// The one `bigint` a statement returns (`SELECT MAX(...)`, `RETURNING id`).
+fn single_long(out: &ExecuteStatementOutput, what: &str) -> Result<i64, StoreError> {
+    out.records()
+        .first()
+        .and_then(|r| r.first())
+        .map(field_i64)
+        .transpose()?
+        .ok_or_else(|| StoreError::Backend(format!("no {what} returned")))
+}
+
+/// The rows of `SELECT event_id, topic, key, value FROM outbox`.
+fn outbox_events(out: &ExecuteStatementOutput) -> Result<Vec<OutboxEvent>, StoreError> {
+    out.records()
+        .iter()
+        .map(|r| match r.as_slice() {
+            [id, topic, key, value] => Ok(OutboxEvent {
+                event_id: field_i64(id)?,
+                topic: field_string(topic)?,
+                key: field_string(key)?,
+                value: field_string(value)?,
+            }),
+            _ => Err(StoreError::Backend("unexpected outbox row".into())),
+        })
+        .collect()
+}
+
+impl AuroraPostStore {
+    /// A store on `target`, through `client`.
+    pub fn new(client: Client, target: DataApiTarget) -> Self {
+        AuroraPostStore {
+            client,
+            target,
+            posts_topic: POSTS_TOPIC.to_string(),
+        }
+    }
+
+    /// Sends post events to `topic` instead of [`POSTS_TOPIC`].
+    pub fn with_posts_topic(mut self, topic: impl Into<String>) -> Self {
+        self.posts_topic = topic.into();
+        self
+    }
+
+    fn statement(&self, sql: &str, tx: Option<&str>) -> ExecuteStatementFluentBuilder {
+        self.client
+            .execute_statement()
+            .resource_arn(&self.target.resource_arn)
+            .secret_arn(&self.target.secret_arn)
+            .database(&self.target.database)
+            .sql(sql)
+            .set_transaction_id(tx.map(str::to_string))
+    }
+
+    async fn begin(&self) -> Result<String, StoreError> {
+        let out = self
+            .client
+            .begin_transaction()
+            .resource_arn(&self.target.resource_arn)
+            .secret_arn(&self.target.secret_arn)
+            .database(&self.target.database)
+            .send()
+            .await
+            .map_err(|e| sdk_error("begin transaction", e))?;
+        out.transaction_id
+            .ok_or_else(|| StoreError::Backend("no transaction id".into()))
+    }
+
+    async fn commit(&self, tx: &str) -> Result<(), StoreError> {
+        self.client
+            .commit_transaction()
+            .resource_arn(&self.target.resource_arn)
+            .secret_arn(&self.target.secret_arn)
+            .transaction_id(tx)
+            .send()
+            .await
+            .map_err(|e| sdk_error("commit", e))?;
+        Ok(())
+    }
+
+    /// Rolls back, keeping the error that caused it.
+    async fn rollback(&self, tx: &str, cause: StoreError) -> StoreError {
+        let rolled_back = self
+            .client
+            .rollback_transaction()
+            .resource_arn(&self.target.resource_arn)
+            .secret_arn(&self.target.secret_arn)
+            .transaction_id(tx)
+            .send()
+            .await;
+        if let Err(e) = rolled_back {
+            tracing::warn!(error = %sdk_error("rollback", e), "rollback failed; the transaction expires");
+        }
+        cause
+    }
+
+    /// Runs `work` in a transaction: committed if it succeeds, rolled back
+    /// if it fails.
+    async fn in_transaction<T>(
+        &self,
+        work: impl AsyncFnOnce(&str) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.begin().await?;
+        match work(&tx).await {
+            Ok(v) => {
+                self.commit(&tx).await?;
+                Ok(v)
+            }
+            Err(e) => Err(self.rollback(&tx, e).await),
+        }
+    }
+
+    /// Applies the migrations not applied yet. Deployments run it (the
+    /// `hashtag migrate` command); safe to run again and concurrently (a
+    /// version row is inserted with its migration, so a race fails one
+    /// transaction instead of applying twice).
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        self.statement(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+            None,
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("create schema_migrations", e))?;
+        let out = self
+            .statement(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                None,
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("read schema version", e))?;
+        let current = single_long(&out, "schema version")? as usize;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            let version = i as i64 + 1;
+            self.in_transaction(async |tx| {
+                self.statement(sql, Some(tx))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&format!("migration {version}"), e))?;
+                self.statement(
+                    "INSERT INTO schema_migrations (version) VALUES (:v)",
+                    Some(tx),
+                )
+                .parameters(long("v", version))
+                .send()
+                .await
+                .map_err(|e| sdk_error("record migration", e))?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(MIGRATIONS.len().saturating_sub(current))
+    }
+
+    /// A worker id for this process's id generator: Lambda runs many
+    /// containers at once, and two with the same worker id could mint the
+    /// same id in the same millisecond. Leased from a sequence, so
+    /// containers alive at the same time differ unless 1,024 others started
+    /// in between.
+    pub async fn lease_worker_id(&self) -> Result<u16, StoreError> {
+        let out = self
+            .statement(
+                &format!(
+                    "SELECT nextval('worker_ids') % {}",
+                    u32::from(MAX_WORKER_ID) + 1
+                ),
+                None,
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("lease worker id", e))?;
+        let id = single_long(&out, "worker id")?;
+        u16::try_from(id).map_err(|_| StoreError::Backend(format!("worker id {id} out of range")))
+    }
+
+    /// Marks the events `ids` (comma-separated) published.
+    async fn mark_published(&self, ids: &str, tx: Option<&str>) -> Result<(), StoreError> {
+        self.statement(
+            "UPDATE outbox SET published_at = now()
+             WHERE event_id = ANY (string_to_array(:ids, ',')::bigint[]) AND published_at IS NULL",
+            tx,
+        )
+        .parameters(string("ids", ids))
+        .send()
+        .await
+        .map_err(|e| sdk_error("mark events published", e))?;
+        Ok(())
+    }
+
+    /// The oldest events not yet marked published: what waits in the
+    /// outbox, for operators and tests.
+    pub async fn unpublished(&self, limit: i64) -> Result<Vec<OutboxEvent>, StoreError> {
+        let out = self
+            .statement(
+                "SELECT event_id, topic, key, value FROM outbox WHERE published_at IS NULL ORDER BY event_id LIMIT :limit",
+                None,
+            )
+            .parameters(long("limit", limit))
+            .send()
+            .await
+            .map_err(|e| sdk_error("read outbox", e))?;
+        outbox_events(&out)
+    }
+
+    /// How many events wait in the outbox: what the relay has left to do.
+    pub async fn outbox_backlog(&self) -> Result<i64, StoreError> {
+        let out = self
+            .statement(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+                None,
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("count outbox", e))?;
+        single_long(&out, "outbox backlog")
+    }
+
+    /// The post stored under `key` by `user_id`, if any.
+    async fn post_of_key(&self, user_id: Id, key: &str) -> Result<Option<Post>, StoreError> {
+        let out = self
+            .statement(
+                "SELECT post_id FROM idempotency_keys WHERE user_id = :user_id AND key = :key",
+                None,
+            )
+            .parameters(long("user_id", user_id.0))
+            .parameters(string("key", key))
+            .send()
+            .await
+            .map_err(|e| sdk_error("read idempotency key", e))?;
+        match out.records().first().and_then(|r| r.first()) {
+            Some(id) => self.get_post(Id(field_i64(id)?)).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// The outbox table. A round is a transaction holding its events with
+/// `FOR UPDATE SKIP LOCKED`, so concurrent relays take different events;
+/// completing it marks them published in that transaction.
+#[async_trait]
+impl Outbox for AuroraPostStore {
+    async fn lock_unpublished(
+        &self,
+        min_age_seconds: i64,
+        limit: usize,
+    ) -> Result<OutboxRound, StoreError> {
+        let tx = self.begin().await?;
+        let locked = self
+            .statement(
+                "SELECT event_id, topic, key, value FROM outbox
+                 WHERE published_at IS NULL AND created_at < now() - make_interval(secs => :age)
+                 ORDER BY event_id LIMIT :limit FOR UPDATE SKIP LOCKED",
+                Some(&tx),
+            )
+            .parameters(long("age", min_age_seconds))
+            .parameters(long("limit", limit as i64))
+            .send()
+            .await
+            .map_err(|e| sdk_error("read outbox", e));
+        match locked.and_then(|out| outbox_events(&out)) {
+            Ok(events) => Ok(OutboxRound { lock: tx, events }),
+            Err(e) => Err(self.rollback(&tx, e).await),
+        }
+    }
+
+    async fn complete(&self, round: OutboxRound) -> Result<(), StoreError> {
+        let ids: Vec<String> = round
+            .events
+            .iter()
+            .map(|e| e.event_id.to_string())
+            .collect();
+        if let Err(e) = self.mark_published(&ids.join(","), Some(&round.lock)).await {
+            return Err(self.rollback(&round.lock, e).await);
+        }
+        self.commit(&round.lock).await
+    }
+
+    async fn release(&self, round: OutboxRound) {
+        self.rollback(&round.lock, StoreError::Backend("released".into()))
+            .await;
+    }
+
+    async fn mark_published(&self, event_ids: &[i64]) -> Result<(), StoreError> {
+        let ids: Vec<String> = event_ids.iter().map(i64::to_string).collect();
+        AuroraPostStore::mark_published(self, &ids.join(","), None).await
+    }
+
+    async fn backlog(&self) -> Result<i64, StoreError> {
+        self.outbox_backlog().await
+    }
+}
+
+#[async_trait]
+impl PostStore for AuroraPostStore {
+    async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError> {
+        let user = User::new(user_id, username);
+        let out = self
+            .statement(
+                "INSERT INTO users (user_id, username, username_key, created_at)
+                 VALUES (:user_id, :username, :key, CAST(:created_at AS timestamptz))
+                 ON CONFLICT (username_key) DO NOTHING",
+                None,
+            )
+            .parameters(long("user_id", user_id.0))
+            .parameters(string("username", &user.username))
+            .parameters(string("key", &username.key()))
+            .parameters(string("created_at", &user.created_at))
+            .send()
+            .await
+            .map_err(|e| sdk_error("insert user", e))?;
+        if out.number_of_records_updated == 0 {
+            return Err(StoreError::Conflict(format!(
+                "username {} is taken",
+                user.username
+            )));
+        }
+        Ok(user)
+    }
+
+    async fn create_post(
+        &self,
+        post: &Post,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, StoreError> {
+        let value = serde_json::to_string(&post.event())
+            .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
+        let key = post.user_id.to_string();
+        let event_id = self.in_transaction(async |tx| {
+            if let Some(idempotency_key) = idempotency_key {
+                // Waits for a concurrent request with the same key, then
+                // inserts nothing.
+                let claimed = self
+                    .statement(
+                        "INSERT INTO idempotency_keys (user_id, key, post_id) VALUES (:user_id, :key, :post_id)
+                         ON CONFLICT (user_id, key) DO NOTHING",
+                        Some(tx),
+                    )
+                    .parameters(long("user_id", post.user_id.0))
+                    .parameters(string("key", idempotency_key))
+                    .parameters(long("post_id", post.post_id.0))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("insert idempotency key", e))?;
+                if claimed.number_of_records_updated == 0 {
+                    return Ok(None);
+                }
+            }
+            let inserted = self
+                .statement(
+                    "INSERT INTO posts (post_id, user_id, caption, created_at)
+                     SELECT :post_id, :user_id, :caption, CAST(:created_at AS timestamptz)
+                     WHERE EXISTS (SELECT 1 FROM users WHERE user_id = :user_id)",
+                    Some(tx),
+                )
+                .parameters(long("post_id", post.post_id.0))
+                .parameters(long("user_id", post.user_id.0))
+                .parameters(string("caption", &post.caption))
+                .parameters(string("created_at", &post.created_at))
+                .send()
+                .await
+                .map_err(|e| sdk_error("insert post", e))?;
+            if inserted.number_of_records_updated == 0 {
+                return Err(StoreError::Missing(format!("user {}", post.user_id)));
+            }
+            let images: Vec<Vec<SqlParameter>> = post
+                .images
+                .iter()
+                .enumerate()
+                .map(|(i, image)| {
+                    vec![
+                        long("image_id", image.image_id.0),
+                        long("post_id", post.post_id.0),
+                        long("position", i as i64),
+                        string("url", &image.url),
+                    ]
+                })
+                .collect();
+            self.client
+                .batch_execute_statement()
+                .resource_arn(&self.target.resource_arn)
+                .secret_arn(&self.target.secret_arn)
+                .database(&self.target.database)
+                .transaction_id(tx)
+                .sql("INSERT INTO images (image_id, post_id, position, url) VALUES (:image_id, :post_id, :position, :url)")
+                .set_parameter_sets(Some(images))
+                .send()
+                .await
+                .map_err(|e| sdk_error("insert images", e))?;
+            let out = self
+                .statement(
+                    "INSERT INTO outbox (topic, key, value) VALUES (:topic, :key, :value) RETURNING event_id",
+                    Some(tx),
+                )
+                .parameters(string("topic", &self.posts_topic))
+                .parameters(string("key", &key))
+                .parameters(string("value", &value))
+                .send()
+                .await
+                .map_err(|e| sdk_error("insert outbox event", e))?;
+            single_long(&out, "event id").map(Some)
+        })
+        .await?;
+        let Some(event_id) = event_id else {
+            let key = idempotency_key.unwrap_or_default();
+            let stored = self.post_of_key(post.user_id, key).await?.ok_or_else(|| {
+                StoreError::Backend(format!("the post of idempotency key {key} is gone"))
+            })?;
+            return Created::replay(stored, post);
+        };
+        Ok(Created {
+            post: post.clone(),
+            replayed: false,
+            pending: Some(OutboxEvent {
+                event_id,
+                topic: self.posts_topic.clone(),
+                key,
+                value,
+            }),
+        })
+    }
+
+    async fn captions_after(
+        &self,
+        after: Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, String)>, StoreError> {
+        let out = self
+            .statement(
+                "SELECT post_id, caption FROM posts WHERE post_id > :after ORDER BY post_id LIMIT :limit",
+                None,
+            )
+            .parameters(long("after", after.0))
+            .parameters(long("limit", limit as i64))
+            .send()
+            .await
+            .map_err(|e| sdk_error("read captions", e))?;
+        out.records()
+            .iter()
+            .map(|r| match r.as_slice() {
+                [id, caption] => Ok((Id(field_i64(id)?), field_string(caption)?)),
+                _ => Err(StoreError::Backend("unexpected caption row".into())),
+            })
+            .collect()
+    }
+
+    async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {
+        let sql = format!(
+            "SELECT p.user_id, p.caption, {}, i.image_id, i.url
+             FROM posts p LEFT JOIN images i ON i.post_id = p.post_id
+             WHERE p.post_id = :post_id ORDER BY i.position",
+            rfc3339("p.created_at")
+        );
+        let out = self
+            .statement(&sql, None)
+            .parameters(long("post_id", post_id.0))
+            .send()
+            .await
+            .map_err(|e| sdk_error("select post", e))?;
+        let mut post: Option<Post> = None;
+        for row in out.records() {
+            let [user_id, caption, created_at, image_id, url] = row.as_slice() else {
+                return Err(StoreError::Backend("unexpected post row".into()));
+            };
+            let post = post.get_or_insert(Post {
+                post_id,
+                user_id: Id(field_i64(user_id)?),
+                caption: field_string(caption)?,
+                images: Vec::new(),
+                created_at: field_string(created_at)?,
+            });
+            if !image_id.is_is_null() {
+                post.images.push(Image {
+                    image_id: Id(field_i64(image_id)?),
+                    url: field_string(url)?,
+                });
+            }
+        }
+        Ok(post)
+    }
+}

@@ -1,0 +1,241 @@
+//! The consumers' use cases: count a batch of posts, apply a batch of
+//! rankings. They take a [`Batch`] of (source partition, offset, bytes), so
+//! the same functions run behind an MSK event source mapping on Lambda (whose
+//! adapter decodes the event's base64 at its edge) and behind the poller of
+//! the single-machine server.
+
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use std::collections::HashSet;
+
+use crate::aggregate::{aggregate, SourcedEvent};
+use crate::domain::{
+    parse_rfc3339_ms, rfc3339_ms, validate_caption, validate_image_url, PostEvent, Ranking,
+    TOP_POSTS,
+};
+use crate::extract::tag_key;
+use crate::ids::Id;
+use crate::ports::{DeadLetter, HashtagStore, PostClaim, StoreError, DEAD_LETTER_VALUE_MAX};
+use crate::record::{Batch, Delivered};
+
+/// What one invocation did; logged, turned into metrics, and returned as
+/// the Lambda's result.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    /// Records in the event.
+    pub records: usize,
+    /// Records decoded and processed.
+    pub processed: usize,
+    /// Records set aside in the dead-letter store because they could not be
+    /// decoded or were invalid.
+    pub malformed: usize,
+    /// Records delivered more than once within the event (same partition and offset).
+    pub duplicates: usize,
+    /// Records of a post already counted through another record (a post
+    /// published twice).
+    pub republished: usize,
+    /// (tag, post) pairs newly counted; a redelivered batch adds none.
+    pub posts_counted: usize,
+    /// Conditional counter updates retried on a changed mark.
+    pub conditional_retries: usize,
+    /// Distinct tags written (counts) or rankings applied.
+    pub writes: usize,
+}
+
+/// Records of a batch sorted by source and offset, so every partition is
+/// processed in order, each offset once; with a report that counts them
+/// and the duplicates dropped.
+fn sorted_records(batch: &Batch) -> (Vec<&Delivered>, BatchReport) {
+    let mut records: Vec<&Delivered> = batch.records.iter().collect();
+    records.sort_by(|a, b| (&a.source, a.offset).cmp(&(&b.source, b.offset)));
+    let delivered = records.len();
+    records.dedup_by(|a, b| a.source == b.source && a.offset == b.offset);
+    let report = BatchReport {
+        records: delivered,
+        duplicates: delivered - records.len(),
+        ..BatchReport::default()
+    };
+    (records, report)
+}
+
+/// Decodes a record's JSON value, or says why it cannot be.
+fn decode<T: DeserializeOwned>(record: &Delivered) -> Result<T, String> {
+    let bytes = record.value.as_ref().map_err(|e| e.reason.clone())?;
+    serde_json::from_slice(bytes).map_err(|e| format!("value is not the expected JSON: {e}"))
+}
+
+/// Checks a decoded post event as the API checked the post: a record that
+/// would not have been accepted (an oversized caption, a bad image URL) is
+/// not counted.
+fn validate_post_event(event: &PostEvent) -> Result<(), String> {
+    if event.post_id.0 <= 0 || event.user_id.0 <= 0 {
+        return Err("post_id and user_id must be positive".into());
+    }
+    validate_caption(&event.caption).map_err(|e| e.message)?;
+    validate_image_url(&event.image_url).map_err(|e| e.message)
+}
+
+/// Logs a record set aside and makes its dead letter, keeping the value
+/// as MSK delivers it (base64), cut to [`DEAD_LETTER_VALUE_MAX`].
+fn set_aside(record: &Delivered, reason: String) -> DeadLetter {
+    tracing::warn!(
+        source = &*record.source,
+        offset = record.offset,
+        reason = reason.as_str(),
+        "malformed record set aside"
+    );
+    let mut value = match &record.value {
+        // Four base64 characters per three bytes: encode no more than fits.
+        Ok(bytes) => base64::engine::general_purpose::STANDARD
+            .encode(&bytes[..bytes.len().min(DEAD_LETTER_VALUE_MAX / 4 * 3)]),
+        Err(e) => e.delivered.clone(),
+    };
+    if value.len() > DEAD_LETTER_VALUE_MAX {
+        let mut end = DEAD_LETTER_VALUE_MAX;
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        value.truncate(end);
+    }
+    DeadLetter {
+        source: record.source.to_string(),
+        offset: record.offset,
+        reason,
+        value,
+        set_aside_at: rfc3339_ms(crate::domain::now_ms()),
+    }
+}
+
+/// A batch's post records, decoded: the usable events in (source, offset)
+/// order, the dead letters of the others, and the report so far.
+pub struct DecodedPosts<'a> {
+    /// Events to count.
+    pub events: Vec<SourcedEvent<'a>>,
+    /// Records set aside.
+    pub dead_letters: Vec<DeadLetter>,
+    /// `records`, `duplicates`, `processed` and `malformed` filled in.
+    pub report: BatchReport,
+}
+
+/// Decodes and validates a batch of post events. Pure: benchmarks and tests
+/// run the decode-and-aggregate path with it and [`aggregate`].
+pub fn decode_posts(batch: &Batch) -> DecodedPosts<'_> {
+    let (records, mut report) = sorted_records(batch);
+    let mut events = Vec::with_capacity(records.len());
+    let mut dead_letters = Vec::new();
+    for record in records {
+        match decode::<PostEvent>(record).and_then(|e| validate_post_event(&e).map(|()| e)) {
+            Ok(event) => events.push(SourcedEvent {
+                source: &record.source,
+                offset: record.offset,
+                event,
+            }),
+            Err(reason) => dead_letters.push(set_aside(record, reason)),
+        }
+    }
+    report.processed = events.len();
+    report.malformed = dead_letters.len();
+    DecodedPosts {
+        events,
+        dead_letters,
+        report,
+    }
+}
+
+/// The claims of a batch's events, one per post: its first record.
+fn claims(events: &[SourcedEvent<'_>]) -> Vec<PostClaim> {
+    let mut seen = HashSet::with_capacity(events.len());
+    events
+        .iter()
+        .filter(|e| seen.insert(e.event.post_id))
+        .map(|e| PostClaim {
+            post_id: e.event.post_id,
+            source: e.source.to_string(),
+            offset: e.offset,
+        })
+        .collect()
+}
+
+/// Counts the posts of a batch: one hashtag-table update per distinct tag.
+///
+/// Malformed records go to the dead-letter store and never fail the batch.
+/// Each post is counted through one record only ([`HashtagStore::claim_posts`]),
+/// so a post published twice is counted once. A store error fails the
+/// batch; the redelivery is harmless because claims and
+/// [`HashtagStore::apply_counts`] are idempotent.
+pub async fn handle_post_batch(
+    store: &dyn HashtagStore,
+    batch: &Batch,
+) -> Result<BatchReport, StoreError> {
+    let DecodedPosts {
+        mut events,
+        dead_letters,
+        mut report,
+    } = decode_posts(batch);
+    if !dead_letters.is_empty() {
+        store.set_aside(&dead_letters).await?;
+    }
+    let claims = claims(&events);
+    let lost: HashSet<Id> = store.claim_posts(&claims).await?.into_iter().collect();
+    let winners: HashSet<(&str, i64)> = claims
+        .iter()
+        .filter(|c| !lost.contains(&c.post_id))
+        .map(|c| (c.source.as_str(), c.offset))
+        .collect();
+    let before = events.len();
+    events.retain(|e| winners.contains(&(e.source, e.offset)));
+    report.republished = before - events.len();
+    let contributions = aggregate(&events);
+    report.writes = contributions.len();
+    let outcome = store.apply_counts(&contributions).await?;
+    report.posts_counted = outcome.posts_counted;
+    report.conditional_retries = outcome.conditional_retries;
+    Ok(report)
+}
+
+/// Checks a ranking from the popularity service before it reaches a page.
+pub fn validate_ranking(ranking: &Ranking) -> Result<(), String> {
+    if tag_key(&ranking.tag).is_empty() {
+        return Err("ranking has an empty tag".into());
+    }
+    if parse_rfc3339_ms(&ranking.generated_at).is_none() {
+        return Err("generated_at is not an RFC 3339 time".into());
+    }
+    if ranking.posts.len() > TOP_POSTS {
+        return Err(format!("ranking lists more than {TOP_POSTS} posts"));
+    }
+    for post in &ranking.posts {
+        validate_image_url(&post.image_url).map_err(|e| e.message)?;
+    }
+    Ok(())
+}
+
+/// Applies ranking notifications in order; a ranking older than the stored
+/// one is ignored by the store.
+pub async fn handle_ranking_batch(
+    store: &dyn HashtagStore,
+    batch: &Batch,
+) -> Result<BatchReport, StoreError> {
+    let (records, mut report) = sorted_records(batch);
+    let mut dead_letters = Vec::new();
+    let mut rankings = Vec::with_capacity(records.len());
+    for record in records {
+        match decode::<Ranking>(record).and_then(|r| validate_ranking(&r).map(|()| r)) {
+            Ok(ranking) => rankings.push(ranking),
+            Err(reason) => dead_letters.push(set_aside(record, reason)),
+        }
+    }
+    report.malformed = dead_letters.len();
+    if !dead_letters.is_empty() {
+        store.set_aside(&dead_letters).await?;
+    }
+    for ranking in rankings {
+        report.processed += 1;
+        if store.apply_ranking(&ranking).await? {
+            report.writes += 1;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,271 @@
+//! The ports: what the handlers need from storage. The embedded adapters
+//! (SQLite) and the AWS adapters (Aurora Data API, DynamoDB) implement them,
+//! and the same contract tests run against every implementation.
+
+use async_trait::async_trait;
+
+use crate::aggregate::TagContribution;
+use crate::domain::{Post, Ranking, TagPage, User, Username};
+use crate::ids::Id;
+use crate::record::LogRecord;
+
+/// Why a store call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (e.g. the username is taken).
+    Conflict(String),
+    /// A referenced entity does not exist (e.g. the post's author).
+    Missing(String),
+    /// The backend failed; the message is for logs, not for clients.
+    Backend(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Conflict(m) => write!(f, "conflict: {m}"),
+            StoreError::Missing(m) => write!(f, "missing: {m}"),
+            StoreError::Backend(m) => write!(f, "backend error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Where a stored post's event goes right after its transaction commits:
+/// the Kafka producer on AWS. A port of its own so that only the functions
+/// that publish (create-post, the relay) link a Kafka client.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Sends one record with `key` and `value` to `topic`.
+    async fn publish(&self, topic: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+}
+
+/// An event stored in an outbox, not yet marked published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// Outbox order.
+    pub event_id: i64,
+    /// Kafka topic.
+    pub topic: String,
+    /// Record key (the author for post events).
+    pub key: String,
+    /// Record value (JSON).
+    pub value: String,
+}
+
+/// Events locked by one relay round, which no concurrent relay takes.
+#[derive(Debug)]
+pub struct OutboxRound {
+    /// The store's handle on the lock (a Data API transaction id).
+    pub lock: String,
+    /// The events, oldest first.
+    pub events: Vec<OutboxEvent>,
+}
+
+/// The events a post store keeps for publication (the Aurora outbox): what
+/// the creator publishes right after commit and the relay publishes when
+/// the creator could not ([`crate::usecases::relay_outbox`]).
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Locks up to `limit` unpublished events at least `min_age_seconds`
+    /// old that no other round holds.
+    async fn lock_unpublished(
+        &self,
+        min_age_seconds: i64,
+        limit: usize,
+    ) -> Result<OutboxRound, StoreError>;
+    /// Marks a round's events published and releases them.
+    async fn complete(&self, round: OutboxRound) -> Result<(), StoreError>;
+    /// Releases a round's events unmarked, for a later round.
+    async fn release(&self, round: OutboxRound);
+    /// Marks events published outside a round (by their creator).
+    async fn mark_published(&self, event_ids: &[i64]) -> Result<(), StoreError>;
+    /// How many events wait for publication.
+    async fn backlog(&self) -> Result<i64, StoreError>;
+}
+
+/// Users, posts and images (Aurora on AWS, SQLite embedded).
+#[async_trait]
+pub trait PostStore: Send + Sync {
+    /// Stores a new user; [`StoreError::Conflict`] if the username is taken
+    /// in any casing.
+    async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError>;
+
+    /// Stores a post with its images and, in the same transaction, its
+    /// [`crate::domain::PostEvent`] for publication, so a stored post is always
+    /// published and an unstored one never is. [`StoreError::Missing`] if the
+    /// author does not exist.
+    ///
+    /// With an idempotency key (scoped to the author), a retry carrying the
+    /// same key stores nothing and returns the post stored the first time,
+    /// marked [`Created::replayed`]; [`StoreError::Conflict`] if that post
+    /// was created from a different caption.
+    async fn create_post(
+        &self,
+        post: &Post,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, StoreError>;
+
+    /// A post by id.
+    async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError>;
+
+    /// Up to `limit` posts with an id above `after`, in id order, as
+    /// (id, caption): what `reconcile` recounts tags from.
+    async fn captions_after(
+        &self,
+        after: Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, String)>, StoreError>;
+}
+
+/// What [`PostStore::create_post`] stored, or found stored under the
+/// idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The stored post.
+    pub post: Post,
+    /// Whether it was stored by an earlier request with the same key.
+    pub replayed: bool,
+    /// The post's event, stored in an [`Outbox`] for its creator to publish
+    /// (see [`crate::usecases::PublishingPosts`]); `None` where the store's
+    /// log is the broker (the embedded event log) and for a replay.
+    pub pending: Option<OutboxEvent>,
+}
+
+impl Created {
+    /// The answer to a retry: the post stored under its idempotency key,
+    /// provided the retry asks for the same post.
+    pub fn replay(stored: Post, retried: &Post) -> Result<Created, StoreError> {
+        if stored.caption != retried.caption || stored.user_id != retried.user_id {
+            return Err(StoreError::Conflict(
+                "the idempotency key was used for a different post".into(),
+            ));
+        }
+        Ok(Created {
+            post: stored,
+            replayed: true,
+            pending: None,
+        })
+    }
+}
+
+/// A record of a post event claiming to be the one that counts its post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostClaim {
+    /// The post.
+    pub post_id: Id,
+    /// `topic-partition` of the record.
+    pub source: String,
+    /// Its offset.
+    pub offset: i64,
+}
+
+/// What [`HashtagStore::apply_counts`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CountOutcome {
+    /// (tag, post) pairs newly counted; redelivered ones are not.
+    pub posts_counted: usize,
+    /// Conditional counter updates that failed on a changed mark and were
+    /// retried.
+    pub conditional_retries: usize,
+}
+
+/// A record the consumers could not use, kept for a person to inspect.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    /// `topic-partition` of the record.
+    pub source: String,
+    /// Its offset.
+    pub offset: i64,
+    /// Why it was set aside.
+    pub reason: String,
+    /// The value as delivered (base64), cut to [`DEAD_LETTER_VALUE_MAX`].
+    pub value: String,
+    /// When it was set aside, RFC 3339.
+    pub set_aside_at: String,
+}
+
+/// Longest value kept in a dead letter, in bytes of base64: enough to see
+/// what went wrong, and far below DynamoDB's 400 KB item limit.
+pub const DEAD_LETTER_VALUE_MAX: usize = 64 * 1024;
+
+/// A tag's stored count, as `reconcile` compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagCount {
+    /// Normalised tag.
+    pub key: String,
+    /// Spelling shown on the page.
+    pub display: String,
+    /// Posts counted.
+    pub total_posts: u64,
+}
+
+/// The hashtag table (DynamoDB on AWS, SQLite embedded), partitioned by tag key.
+#[async_trait]
+pub trait HashtagStore: Send + Sync {
+    /// Adds a batch's contributions: per tag, the posts seen on each source
+    /// partition with their offsets. Idempotent: for every (tag, partition)
+    /// the store remembers the highest offset applied and skips posts at or
+    /// below it, so a redelivered batch counts nothing twice and a batch that
+    /// failed half-way is completed by its retry.
+    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError>;
+
+    /// Decides which record counts each post: the first claim of a post
+    /// wins, and a later claim from the same record (a redelivery) wins
+    /// again. Returns the ids whose claims lost: their posts were published
+    /// more than once (an outbox relay resending an event whose first
+    /// publication it could not confirm) and are already counted through
+    /// another record. Claims must be distinct by post.
+    async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError>;
+
+    /// Keeps records that could not be used; idempotent by (source, offset).
+    async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError>;
+
+    /// The most recently set-aside records, newest first.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Every tag's count, for `reconcile`.
+    async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError>;
+
+    /// Sets a tag's count to `total` if it is still `expected` (`None`: the
+    /// tag has no count yet), so a repair never overwrites a concurrent
+    /// increment. Returns whether it was set.
+    async fn repair_count(
+        &self,
+        key: &str,
+        display: &str,
+        expected: Option<u64>,
+        total: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Replaces a tag's ranked posts unless a ranking generated at the same
+    /// time or later is stored. Returns whether it was applied.
+    async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError>;
+
+    /// The page of the tag with this key (see [`crate::extract::tag_key`]).
+    async fn page(&self, key: &str) -> Result<Option<TagPage>, StoreError>;
+}
+
+/// Where the single-machine server's pollers read records and commit their
+/// offsets: the embedded event log, or a Kafka broker. (On Lambda, the MSK
+/// event source mapping plays this role.)
+#[async_trait]
+pub trait RecordSource: Send + Sync {
+    /// Up to `max` records of `topic` after `group`'s committed offsets.
+    async fn fetch(
+        &self,
+        group: &str,
+        topic: &str,
+        max: usize,
+    ) -> Result<Vec<LogRecord>, StoreError>;
+    /// Records that `group` has handled `records`.
+    async fn commit(
+        &self,
+        group: &str,
+        topic: &str,
+        records: &[LogRecord],
+    ) -> Result<(), StoreError>;
+    /// Returns when new records may have arrived.
+    async fn wait_for_records(&self);
+}

@@ -1,0 +1,99 @@
+//! A SQLite database used from async code: one writer connection and one
+//! reader connection (WAL lets them run at once), each behind a mutex and
+//! driven on tokio's blocking pool.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+use hashtag_core::ports::StoreError;
+
+/// Maps a SQLite error to a store error.
+pub fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(format!("sqlite: {e}"))
+}
+
+/// How hard a database insists on durability.
+#[derive(Clone, Copy)]
+pub enum Durability {
+    /// fsync at every commit: for data that cannot be recomputed (posts).
+    Full,
+    /// Survives a process crash, may lose the last commits on power loss:
+    /// for data derived from the log (the hashtag table).
+    Normal,
+}
+
+/// A database file with a writer and a reader connection.
+#[derive(Clone)]
+pub struct Db {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+fn connect(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    let sync = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+    ))
+    .map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    Ok(conn)
+}
+
+impl Db {
+    /// Opens `path` and applies `schema` (idempotent DDL).
+    pub fn open(path: &Path, durability: Durability, schema: &str) -> Result<Self, StoreError> {
+        let db = Db {
+            writer: Arc::new(Mutex::new(connect(path, durability)?)),
+            reader: Arc::new(Mutex::new(connect(path, durability)?)),
+        };
+        db.apply_schema(schema)?;
+        Ok(db)
+    }
+
+    /// Applies idempotent DDL synchronously (at startup, before serving).
+    pub fn apply_schema(&self, schema: &str) -> Result<(), StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute_batch(schema).map_err(backend)
+    }
+
+    /// Runs `f` on the writer connection, off the async threads.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        Self::run(self.writer.clone(), f).await
+    }
+
+    /// Runs `f` on the reader connection, off the async threads.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        Self::run(self.reader.clone(), f).await
+    }
+
+    async fn run<R, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave SQLite inconsistent
+            // (an open transaction rolls back when dropped), so a poisoned
+            // mutex is safe to reuse.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}

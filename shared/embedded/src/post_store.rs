@@ -1,0 +1,219 @@
+//! Users, posts and images in SQLite (`posts.db`), the embedded counterpart
+//! of the Aurora store. A post's event is appended to the event log in the
+//! same transaction as the post.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::db::backend;
+use super::event_log::EventLog;
+use hashtag_core::domain::{Image, Post, User, Username, POSTS_TOPIC};
+use hashtag_core::ids::Id;
+use hashtag_core::ports::{Created, PostStore, StoreError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    user_id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL,
+    username_key TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS posts (
+    post_id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (user_id),
+    caption TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS images (
+    image_id INTEGER PRIMARY KEY,
+    post_id INTEGER NOT NULL REFERENCES posts (post_id),
+    position INTEGER NOT NULL,
+    url TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_by_post ON images (post_id, position);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    user_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    post_id INTEGER NOT NULL REFERENCES posts (post_id),
+    PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
+";
+
+/// The post `post_id` with its images, read on `conn`.
+fn read_post(conn: &Connection, post_id: Id) -> Result<Option<Post>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT user_id, caption, created_at FROM posts WHERE post_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([post_id.0], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    let Some((user_id, caption, created_at)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare_cached("SELECT image_id, url FROM images WHERE post_id = ?1 ORDER BY position")
+        .map_err(backend)?;
+    let images = stmt
+        .query_map([post_id.0], |r| {
+            Ok(Image {
+                image_id: Id(r.get(0)?),
+                url: r.get(1)?,
+            })
+        })
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    Ok(Some(Post {
+        post_id,
+        user_id: Id(user_id),
+        caption,
+        images,
+        created_at,
+    }))
+}
+
+/// The embedded post store.
+pub struct SqlitePostStore {
+    log: EventLog,
+}
+
+impl SqlitePostStore {
+    /// Creates the tables next to the event log.
+    pub fn new(log: EventLog) -> Result<Self, StoreError> {
+        log.db().apply_schema(SCHEMA)?;
+        Ok(SqlitePostStore { log })
+    }
+}
+
+#[async_trait]
+impl PostStore for SqlitePostStore {
+    async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError> {
+        let user = User::new(user_id, username);
+        let key = username.key();
+        let row = user.clone();
+        self.log
+            .db()
+            .write(move |conn| {
+                let inserted = conn
+                    .execute(
+                        "INSERT INTO users (user_id, username, username_key, created_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (username_key) DO NOTHING",
+                        params![row.user_id.0, row.username, key, row.created_at],
+                    )
+                    .map_err(backend)?;
+                if inserted == 0 {
+                    return Err(StoreError::Conflict(format!("username {} is taken", row.username)));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(user)
+    }
+
+    async fn create_post(
+        &self,
+        post: &Post,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, StoreError> {
+        let post = post.clone();
+        let idempotency_key = idempotency_key.map(str::to_string);
+        let log = self.log.clone();
+        let created = self
+            .log
+            .db()
+            .write(move |conn| {
+                let tx = conn.transaction().map_err(backend)?;
+                if let Some(key) = &idempotency_key {
+                    let earlier: Option<i64> = tx
+                        .query_row(
+                            "SELECT post_id FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
+                            params![post.user_id.0, key],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(backend)?;
+                    if let Some(id) = earlier {
+                        let stored = read_post(&tx, Id(id))?
+                            .ok_or_else(|| StoreError::Backend(format!("post {id} of an idempotency key is gone")))?;
+                        return Created::replay(stored, &post);
+                    }
+                }
+                let author: Option<i64> = tx
+                    .query_row("SELECT user_id FROM users WHERE user_id = ?1", [post.user_id.0], |r| r.get(0))
+                    .optional()
+                    .map_err(backend)?;
+                if author.is_none() {
+                    return Err(StoreError::Missing(format!("user {}", post.user_id)));
+                }
+                tx.execute(
+                    "INSERT INTO posts (post_id, user_id, caption, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![post.post_id.0, post.user_id.0, post.caption, post.created_at],
+                )
+                .map_err(backend)?;
+                for (i, image) in post.images.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO images (image_id, post_id, position, url) VALUES (?1, ?2, ?3, ?4)",
+                        params![image.image_id.0, post.post_id.0, i as i64, image.url],
+                    )
+                    .map_err(backend)?;
+                }
+                let value = serde_json::to_vec(&post.event())
+                    .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
+                let key = post.user_id.to_string();
+                log.append_in(&tx, POSTS_TOPIC, key.as_bytes(), &value)?;
+                if let Some(key) = &idempotency_key {
+                    tx.execute(
+                        "INSERT INTO idempotency_keys (user_id, key, post_id) VALUES (?1, ?2, ?3)",
+                        params![post.user_id.0, key, post.post_id.0],
+                    )
+                    .map_err(backend)?;
+                }
+                tx.commit().map_err(backend)?;
+                Ok(Created {
+                    post,
+                    replayed: false,
+                    pending: None,
+                })
+            })
+            .await?;
+        if !created.replayed {
+            self.log.notify_appended();
+        }
+        Ok(created)
+    }
+
+    async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {
+        self.log
+            .db()
+            .read(move |conn| read_post(conn, post_id))
+            .await
+    }
+
+    async fn captions_after(
+        &self,
+        after: Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, String)>, StoreError> {
+        self.log
+            .db()
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT post_id, caption FROM posts WHERE post_id > ?1 ORDER BY post_id LIMIT ?2",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![after.0, limit as i64], |r| Ok((Id(r.get(0)?), r.get(1)?)))
+                    .map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)
+            })
+            .await
+    }
+}

@@ -1,0 +1,283 @@
+//! The `hashtag` subcommands, one function each.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hashtag_core::consumer::validate_ranking;
+use hashtag_core::domain::{Ranking, POSTS_TOPIC, TOP_POSTS_TOPIC};
+use hashtag_core::extract::tag_key;
+use hashtag_core::ports::RecordSource;
+use hashtag_core::usecases::{relay_outbox, RELAY_MIN_AGE_SECONDS};
+use hashtag_http::App;
+
+use crate::server::{self, ConsumerSettings};
+use crate::wiring::{aws_relay, aws_serving, relay_loop, stores, wait_for_signal};
+use crate::{Loadgen, Serve, Store};
+
+/// `hashtag serve`: every route and both consumers, until Ctrl-C or SIGTERM.
+pub async fn serve(options: Serve) -> Result<(), String> {
+    if options.batch_size == 0 || options.batch_size > 10_000 {
+        return Err("--batch-size must be 1..=10000, as for MSK".into());
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (app, records) = if hashtag_aws::env::on_aws() {
+        aws_serving(stopped.clone()).await?
+    } else {
+        let store = &options.store;
+        let embedded =
+            hashtag_embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;
+        let app = App::new(
+            embedded.posts.clone(),
+            Some(embedded.hashtags.clone()),
+            options.worker_id,
+            options.max_body_bytes,
+        )?;
+        let records: Arc<dyn RecordSource> = Arc::new(embedded.log.clone());
+        (app, records)
+    };
+    let listen = &options.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, data_dir = %options.store.data_dir.display(), "serving");
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    let consumers = ConsumerSettings {
+        batch_size: options.batch_size,
+        window: Duration::from_millis(options.batching_window_ms),
+    };
+    server::run(listener, app, records, consumers, stopped).await
+}
+
+/// `hashtag migrate`: the Aurora schema, and with `local_stack` the table
+/// and topics that on AWS the template and the MSK operators provide.
+pub async fn migrate(target: hashtag_aws::DataApiTarget, local_stack: bool) -> Result<(), String> {
+    let config = hashtag_aws::sdk_config().await;
+    let store = hashtag_aws::AuroraPostStore::new(aws_sdk_rdsdata::Client::new(&config), target);
+    let applied = store.migrate().await.map_err(|e| e.to_string())?;
+    println!("applied {applied} migration(s)");
+    if !local_stack {
+        return Ok(());
+    }
+    let table = std::env::var("HASHTAG_TABLE").map_err(|_| "HASHTAG_TABLE must be set")?;
+    hashtag_aws::DynamoHashtagStore::new(aws_sdk_dynamodb::Client::new(&config), &table)
+        .create_table()
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("table {table} ready");
+    let kafka = hashtag_kafka::connect_from_env(&config)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("KAFKA_BOOTSTRAP must be set")?;
+    for topic in [POSTS_TOPIC, TOP_POSTS_TOPIC] {
+        kafka
+            .ensure_topic(topic, 4)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("topic {topic} ready");
+    }
+    Ok(())
+}
+
+/// `hashtag reconcile`: drift per tag as JSON; exit status 3 if any is left.
+pub async fn reconcile(store: &Store, repair: bool) -> Result<(), String> {
+    let (posts, hashtags) = stores(store).await?;
+    let report = hashtag_core::reconcile::reconcile(posts.as_ref(), hashtags.as_ref(), repair)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+    );
+    let unrepaired = report.drift.iter().filter(|d| !d.repaired).count();
+    if unrepaired > 0 {
+        eprintln!(
+            "{unrepaired} of {} tags drift{}",
+            report.tags,
+            if repair {
+                " (changed during the run; run again)"
+            } else {
+                "; --repair fixes them"
+            }
+        );
+        std::process::exit(3);
+    }
+    Ok(())
+}
+
+/// `hashtag dead-letters`: set-aside records as JSON lines, newest first.
+pub async fn dead_letters(store: &Store, limit: usize) -> Result<(), String> {
+    let (_, hashtags) = stores(store).await?;
+    for letter in hashtags
+        .dead_letters(limit)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        println!(
+            "{}",
+            serde_json::to_string(&letter).map_err(|e| e.to_string())?
+        );
+    }
+    Ok(())
+}
+
+/// `hashtag relay`: the outbox published once, or every `every_seconds`.
+pub async fn relay(every_seconds: Option<u64>) -> Result<(), String> {
+    let (_, posts, kafka) = aws_relay().await?;
+    let Some(secs) = every_seconds else {
+        let relayed = relay_outbox(&posts, kafka.as_ref(), RELAY_MIN_AGE_SECONDS)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!(
+            "published {} event(s); {} waiting",
+            relayed.published, relayed.waiting
+        );
+        return Ok(());
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop.send(true);
+    });
+    relay_loop(posts, kafka, Duration::from_secs(secs.max(1)), stopped).await;
+    Ok(())
+}
+
+/// `hashtag loadgen`: a generated stream through a running server's API,
+/// then its counts checked; exit status 3 if any differs.
+pub async fn loadgen(options: Loadgen) -> Result<(), String> {
+    let config = hashtag_tools::loadgen::LoadConfig {
+        server: options.server,
+        users: options.users,
+        posts: options.posts,
+        concurrency: options.concurrency,
+        shape: hashtag_tools::workload::Shape {
+            vocabulary: options.vocabulary,
+            zipf: options.zipf,
+            seed: options.seed,
+        },
+        probe_every: options.probe_every,
+        drain_timeout: Duration::from_secs(options.drain_timeout_seconds),
+    };
+    let summary = hashtag_tools::loadgen::run(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
+    );
+    if !summary.mismatches.is_empty() {
+        eprintln!(
+            "{} tags differ from what was sent",
+            summary.mismatches.len()
+        );
+        std::process::exit(3);
+    }
+    Ok(())
+}
+
+/// The rankings of a file (one ranking or a list), or of stdin for `-`.
+fn read_rankings(file: &Path) -> Result<Vec<Ranking>, String> {
+    let text = if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| format!("reading stdin: {e}"))?;
+        s
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?
+    };
+    let rankings: Vec<Ranking> = match serde_json::from_str::<Ranking>(&text) {
+        Ok(one) => vec![one],
+        Err(_) => serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}: not a ranking or a list of rankings: {e}",
+                file.display()
+            )
+        })?,
+    };
+    for r in &rankings {
+        validate_ranking(r).map_err(|e| format!("ranking for {}: {e}", r.tag))?;
+    }
+    Ok(rankings)
+}
+
+/// `hashtag publish-ranking`: rankings appended to the top-posts topic of a
+/// data directory's event log.
+pub async fn publish_ranking(store: &Store, file: &Path) -> Result<(), String> {
+    let rankings = read_rankings(file)?;
+    let embedded =
+        hashtag_embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;
+    for r in &rankings {
+        let value = serde_json::to_vec(r).map_err(|e| e.to_string())?;
+        let (partition, offset) = embedded
+            .log
+            .publish(TOP_POSTS_TOPIC, tag_key(&r.tag).into_bytes(), value)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!(
+            "published ranking for #{} to {TOP_POSTS_TOPIC}-{partition} at offset {offset}",
+            r.tag.trim_start_matches('#')
+        );
+    }
+    Ok(())
+}
+
+/// The `extract` subcommand: a bad line yields `{"line", "error"}` and the
+/// command goes on, then exits with an error status.
+pub fn extract_lines(
+    input: impl std::io::BufRead,
+    output: impl std::io::Write,
+) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct In {
+        text: String,
+    }
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        text: &'a str,
+        hashtags: Vec<&'a str>,
+        mentions: Vec<&'a str>,
+    }
+    let mut out = std::io::BufWriter::new(output);
+    let mut bad = 0usize;
+    for (n, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let written = match serde_json::from_str::<In>(&line) {
+            Ok(input) => {
+                let (hashtags, mentions) =
+                    hashtag_core::extract::hashtags_and_mentions(&input.text);
+                let record = Out {
+                    text: &input.text,
+                    hashtags,
+                    mentions,
+                };
+                serde_json::to_writer(&mut out, &record)
+            }
+            Err(e) => {
+                bad += 1;
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({ "line": n + 1, "error": format!("expected {{\"text\": string}}: {e}") }),
+                )
+            }
+        };
+        written.map_err(|e| format!("writing stdout: {e}"))?;
+        std::io::Write::write_all(&mut out, b"\n").map_err(|e| format!("writing stdout: {e}"))?;
+    }
+    std::io::Write::flush(&mut out).map_err(|e| format!("writing stdout: {e}"))?;
+    if bad > 0 {
+        return Err(format!("{bad} input line(s) were not {{\"text\": string}}"));
+    }
+    Ok(())
+}

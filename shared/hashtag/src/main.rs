@@ -1,0 +1,198 @@
+//! `hashtag`: the single-machine service and its tools.
+//!
+//! - `hashtag serve`: every HTTP route plus both consumers, on SQLite files.
+//! - `hashtag extract`: hashtags and mentions of JSON lines, for backfills.
+//! - `hashtag publish-ranking FILE`: publishes popularity rankings to the
+//!   `top-posts` topic of a data directory's event log.
+
+mod commands;
+mod server;
+mod wiring;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use hashtag_http::DEFAULT_MAX_BODY_BYTES;
+
+#[derive(Parser)]
+#[command(name = "hashtag", version, about = "Hashtag service on one machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the embedded stores live (ignored on the AWS adapters).
+#[derive(Args)]
+struct Store {
+    /// Directory of the SQLite files (posts.db with the event log, hashtags.db).
+    #[arg(long, env = "HASHTAG_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Partitions per topic of the event log.
+    #[arg(long, env = "HASHTAG_PARTITIONS", default_value_t = 4)]
+    partitions: u32,
+}
+
+/// Options of `hashtag serve`.
+#[derive(Args)]
+struct Serve {
+    #[command(flatten)]
+    store: Store,
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    #[arg(long, env = "HASHTAG_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Most records per consumer batch.
+    #[arg(long, env = "HASHTAG_BATCH_SIZE", default_value_t = 100)]
+    batch_size: usize,
+    /// Longest wait to fill a consumer batch, in milliseconds.
+    #[arg(long, env = "HASHTAG_BATCHING_WINDOW_MS", default_value_t = 500)]
+    batching_window_ms: u64,
+    /// Snowflake worker id (0-1023), unique per running instance.
+    #[arg(long, env = "HASHTAG_WORKER_ID", default_value_t = 0)]
+    worker_id: u16,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "HASHTAG_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+/// Options of `hashtag loadgen`.
+#[derive(Args)]
+struct Loadgen {
+    /// The server.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    server: String,
+    /// Users to register.
+    #[arg(long, default_value_t = 1_000)]
+    users: usize,
+    /// Posts to publish.
+    #[arg(long, default_value_t = 100_000)]
+    posts: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Distinct tags of the stream.
+    #[arg(long, default_value_t = 10_000)]
+    vocabulary: usize,
+    /// Zipf exponent of tag popularity.
+    #[arg(long, default_value_t = 1.0)]
+    zipf: f64,
+    /// Seed of the stream.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Every n-th post is a freshness probe (0: none).
+    #[arg(long, default_value_t = 100)]
+    probe_every: usize,
+    /// Seconds to wait for the counts to match after the last post.
+    #[arg(long, default_value_t = 120)]
+    drain_timeout_seconds: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and pages, and run the consumers in-process.
+    Serve(Serve),
+    /// Read JSON lines {"text": ...} on stdin; write one JSON line per input
+    /// {"text", "hashtags", "mentions"} (as written, without # and @, in order).
+    Extract,
+    /// Apply the Aurora schema's pending migrations through the Data API (run
+    /// by deployments after `sam deploy`; safe to repeat). With --local-stack
+    /// also create the DynamoDB table and the Kafka topics, which on AWS the
+    /// template and the MSK cluster's operators provide.
+    Migrate {
+        /// The Aurora cluster (the stack's DatabaseClusterArn output).
+        #[arg(long, env = "DB_CLUSTER_ARN")]
+        cluster_arn: String,
+        /// Its credentials' secret (the stack's DatabaseSecretArn output).
+        #[arg(long, env = "DB_SECRET_ARN")]
+        secret_arn: String,
+        /// The database.
+        #[arg(long, env = "DB_NAME", default_value = hashtag_aws::env::DEFAULT_DB_NAME)]
+        database: String,
+        /// Also create the table and topics of a local AWS stack.
+        #[arg(long)]
+        local_stack: bool,
+    },
+    /// Recount every tag from the post store and report the tags whose
+    /// count drifted (exit status 3 if any); with --repair, fix them.
+    /// Run it when the pipeline has drained: posts in flight show as drift.
+    Reconcile {
+        #[command(flatten)]
+        store: Store,
+        /// Set drifting counts to the recount (each conditioned on the count read).
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Print the records the consumers set aside, newest first, as JSON lines.
+    DeadLetters {
+        #[command(flatten)]
+        store: Store,
+        /// Most records printed.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Publish the post events left in the Aurora outbox (AWS adapters only;
+    /// the embedded event log is its own outbox). Once, or every
+    /// --every-seconds until stopped.
+    Relay {
+        /// Repeat at this interval instead of running once.
+        #[arg(long)]
+        every_seconds: Option<u64>,
+    },
+    /// Register users and publish generated posts (Zipf-distributed tags in
+    /// several scripts, 0-30 per post) through a running server's API, with
+    /// a progress bar; then wait until the server's counts match what was
+    /// sent and print a summary as JSON (exit status 3 if any count differs).
+    Loadgen(Loadgen),
+    /// Publish rankings (a JSON object or array of {tag, generated_at, posts})
+    /// from FILE, or standard input if FILE is -, to the top-posts topic.
+    PublishRanking {
+        #[command(flatten)]
+        store: Store,
+        /// Ranking file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    hashtag_lambda::logging::init_cli();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse().command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Extract => {
+            commands::extract_lines(std::io::stdin().lock(), std::io::stdout().lock())
+        }
+        Command::Serve(serve) => commands::serve(serve).await,
+        Command::Migrate {
+            cluster_arn,
+            secret_arn,
+            database,
+            local_stack,
+        } => {
+            let target = hashtag_aws::DataApiTarget {
+                resource_arn: cluster_arn,
+                secret_arn,
+                database,
+            };
+            commands::migrate(target, local_stack).await
+        }
+        Command::Reconcile { store, repair } => commands::reconcile(&store, repair).await,
+        Command::DeadLetters { store, limit } => commands::dead_letters(&store, limit).await,
+        Command::Relay { every_seconds } => commands::relay(every_seconds).await,
+        Command::Loadgen(options) => commands::loadgen(options).await,
+        Command::PublishRanking { store, file } => commands::publish_ranking(&store, &file).await,
+    }
+}

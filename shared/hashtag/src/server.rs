@@ -1,0 +1,188 @@
+//! The single-machine server: serves every route through the shared router
+//! and runs both Kafka consumers in-process, on the embedded event log or on
+//! a Kafka broker. `GET /metrics` answers the consumers' metrics in the
+//! Prometheus text format.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use hashtag_core::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
+use hashtag_core::domain::{POSTS_TOPIC, TOP_POSTS_TOPIC};
+use hashtag_core::metrics::PipelineMetrics;
+use hashtag_core::ports::HashtagStore;
+use hashtag_core::ports::RecordSource;
+use hashtag_core::ports::StoreError;
+use hashtag_core::record::Batch;
+use hashtag_embedded::poller::{self, BatchHandler, PollerConfig};
+use hashtag_http::{route, ApiError, App};
+
+/// Batching of the in-process consumers.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Most records per batch.
+    pub batch_size: usize,
+    /// Longest wait to fill a batch.
+    pub window: Duration,
+}
+
+/// Reads a hyper request's body into the `Request<Bytes>` the handlers
+/// take, enforcing the body limit while reading.
+async fn read_request(req: Request<Incoming>, max_body: usize) -> Result<Request<Bytes>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = Limited::new(body, max_body)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("request bodies are limited to {max_body} bytes"),
+                )
+            } else {
+                ApiError::bad_request("unreadable_body", "the request body could not be read")
+            }
+        })?
+        .to_bytes();
+    Ok(Request::from_parts(parts, bytes))
+}
+
+async fn handle(
+    app: Arc<App>,
+    metrics: Arc<PipelineMetrics>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.uri().path() == "/metrics" && req.method() == http::Method::GET {
+        let res = Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+            .body(Full::new(Bytes::from(metrics.prometheus())))
+            .unwrap_or_default();
+        return Ok(res);
+    }
+    let res = match read_request(req, app.max_body_bytes).await {
+        Ok(req) => route(&app, req).await,
+        Err(e) => e.into_response(),
+    };
+    Ok(res.map(Full::new))
+}
+
+/// A consumer function of the library, such as [`handle_post_batch`].
+type ConsumerFn =
+    for<'a> fn(
+        &'a dyn HashtagStore,
+        &'a Batch,
+    ) -> Pin<Box<dyn Future<Output = Result<BatchReport, StoreError>> + Send + 'a>>;
+
+/// A consumer that records each batch in `metrics`.
+fn consumer(
+    name: &'static str,
+    store: Arc<dyn HashtagStore>,
+    metrics: Arc<PipelineMetrics>,
+    handle: ConsumerFn,
+) -> BatchHandler {
+    Arc::new(move |event| {
+        let (store, metrics) = (store.clone(), metrics.clone());
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = handle(store.as_ref(), &event).await;
+            metrics.observe(name, result.as_ref().ok(), started.elapsed());
+            result
+        })
+    })
+}
+
+/// Serves `listener` and runs the consumers until `shutdown` turns true;
+/// then stops accepting, lets in-flight requests and batches finish, returns.
+/// The consumers write to the app's hashtag store, so it must have one.
+pub async fn run(
+    listener: TcpListener,
+    app: App,
+    records: Arc<dyn RecordSource>,
+    consumers: ConsumerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let hashtags: Arc<dyn HashtagStore> = app
+        .hashtags
+        .clone()
+        .ok_or("the server needs a hashtag store")?;
+    let metrics = Arc::new(PipelineMetrics::default());
+    let pollers = [
+        (
+            POSTS_TOPIC,
+            consumer(
+                "hashtag-consumer",
+                hashtags.clone(),
+                metrics.clone(),
+                |s, e| Box::pin(handle_post_batch(s, e)),
+            ),
+        ),
+        (
+            TOP_POSTS_TOPIC,
+            consumer("top-posts-consumer", hashtags, metrics.clone(), |s, e| {
+                Box::pin(handle_ranking_batch(s, e))
+            }),
+        ),
+    ]
+    .map(|(topic, handler)| {
+        let cfg = PollerConfig {
+            group: format!("hashtag-service-{topic}"),
+            topic: topic.to_string(),
+            batch_size: consumers.batch_size,
+            window: consumers.window,
+        };
+        tokio::spawn(poller::run(records.clone(), cfg, handler, shutdown.clone()))
+    });
+
+    let app = Arc::new(app);
+    let graceful = GracefulShutdown::new();
+    let http = hyper::server::conn::http1::Builder::new();
+    loop {
+        let (stream, _peer): (_, SocketAddr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, metrics) = (app.clone(), metrics.clone());
+        let conn = http.serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |req| handle(app.clone(), metrics.clone(), req)),
+        );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open at shutdown"),
+    }
+    for p in pollers {
+        let _ = p.await;
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Which adapters a command runs on: the AWS ones when the environment
+//! names them (`HASHTAG_TABLE`, `DB_*`, `KAFKA_BOOTSTRAP`, as for the Lambda
+//! functions), else the embedded ones under `--data-dir`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use hashtag_aws::env::{aurora_store, dynamo_store, on_aws};
+use hashtag_aws::AuroraPostStore;
+use hashtag_core::ports::{EventPublisher, HashtagStore, PostStore, RecordSource};
+use hashtag_core::usecases::{relay_outbox, RELAY_MIN_AGE_SECONDS};
+use hashtag_http::App;
+use hashtag_kafka::{KafkaPublisher, KafkaSource};
+use tokio::sync::watch;
+
+use crate::Store;
+
+/// The post and hashtag stores of a command that reads or repairs them.
+pub async fn stores(store: &Store) -> Result<(Arc<dyn PostStore>, Arc<dyn HashtagStore>), String> {
+    if on_aws() {
+        let config = hashtag_aws::sdk_config().await;
+        let posts = aurora_store(&config).map_err(|e| e.to_string())?;
+        let hashtags = dynamo_store(&config).map_err(|e| e.to_string())?;
+        return Ok((Arc::new(posts), Arc::new(hashtags)));
+    }
+    let embedded =
+        hashtag_embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;
+    Ok((embedded.posts, embedded.hashtags))
+}
+
+/// The AWS configuration, with the Aurora store and the Kafka producer of
+/// the outbox relay.
+pub async fn aws_relay() -> Result<(SdkConfig, AuroraPostStore, Arc<KafkaPublisher>), String> {
+    if !on_aws() {
+        return Err("the relay runs on the AWS adapters (HASHTAG_TABLE, DB_*, KAFKA_BOOTSTRAP); the embedded event log needs none".into());
+    }
+    let config = hashtag_aws::sdk_config().await;
+    let kafka = hashtag_kafka::connect_from_env(&config)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("KAFKA_BOOTSTRAP must be set")?;
+    let posts = aurora_store(&config).map_err(|e| e.to_string())?;
+    Ok((config, posts, kafka))
+}
+
+/// How often `hashtag serve` on the AWS adapters relays the outbox.
+const RELAY_EVERY: Duration = Duration::from_secs(5);
+
+/// The handlers on the AWS adapters and the Kafka broker as the record
+/// source, configured like the Lambda functions, with the outbox relay
+/// running until `stop` turns true. The three share one SDK configuration
+/// and one Kafka connection.
+pub async fn aws_serving(
+    stop: watch::Receiver<bool>,
+) -> Result<(App, Arc<dyn RecordSource>), String> {
+    let (config, posts, kafka) = aws_relay().await?;
+    tokio::spawn(relay_loop(posts, kafka.clone(), RELAY_EVERY, stop));
+    let hashtags = dynamo_store(&config).map_err(|e| e.to_string())?;
+    let publisher: Arc<dyn EventPublisher> = kafka.clone();
+    let app = hashtag_lambda::aws_app(&config, Some(publisher), Some(Arc::new(hashtags)))
+        .await
+        .map_err(|e| e.to_string())?;
+    let records: Arc<dyn RecordSource> = Arc::new(KafkaSource::new(kafka));
+    Ok((app, records))
+}
+
+/// Relays the outbox every `every` until `stop` turns true; failures are
+/// logged and retried at the next round.
+pub async fn relay_loop(
+    posts: AuroraPostStore,
+    kafka: Arc<KafkaPublisher>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        match relay_outbox(&posts, kafka.as_ref(), RELAY_MIN_AGE_SECONDS).await {
+            Ok(r) if r.published == 0 => {}
+            Ok(r) => tracing::info!(
+                published = r.published,
+                waiting = r.waiting,
+                "outbox relayed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "outbox relay failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        let _ = ctrl_c.await;
+        return;
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

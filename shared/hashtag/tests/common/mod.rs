@@ -1,0 +1,311 @@
+//! Test helpers: a real `hashtag serve` process on a free port with SQLite
+//! on disk, and a minimal HTTP/1.1 client.
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod aws;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A small deterministic generator (xorshift64*), so generated tests
+/// reproduce.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    /// True once in `one_in` on average.
+    pub fn chance(&mut self, one_in: usize) -> bool {
+        self.below(one_in) == 0
+    }
+}
+
+/// A tag's post count in a hashtag store (0 if it has no page).
+pub async fn total(store: &dyn hashtag_core::ports::HashtagStore, key: &str) -> u64 {
+    store.page(key).await.unwrap().map_or(0, |p| p.total_posts)
+}
+
+/// Runs `hashtag publish-ranking FILE` on a data directory.
+pub fn publish_ranking(data_dir: &Path, file: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hashtag"))
+        .args(["publish-ranking", "--data-dir"])
+        .arg(data_dir)
+        .arg(file)
+        .output()
+        .expect("run hashtag publish-ranking")
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "hashtag-test-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    /// Starts `hashtag serve` on 127.0.0.1 and a free port over `data_dir`.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(data_dir, extra, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Server {
+        let window: &[&str] = if extra.contains(&"--batching-window-ms") {
+            &[]
+        } else {
+            &["--batching-window-ms", "100"]
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hashtag"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(window)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start hashtag serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Server { child, addr }
+    }
+
+    /// Stops the process the hard way (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        request(&self.addr, "GET", path, &[], b"")
+    }
+
+    pub fn get_html(&self, path: &str) -> Response {
+        request(&self.addr, "GET", path, &[("Accept", "text/html")], b"")
+    }
+
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Response {
+        let body = serde_json::to_vec(body).unwrap();
+        request(
+            &self.addr,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            &body,
+        )
+    }
+
+    pub fn post_form(&self, path: &str, body: &str) -> Response {
+        request(
+            &self.addr,
+            "POST",
+            path,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        )
+    }
+
+    /// Registers a user and returns its id.
+    pub fn register(&self, username: &str) -> String {
+        let res = self.post_json("/users", &serde_json::json!({ "username": username }));
+        assert_eq!(res.status, 201, "{}", res.body);
+        res.json()["user_id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a post and returns its id.
+    pub fn create_post(&self, user_id: &str, caption: &str) -> String {
+        let res = self.post_json(
+            "/posts",
+            &serde_json::json!({ "user_id": user_id, "caption": caption }),
+        );
+        assert_eq!(res.status, 201, "{}", res.body);
+        res.json()["post_id"].as_str().unwrap().to_string()
+    }
+
+    /// Polls a tag page until `check` holds or `timeout` passes.
+    pub fn wait_for_tag(
+        &self,
+        tag: &str,
+        timeout: Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let res = self.get(&format!("/tags/{tag}"));
+            if res.status == 200 {
+                let page = res.json();
+                if check(&page) {
+                    return page;
+                }
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "tag {tag} not as expected after {timeout:?}: {} {}",
+                res.status,
+                res.body
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts an error response of the documented shape.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        let v = self.json();
+        assert_eq!(v["error"]["code"], code, "{}", self.body);
+        assert!(v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+}
+
+/// Sends one request on a new connection (`Connection: close`) and reads the
+/// whole response.
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let _ = stream.write_all(body); // the server may answer 413 before reading it all
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Response {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..eol]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+    out
+}

@@ -1,0 +1,315 @@
+//! The route handlers. Each takes the [`App`] and a request and always
+//! answers: failures become a JSON error (or an HTML error page for browsers).
+
+use bytes::Bytes as Body;
+use http::{header, Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::pages;
+use super::request::{query_param, read_body, wants_html};
+use super::response::{json, see_other, with_type, ApiError};
+use super::App;
+use hashtag_core::domain::{Post, Username};
+use hashtag_core::extract::{hashtags_and_mentions, tag_key};
+use hashtag_core::ids::Id;
+use hashtag_core::ports::StoreError;
+use hashtag_core::usecases::{self, build_post, NewImages, NewPost};
+
+/// Answers an error as JSON, or as an HTML page when a browser asked.
+pub(super) fn error_response(req: &Request<Body>, e: ApiError) -> Response<Body> {
+    if wants_html(req) {
+        pages::error(&e)
+    } else {
+        e.into_response()
+    }
+}
+
+fn finish(req: &Request<Body>, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    result.unwrap_or_else(|e| error_response(req, e))
+}
+
+#[derive(Deserialize)]
+struct RegisterInput {
+    username: String,
+}
+
+/// `POST /users` (JSON or form) and the original `POST /register` (form):
+/// 201 with the new user, 409 if the name is taken in any casing.
+pub async fn register(app: &App, req: Request<Body>) -> Response<Body> {
+    let result = async {
+        let input: RegisterInput =
+            read_body::<_, RegisterInput, RegisterInput>(&req, app.max_body_bytes)?;
+        let username = Username::parse(input.username.trim())?;
+        let user = usecases::register(app.posts.as_ref(), &app.ids, &username)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "username_taken",
+                    format!("username {} is already taken", username.as_str()),
+                ),
+                other => other.into(),
+            })?;
+        Ok(if wants_html(&req) {
+            pages::registered(&user)
+        } else {
+            json(StatusCode::CREATED, &user)
+        })
+    }
+    .await;
+    finish(&req, result)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPostJson {
+    user_id: Id,
+    caption: String,
+    #[serde(default)]
+    images: Option<Vec<String>>,
+    #[serde(default)]
+    image_count: Option<u32>,
+}
+
+impl From<NewPostJson> for NewPost {
+    fn from(j: NewPostJson) -> Self {
+        let images = match (j.images, j.image_count) {
+            (Some(urls), _) => NewImages::Urls(urls),
+            (None, n) => NewImages::Count(n.unwrap_or(1)),
+        };
+        NewPost {
+            user_id: j.user_id,
+            caption: j.caption,
+            images,
+        }
+    }
+}
+
+/// The original form: `user_id`, `caption`, `image_count`; `images` may list
+/// URLs separated by whitespace.
+#[derive(Deserialize)]
+struct NewPostForm {
+    user_id: Id,
+    caption: String,
+    #[serde(default)]
+    image_count: Option<u32>,
+    #[serde(default)]
+    images: Option<String>,
+}
+
+impl From<NewPostForm> for NewPost {
+    fn from(f: NewPostForm) -> Self {
+        let urls: Option<Vec<String>> = f
+            .images
+            .map(|s| s.split_whitespace().map(String::from).collect::<Vec<_>>())
+            .filter(|v| !v.is_empty());
+        NewPost::from(NewPostJson {
+            user_id: f.user_id,
+            caption: f.caption,
+            images: urls,
+            image_count: f.image_count,
+        })
+    }
+}
+
+/// A created post as answered: the post and what its caption carries.
+#[derive(Serialize)]
+struct CreatedPost<'a> {
+    #[serde(flatten)]
+    post: &'a Post,
+    hashtags: Vec<&'a str>,
+    mentions: Vec<&'a str>,
+}
+
+/// Longest `Idempotency-Key` accepted (a UUID is 36).
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The request's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+fn idempotency_key(req: &Request<Body>) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key)
+            if !key.is_empty()
+                && key.len() <= MAX_IDEMPOTENCY_KEY
+                && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(key))
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        )),
+    }
+}
+
+/// `POST /posts` (JSON or form) and the original `POST /create_post` (form):
+/// validates, stores the post and its event in one transaction, answers 201.
+/// A retry with the same `Idempotency-Key` creates nothing and answers the
+/// first post again, with `Idempotent-Replayed: true`.
+pub async fn create_post(app: &App, req: Request<Body>) -> Response<Body> {
+    let result = async {
+        let key = idempotency_key(&req)?;
+        let input: NewPost = read_body::<_, NewPostJson, NewPostForm>(&req, app.max_body_bytes)?;
+        let post = build_post(&app.ids, input)?;
+        let created = app
+            .posts
+            .create_post(&post, key)
+            .await
+            .map_err(|e| match e {
+                StoreError::Missing(_) => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_user",
+                    format!("no user has id {}", post.user_id),
+                ),
+                StoreError::Conflict(_) => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was already used for a different post",
+                ),
+                other => other.into(),
+            })?;
+        let post = created.post;
+        if wants_html(&req) {
+            return Ok(see_other(&format!("/posts/{}", post.post_id)));
+        }
+        let (hashtags, mentions) = hashtags_and_mentions(&post.caption);
+        let body = CreatedPost {
+            post: &post,
+            hashtags,
+            mentions,
+        };
+        let mut res = json(StatusCode::CREATED, &body);
+        if let Ok(v) = header::HeaderValue::from_str(&format!("/posts/{}", post.post_id)) {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+        if created.replayed {
+            res.headers_mut().insert(
+                "idempotent-replayed",
+                header::HeaderValue::from_static("true"),
+            );
+        }
+        Ok(res)
+    }
+    .await;
+    finish(&req, result)
+}
+
+/// `GET /posts/{id}`: the post as JSON, or its page for browsers.
+pub async fn get_post(app: &App, req: &Request<Body>, raw_id: &str) -> Response<Body> {
+    let result = async {
+        let id: Id = raw_id
+            .parse()
+            .map_err(|_| ApiError::not_found(format!("no post has id {raw_id}")))?;
+        let post = app
+            .posts
+            .get_post(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no post has id {id}")))?;
+        Ok(if wants_html(req) {
+            pages::post(&post)
+        } else {
+            json(StatusCode::OK, &post)
+        })
+    }
+    .await;
+    finish(req, result)
+}
+
+/// `GET /tags/{name}` and the original `POST /hashtag_summary`: the tag page,
+/// one read of the precomputed document.
+pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Body> {
+    let result = async {
+        let key = tag_key(name);
+        if key.is_empty() || key.len() > 1024 {
+            return Err(ApiError::bad_request(
+                "invalid_tag",
+                "a tag name of 1 to 1024 bytes is required",
+            ));
+        }
+        match app.hashtags()?.page(&key).await? {
+            Some(page) if wants_html(req) => Ok(pages::tag(&page)),
+            Some(page) => Ok(json(StatusCode::OK, &page)),
+            None if wants_html(req) => Ok(pages::unknown_tag(name.trim_start_matches('#'))),
+            None => Err(ApiError::not_found(format!("no post carries #{key} yet"))),
+        }
+    }
+    .await;
+    finish(req, result)
+}
+
+#[derive(Deserialize)]
+struct SummaryForm {
+    hashtag: String,
+}
+
+/// `POST /hashtag_summary` with form field `hashtag` (the original API).
+pub async fn hashtag_summary(app: &App, req: &Request<Body>) -> Response<Body> {
+    match read_body::<SummaryForm, SummaryForm, SummaryForm>(req, app.max_body_bytes) {
+        Ok(form) => tag_page(app, req, &form.hashtag).await,
+        Err(e) => error_response(req, e),
+    }
+}
+
+/// `GET /tags?name=x`, the home page's lookup form: redirects to `/tags/x`.
+pub fn tag_lookup(req: &Request<Body>) -> Response<Body> {
+    match query_param(req, "name").map(|n| tag_key(&n)) {
+        Some(key) if !key.is_empty() => {
+            let encoded: String =
+                percent_encoding::utf8_percent_encode(&key, percent_encoding::NON_ALPHANUMERIC)
+                    .collect();
+            see_other(&format!("/tags/{encoded}"))
+        }
+        _ => error_response(
+            req,
+            ApiError::bad_request("invalid_tag", "query parameter name is required"),
+        ),
+    }
+}
+
+/// `GET /images/{id}.svg`: a placeholder image for posts created with
+/// `image_count`, coloured from the id, so pages render without a CDN.
+pub fn placeholder_image(req: &Request<Body>, file: &str) -> Response<Body> {
+    let Some(id) = file.strip_suffix(".svg").and_then(|s| s.parse::<Id>().ok()) else {
+        return error_response(req, ApiError::not_found("no such image"));
+    };
+    let hue = (id.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % 360;
+    let svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"320\" height=\"320\"><rect width=\"320\" height=\"320\" fill=\"hsl({hue},60%,55%)\"/></svg>"
+    );
+    let mut res = with_type(StatusCode::OK, "image/svg+xml", Body::from(svg));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    res
+}
+
+/// `GET /`: the home page with the register, post and lookup forms.
+pub fn home() -> Response<Body> {
+    pages::home()
+}
+
+/// The route exists but not with this method.
+pub fn method_not_allowed(req: &Request<Body>, allow: &'static str) -> Response<Body> {
+    let mut res = error_response(
+        req,
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this route accepts {allow}"),
+        ),
+    );
+    res.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    res
+}
+
+/// No route matches.
+pub fn not_found(req: &Request<Body>) -> Response<Body> {
+    error_response(
+        req,
+        ApiError::not_found(format!("no route for {}", req.uri().path())),
+    )
+}

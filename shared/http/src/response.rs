@@ -1,0 +1,118 @@
+//! Building responses: JSON bodies, HTML pages and the error shape every
+//! failure uses.
+
+use bytes::Bytes as Body;
+use http::{header, Response, StatusCode};
+use serde::Serialize;
+
+use hashtag_core::domain::Invalid;
+use hashtag_core::ports::StoreError;
+
+/// An error answered to the client as `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with the given status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 for a request that cannot be read.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// The JSON response.
+    pub fn into_response(self) -> Response<Body> {
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            code: &'a str,
+            message: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Outer<'a> {
+            error: Inner<'a>,
+        }
+        let body = Outer {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+            },
+        };
+        json(self.status, &body)
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code, e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Missing(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_reference", m)
+            }
+            StoreError::Backend(m) => {
+                tracing::error!(error = %m, "store failure");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the service is temporarily unavailable; retry later",
+                )
+            }
+        }
+    }
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    // Serialising our own plain structs cannot fail.
+    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+    with_type(status, "application/json", Body::from(body))
+}
+
+/// An HTML response.
+pub fn html(status: StatusCode, page: String) -> Response<Body> {
+    with_type(status, "text/html; charset=utf-8", Body::from(page))
+}
+
+/// A response with a body of the given content type.
+pub fn with_type(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    res
+}
+
+/// A 303 redirect to a path on this service.
+pub fn see_other(location: &str) -> Response<Body> {
+    let mut res = with_type(StatusCode::SEE_OTHER, "text/plain", Body::new());
+    if let Ok(v) = header::HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}

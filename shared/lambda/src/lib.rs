@@ -1,0 +1,209 @@
+//! The Lambda edge: what every function's `main.rs` does. It builds the
+//! clients once per container, then hands each request or batch to its
+//! handler, converting `lambda_http`'s and MSK's types to the plain ones the
+//! handlers take.
+//!
+//! The functions run on the AWS adapters that the environment names
+//! (template.yaml sets it; the `AWS_ENDPOINT_URL*` variables point them at
+//! a local stack such as `scripts/local-aws`). This crate links no Kafka
+//! client: the two functions that publish (create-post, the relay) connect
+//! their producer with `hashtag-kafka` and pass it in.
+
+pub mod logging;
+pub mod msk;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::kafka::KafkaEvent;
+use bytes::Bytes;
+use http::{Request, Response};
+use lambda_http::{service_fn, Body};
+use lambda_runtime::LambdaEvent;
+
+use hashtag_aws::env::{aurora_store, dynamo_store, env_or, worker_id};
+use hashtag_core::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
+use hashtag_core::metrics::emf_line;
+use hashtag_core::ports::{EventPublisher, HashtagStore, PostStore, StoreError};
+use hashtag_core::record::Batch;
+use hashtag_core::usecases::{relay_outbox, PublishingPosts, RELAY_MIN_AGE_SECONDS};
+use hashtag_http::{App, DEFAULT_MAX_BODY_BYTES};
+
+pub use hashtag_aws::sdk_config;
+
+/// An HTTP function of the service: what it reads and its handler.
+pub trait HttpFunction {
+    /// The hashtag store, for the function that reads tags; the others
+    /// have none, so their bootstraps do not contain the DynamoDB client.
+    fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn HashtagStore>>, StoreError> {
+        let _ = config;
+        Ok(None)
+    }
+    /// Answers one request.
+    fn handle(app: &App, req: Request<Bytes>) -> impl Future<Output = Response<Bytes>> + Send;
+}
+
+/// `POST /users`, `POST /register`.
+pub struct Register;
+
+impl HttpFunction for Register {
+    async fn handle(app: &App, req: Request<Bytes>) -> Response<Bytes> {
+        hashtag_http::register(app, req).await
+    }
+}
+
+/// `POST /posts`, `POST /create_post`.
+pub struct CreatePost;
+
+impl HttpFunction for CreatePost {
+    async fn handle(app: &App, req: Request<Bytes>) -> Response<Bytes> {
+        hashtag_http::create_post(app, req).await
+    }
+}
+
+/// The read side: tag pages, post pages, home page, placeholder images.
+pub struct Summary;
+
+impl HttpFunction for Summary {
+    fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn HashtagStore>>, StoreError> {
+        Ok(Some(Arc::new(dynamo_store(config)?)))
+    }
+    async fn handle(app: &App, req: Request<Bytes>) -> Response<Bytes> {
+        hashtag_http::read_routes(app, req).await
+    }
+}
+
+/// A Kafka-triggered function of the service.
+pub trait KafkaFunction {
+    /// The function's name, as its metrics' `Consumer` dimension.
+    const NAME: &'static str;
+    /// Applies one batch to the hashtag store.
+    fn handle(
+        store: &dyn HashtagStore,
+        batch: &Batch,
+    ) -> impl Future<Output = Result<BatchReport, StoreError>> + Send;
+}
+
+/// Counts posts per tag from the posts topic.
+pub struct HashtagConsumer;
+
+impl KafkaFunction for HashtagConsumer {
+    const NAME: &'static str = "hashtag-consumer";
+    async fn handle(store: &dyn HashtagStore, batch: &Batch) -> Result<BatchReport, StoreError> {
+        handle_post_batch(store, batch).await
+    }
+}
+
+/// Applies rankings from the top-posts topic.
+pub struct TopPostsConsumer;
+
+impl KafkaFunction for TopPostsConsumer {
+    const NAME: &'static str = "top-posts-consumer";
+    async fn handle(store: &dyn HashtagStore, batch: &Batch) -> Result<BatchReport, StoreError> {
+        handle_ranking_batch(store, batch).await
+    }
+}
+
+/// The handlers' [`App`] on the AWS adapters: the Aurora post store
+/// (publishing through `publisher` if any) and `hashtags`.
+pub async fn aws_app(
+    config: &SdkConfig,
+    publisher: Option<Arc<dyn EventPublisher>>,
+    hashtags: Option<Arc<dyn HashtagStore>>,
+) -> Result<App, lambda_runtime::Error> {
+    let aurora = Arc::new(aurora_store(config)?);
+    let worker_id = worker_id(&aurora).await?;
+    let posts: Arc<dyn PostStore> = match publisher {
+        Some(publisher) => Arc::new(PublishingPosts::new(aurora, publisher)),
+        None => aurora,
+    };
+    let max_body = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
+    Ok(App::new(posts, hashtags, worker_id, max_body)?)
+}
+
+/// `lambda_http`'s request as the handlers take it.
+fn from_lambda(req: lambda_http::Request) -> Request<Bytes> {
+    req.map(|body| match body {
+        Body::Text(s) => Bytes::from(s),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    })
+}
+
+/// A handler's response as `lambda_http` sends it: text bodies as text,
+/// anything else base64-encoded by API Gateway.
+fn to_lambda(res: Response<Bytes>) -> Response<Body> {
+    let textual = res
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/") || t.contains("json") || t.contains("svg"));
+    res.map(|bytes| match (bytes.is_empty(), textual) {
+        (true, _) => Body::Empty,
+        (false, true) => match String::from_utf8(bytes.to_vec()) {
+            Ok(s) => Body::Text(s),
+            Err(e) => Body::Binary(e.into_bytes()),
+        },
+        (false, false) => Body::Binary(bytes.to_vec()),
+    })
+}
+
+/// Runs the HTTP function `F` on the Lambda runtime API, on the stores the
+/// environment names; `publisher` is the Kafka producer of the function
+/// that publishes post events (create-post), `None` for the others.
+pub async fn run_http<F: HttpFunction>(
+    config: SdkConfig,
+    publisher: Option<Arc<dyn EventPublisher>>,
+) -> Result<(), lambda_runtime::Error> {
+    let hashtags = F::hashtags(&config)?;
+    let app = Arc::new(aws_app(&config, publisher, hashtags).await?);
+    lambda_http::run(service_fn(move |req: lambda_http::Request| {
+        let app = app.clone();
+        async move { Ok::<_, lambda_runtime::Error>(to_lambda(F::handle(&app, from_lambda(req)).await)) }
+    }))
+    .await
+}
+
+/// Runs the Kafka-triggered function `F` on the Lambda runtime API. A store
+/// error fails the invocation so MSK redelivers the batch; malformed
+/// records never do. Each batch prints one embedded-metric-format line
+/// (see [`hashtag_core::metrics`]).
+pub async fn run_kafka<F: KafkaFunction>(config: SdkConfig) -> Result<(), lambda_runtime::Error> {
+    let hashtags = Arc::new(dynamo_store(&config)?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<KafkaEvent>| {
+            let hashtags = hashtags.clone();
+            async move {
+                let started = std::time::Instant::now();
+                let report = F::handle(hashtags.as_ref(), &msk::batch(&event.payload)).await?;
+                // Straight to stdout: CloudWatch reads EMF from the raw line.
+                println!("{}", emf_line(F::NAME, &report, started.elapsed()));
+                tracing::info!(?report, "batch done");
+                Ok::<_, lambda_runtime::Error>(report)
+            }
+        },
+    ))
+    .await
+}
+
+/// Runs the outbox relay on the Lambda runtime API: each (scheduled)
+/// invocation publishes the post events left in the Aurora outbox through
+/// `kafka`.
+pub async fn run_relay(
+    config: SdkConfig,
+    kafka: Arc<dyn EventPublisher>,
+) -> Result<(), lambda_runtime::Error> {
+    let posts = aurora_store(&config)?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_: LambdaEvent<serde_json::Value>| {
+            let (posts, kafka) = (posts.clone(), kafka.clone());
+            async move {
+                let relayed = relay_outbox(&posts, kafka.as_ref(), RELAY_MIN_AGE_SECONDS).await?;
+                tracing::info!(?relayed, "outbox relayed");
+                Ok::<_, lambda_runtime::Error>(serde_json::to_value(relayed)?)
+            }
+        },
+    ))
+    .await
+}

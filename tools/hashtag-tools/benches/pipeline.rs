@@ -1,0 +1,210 @@
+//! The counting pipeline on the load generator's stream (`hashtag_tools::workload`:
+//! Zipf-distributed tags in several scripts, 0-30 per post): what its
+//! writes cost on DynamoDB next to the original design, and how fast the
+//! consumer counts.
+//!
+//! `cargo bench -p shared --bench pipeline` generates 100,000 posts from
+//! 1,000 authors, keyed by author over 4 partitions as the producer does,
+//! and then, for batches of 100, 1,000 and 10,000 records:
+//!
+//! - write amplification: the hashtag-table writes the DynamoDB adapter
+//!   makes per batch (counter updates, recent-post items, post claims) and
+//!   their write units ([`hashtag_tools::write_cost`]), per post, next to the
+//!   original design's one increment per tag per post of a document that
+//!   holds the tag's 100 top posts;
+//! - consumer throughput: the pure path (extract, normalise, dedupe,
+//!   aggregate; then with the base64 and JSON decoding of the MSK event in
+//!   front) and the whole handler on the embedded SQLite store,
+//!   in posts per second on one core (a current-thread runtime; the SQLite
+//!   writes run on a blocking thread while it waits, so one core at a time).
+//!
+//! Results go to BENCHMARKS.md.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use hashtag_core::aggregate::aggregate;
+use hashtag_core::consumer::{decode_posts, handle_post_batch};
+use hashtag_core::domain::{PostEvent, TopPost, POSTS_TOPIC, TOP_POSTS};
+use hashtag_core::ids::Id;
+use hashtag_core::partition::partition_for;
+use hashtag_core::ports::PostClaim;
+use hashtag_core::record::{Batch, LogRecord};
+use hashtag_tools::workload::{Shape, Workload};
+use hashtag_tools::write_cost::{original_increment_units, WriteCost};
+
+const POSTS: usize = 100_000;
+const USERS: usize = 1_000;
+const PARTITIONS: u32 = 4;
+const BATCHES: [usize; 3] = [100, 1_000, 10_000];
+/// Snowflake-sized ids, so item sizes are those of production.
+const FIRST_ID: i64 = 912_423_684_273_078_272;
+
+/// The stream in delivery order: partitions interleaved, each in offset order.
+fn stream() -> Vec<LogRecord> {
+    let mut workload = Workload::new(Shape::default(), USERS);
+    let mut next_offset = [0i64; PARTITIONS as usize];
+    let mut records: Vec<LogRecord> = (0..POSTS)
+        .map(|i| {
+            let post = workload.next_post();
+            let post_id = Id(FIRST_ID + i as i64 * 4096);
+            let event = PostEvent {
+                post_id,
+                user_id: Id(FIRST_ID - 1 - post.author as i64),
+                caption: post.caption,
+                image_url: format!("/images/{post_id}.svg"),
+                created_at: "2026-11-24T10:00:00.000Z".into(),
+            };
+            let key = event.user_id.0.to_string().into_bytes();
+            let partition = partition_for(&key, PARTITIONS);
+            let offset = next_offset[partition as usize];
+            next_offset[partition as usize] += 1;
+            LogRecord {
+                partition,
+                offset,
+                key: Some(key),
+                value: serde_json::to_vec(&event).expect("event serialises"),
+                timestamp_ms: 0,
+            }
+        })
+        .collect();
+    records.sort_by_key(|r| (r.offset, r.partition));
+    records
+}
+
+/// Writes and units per post, with the ratio to the original design.
+fn write_amplification(records: &[LogRecord], sources: &[String]) {
+    let event = Batch::from_log(POSTS_TOPIC, records);
+    let events = decode_posts(&event).events;
+    // The original design: one increment per distinct tag of each post, of
+    // a document holding the tag's top posts (full once the tag has 100).
+    // Units depend on the key's length and the posts held: computed once each.
+    let full: Vec<TopPost> = (0..TOP_POSTS as i64)
+        .map(|i| TopPost {
+            post_id: Id(FIRST_ID + i),
+            image_url: format!("/images/{}.svg", FIRST_ID + i),
+        })
+        .collect();
+    let mut units: HashMap<(usize, usize), u64> = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let (mut original_writes, mut original_units) = (0u64, 0u64);
+    for e in &events {
+        for (key, _) in hashtag_core::extract::distinct_tags(&e.event.caption) {
+            let held = seen.entry(key.clone()).or_default();
+            *held = (*held + 1).min(TOP_POSTS);
+            original_writes += 1;
+            original_units += *units
+                .entry((key.len(), *held))
+                .or_insert_with(|| original_increment_units(&key, &full[..*held]));
+        }
+    }
+    let posts = events.len() as f64;
+    println!(
+        "original design: {:.2} writes/post, {:.2} WCU/post (one increment per tag per post of the tag's document)",
+        original_writes as f64 / posts,
+        original_units as f64 / posts
+    );
+    println!(
+        "| batch | counter writes/post | counter WCU/post | post-list items/post | post-list requests/post | claims/post | all requests/post | all WCU/post | counter writes vs original | all WCU vs original |"
+    );
+    for batch in BATCHES {
+        let mut cost = WriteCost::default();
+        let mut floor = 0u64;
+        for chunk in events.chunks(batch) {
+            let contributions = aggregate(chunk);
+            let distinct: HashSet<&str> = contributions.iter().map(|c| c.key.as_str()).collect();
+            floor += distinct.len() as u64;
+            let claims: Vec<PostClaim> = chunk
+                .iter()
+                .map(|e| PostClaim {
+                    post_id: e.event.post_id,
+                    source: e.source.to_string(),
+                    offset: e.offset,
+                })
+                .collect();
+            cost += WriteCost::of_batch(&contributions, &claims, sources);
+        }
+        assert_eq!(
+            cost.counter_writes, floor,
+            "one counter write per distinct tag"
+        );
+        assert_eq!(cost.counter_units, cost.counter_writes, "each costs 1 WCU");
+        let per = |n: u64| n as f64 / posts;
+        println!(
+            "| {batch} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1}x fewer | {:.1}x fewer |",
+            per(cost.counter_writes),
+            per(cost.counter_units),
+            per(cost.post_items),
+            per(cost.post_requests),
+            per(cost.claim_writes),
+            per(cost.requests()),
+            per(cost.units()),
+            original_writes as f64 / cost.counter_writes as f64,
+            original_units as f64 / cost.units() as f64,
+        );
+    }
+}
+
+/// Posts per second of the pure path and of the whole handler on SQLite.
+fn throughput(records: &[LogRecord]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir().join(format!("hashtag-pipeline-bench-{}", std::process::id()));
+    println!(
+        "| batch | aggregate posts/s | decode + aggregate posts/s | handler on SQLite posts/s |"
+    );
+    for batch in BATCHES {
+        let events: Vec<_> = records
+            .chunks(batch)
+            .map(|c| Batch::from_log(POSTS_TOPIC, c))
+            .collect();
+        let decoded: Vec<_> = events.iter().map(|e| decode_posts(e).events).collect();
+        let started = Instant::now();
+        let tags: usize = decoded.iter().map(|d| aggregate(d).len()).sum();
+        let aggregate_only = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let tags_again: usize = events
+            .iter()
+            .map(|e| aggregate(&decode_posts(e).events).len())
+            .sum();
+        let pure = started.elapsed().as_secs_f64();
+        assert_eq!(tags, tags_again);
+
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store = hashtag_embedded::SqliteHashtagStore::open(&dir.join("hashtags.db"))
+            .expect("open the SQLite store");
+        let started = Instant::now();
+        runtime.block_on(async {
+            for event in &events {
+                handle_post_batch(&store, event)
+                    .await
+                    .expect("batch counted");
+            }
+        });
+        let handler = started.elapsed().as_secs_f64();
+        let posts = records.len() as f64;
+        println!(
+            "| {batch} | {:.0} | {:.0} | {:.0} |",
+            posts / aggregate_only,
+            posts / pure,
+            posts / handler
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn main() {
+    let records = stream();
+    let sources: Vec<String> = (0..PARTITIONS)
+        .map(|p| format!("{POSTS_TOPIC}-{p}"))
+        .collect();
+    let bytes: usize = records.iter().map(|r| r.value.len()).sum();
+    println!(
+        "stream: {POSTS} posts from {USERS} authors over {PARTITIONS} partitions, {bytes} bytes of events (hashtag_tools::workload, seed 2026, 10,000 tags, Zipf 1.0)"
+    );
+    write_amplification(&records, &sources);
+    throughput(&records);
+}
