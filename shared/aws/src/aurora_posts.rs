@@ -325,6 +325,35 @@ impl AuroraPostStore {
         single_long(&out, "outbox backlog")
     }
 
+    /// Inserts a post's images in one batch, inside transaction `tx`.
+    async fn insert_images(&self, post: &Post, tx: &str) -> Result<(), StoreError> {
+        let images: Vec<Vec<SqlParameter>> = post
+            .images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| {
+                vec![
+                    long("image_id", image.image_id.0),
+                    long("post_id", post.post_id.0),
+                    long("position", i as i64),
+                    string("url", &image.url),
+                ]
+            })
+            .collect();
+        self.client
+            .batch_execute_statement()
+            .resource_arn(&self.target.resource_arn)
+            .secret_arn(&self.target.secret_arn)
+            .database(&self.target.database)
+            .transaction_id(tx)
+            .sql("INSERT INTO images (image_id, post_id, position, url) VALUES (:image_id, :post_id, :position, :url)")
+            .set_parameter_sets(Some(images))
+            .send()
+            .await
+            .map_err(|e| sdk_error("insert images", e))?;
+        Ok(())
+    }
+
     /// The post stored under `key` by `user_id`, if any.
     async fn post_of_key(&self, user_id: Id, key: &str) -> Result<Option<Post>, StoreError> {
         let out = self
@@ -472,30 +501,7 @@ impl PostStore for AuroraPostStore {
             if inserted.number_of_records_updated == 0 {
                 return Err(StoreError::Missing(format!("user {}", post.user_id)));
             }
-            let images: Vec<Vec<SqlParameter>> = post
-                .images
-                .iter()
-                .enumerate()
-                .map(|(i, image)| {
-                    vec![
-                        long("image_id", image.image_id.0),
-                        long("post_id", post.post_id.0),
-                        long("position", i as i64),
-                        string("url", &image.url),
-                    ]
-                })
-                .collect();
-            self.client
-                .batch_execute_statement()
-                .resource_arn(&self.target.resource_arn)
-                .secret_arn(&self.target.secret_arn)
-                .database(&self.target.database)
-                .transaction_id(tx)
-                .sql("INSERT INTO images (image_id, post_id, position, url) VALUES (:image_id, :post_id, :position, :url)")
-                .set_parameter_sets(Some(images))
-                .send()
-                .await
-                .map_err(|e| sdk_error("insert images", e))?;
+            self.insert_images(post, tx).await?;
             let out = self
                 .statement(
                     "INSERT INTO outbox (topic, key, value) VALUES (:topic, :key, :value) RETURNING event_id",

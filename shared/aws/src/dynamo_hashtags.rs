@@ -32,10 +32,11 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use super::sdk_error;
 use hashtag_core::aggregate::{CountedPost, TagContribution};
 use hashtag_core::domain::{parse_rfc3339_ms, rfc3339_ms, Ranking, TagPage, TopPost, TOP_POSTS};
-use hashtag_core::extract::tag_key;
+use hashtag_core::extract::{tag_display, tag_key};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::{
-    CountOutcome, DeadLetter, HashtagStore, PostClaim, StoreError, TagCount,
+    CountOutcome, DeadLetter, DeadLetters, PostClaim, Rankings, StoreError, TagAudit, TagCount,
+    TagCounter, TagPages,
 };
 
 const COUNT_SK: &str = "~count";
@@ -307,14 +308,10 @@ impl DynamoHashtagStore {
             let (mut sets, mut conditions, mut added) = (Vec::new(), Vec::new(), 0usize);
             for (i, (source, mark)) in tag.sources.iter().zip(&assumed).enumerate() {
                 let floor = mark.flatten();
-                let fresh = source
-                    .posts
-                    .iter()
-                    .filter(|p| floor.is_none_or(|m| p.offset > m));
-                let Some(last) = fresh.clone().map(|p| p.offset).max() else {
+                let Some(last) = source.next_mark(floor) else {
                     continue;
                 };
-                added += fresh.count();
+                added += source.above(floor).count();
                 let (name, value) = (format!("#m{i}"), format!(":m{i}"));
                 update = update
                     .expression_attribute_names(&name, mark_attribute(&source.source))
@@ -323,8 +320,8 @@ impl DynamoHashtagStore {
                 conditions.push(match mark {
                     // Nothing known: any mark below this batch's first offset.
                     None => {
-                        let first = source.posts.iter().map(|p| p.offset).min().unwrap_or(0);
-                        update = update.expression_attribute_values(format!(":f{i}"), n(first));
+                        let first = n(source.first_offset());
+                        update = update.expression_attribute_values(format!(":f{i}"), first);
                         format!("(attribute_not_exists({name}) OR {name} < :f{i})")
                     }
                     Some(None) => format!("attribute_not_exists({name})"),
@@ -423,156 +420,7 @@ fn top_post(item: &HashMap<String, AttributeValue>) -> Option<TopPost> {
 }
 
 #[async_trait]
-impl HashtagStore for DynamoHashtagStore {
-    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError> {
-        let updates: Vec<_> = batch.iter().map(|tag| self.apply_tag(tag)).collect();
-        stream::iter(updates)
-            .buffer_unordered(CONCURRENT_TAGS)
-            .try_fold(CountOutcome::default(), |sum, one| async move {
-                Ok(CountOutcome {
-                    posts_counted: sum.posts_counted + one.posts_counted,
-                    conditional_retries: sum.conditional_retries + one.conditional_retries,
-                })
-            })
-            .await
-    }
-
-    async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError> {
-        let expires_at = hashtag_core::domain::now_ms() / 1000 + CLAIM_TTL_SECONDS;
-        let puts: Vec<_> = claims.iter().map(|c| self.claim(c, expires_at)).collect();
-        let lost: Vec<Option<Id>> = stream::iter(puts)
-            .buffer_unordered(CONCURRENT_TAGS)
-            .try_collect()
-            .await?;
-        Ok(lost.into_iter().flatten().collect())
-    }
-
-    async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
-        let requests: Vec<WriteRequest> = letters
-            .iter()
-            .map(|l| {
-                let item = PutRequest::builder()
-                    .item("tag", s(format!("{DEAD_LETTER_PREFIX}{}", l.source)))
-                    .item("sk", s(format!("{:020}", l.offset)))
-                    .item("source", s(&l.source))
-                    .item("offset", n(l.offset))
-                    .item("reason", s(&l.reason))
-                    .item("value", s(&l.value))
-                    .item("set_aside_at", s(&l.set_aside_at))
-                    .build()
-                    .map_err(|e| sdk_error("put request", e))?;
-                Ok(WriteRequest::builder().put_request(item).build())
-            })
-            .collect::<Result<_, StoreError>>()?;
-        self.batch_write(requests, "dead letters").await
-    }
-
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        let items = self
-            .scan_where(
-                "begins_with(#t, :p)",
-                ("#t", "tag"),
-                (":p", s(DEAD_LETTER_PREFIX)),
-            )
-            .await?;
-        let mut letters: Vec<DeadLetter> = items
-            .iter()
-            .filter_map(|i| {
-                Some(DeadLetter {
-                    source: get_s(i, "source")?.to_string(),
-                    offset: get_n(i, "offset")?,
-                    reason: get_s(i, "reason")?.to_string(),
-                    value: get_s(i, "value")?.to_string(),
-                    set_aside_at: get_s(i, "set_aside_at")?.to_string(),
-                })
-            })
-            .collect();
-        letters.sort_by(|a, b| {
-            (&b.set_aside_at, &a.source, b.offset).cmp(&(&a.set_aside_at, &b.source, a.offset))
-        });
-        letters.truncate(limit);
-        Ok(letters)
-    }
-
-    async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError> {
-        let items = self
-            .scan_where("#k = :k", ("#k", "sk"), (":k", s(COUNT_SK)))
-            .await?;
-        let mut counts: Vec<TagCount> = items
-            .iter()
-            .filter_map(|i| {
-                Some(TagCount {
-                    key: get_s(i, "tag")?.to_string(),
-                    display: get_s(i, "display")?.to_string(),
-                    total_posts: get_n(i, "total_posts")?,
-                })
-            })
-            .collect();
-        counts.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(counts)
-    }
-
-    async fn repair_count(
-        &self,
-        key: &str,
-        display: &str,
-        expected: Option<u64>,
-        total: u64,
-    ) -> Result<bool, StoreError> {
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("tag", s(key))
-            .key("sk", s(COUNT_SK))
-            .update_expression(
-                "SET total_posts = :n, #d = if_not_exists(#d, :d), updated_ms = :now",
-            )
-            .expression_attribute_names("#d", "display")
-            .expression_attribute_values(":n", n(total))
-            .expression_attribute_values(":d", s(display))
-            .expression_attribute_values(":now", n(hashtag_core::domain::now_ms()));
-        let update = match expected {
-            None => update.condition_expression("attribute_not_exists(total_posts)"),
-            Some(old) => update
-                .condition_expression("total_posts = :old")
-                .expression_attribute_values(":old", n(old)),
-        };
-        applied(update.send().await, "repair count")
-    }
-
-    async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError> {
-        let generated = parse_rfc3339_ms(&ranking.generated_at)
-            .ok_or_else(|| StoreError::Backend("ranking generated_at is not RFC 3339".into()))?;
-        let posts = ranking
-            .posts
-            .iter()
-            .take(TOP_POSTS)
-            .map(|p| {
-                AttributeValue::M(HashMap::from([
-                    ("post_id".to_string(), n(p.post_id.0)),
-                    ("image_url".to_string(), s(&p.image_url)),
-                ]))
-            })
-            .collect();
-        let display = ranking.tag.trim().trim_start_matches(['#', '＃']);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("tag", s(tag_key(&ranking.tag)))
-            .item("sk", s(RANK_SK))
-            .item("display", s(display))
-            .item("generated_ms", n(generated))
-            .item("posts", AttributeValue::L(posts))
-            .item("updated_ms", n(hashtag_core::domain::now_ms()))
-            .condition_expression("attribute_not_exists(generated_ms) OR generated_ms < :g")
-            .expression_attribute_values(":g", n(generated))
-            .send()
-            .await;
-        applied(result, "put ranking")
-    }
-
+impl TagPages for DynamoHashtagStore {
     async fn page(&self, key: &str) -> Result<Option<TagPage>, StoreError> {
         let out = self
             .client
@@ -620,5 +468,166 @@ impl HashtagStore for DynamoHashtagStore {
             top_posts,
             updated_at: rfc3339_ms(updated(count).max(updated(rank))),
         }))
+    }
+}
+
+#[async_trait]
+impl TagCounter for DynamoHashtagStore {
+    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError> {
+        let updates: Vec<_> = batch.iter().map(|tag| self.apply_tag(tag)).collect();
+        stream::iter(updates)
+            .buffer_unordered(CONCURRENT_TAGS)
+            .try_fold(CountOutcome::default(), |sum, one| async move {
+                Ok(CountOutcome {
+                    posts_counted: sum.posts_counted + one.posts_counted,
+                    conditional_retries: sum.conditional_retries + one.conditional_retries,
+                })
+            })
+            .await
+    }
+
+    async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError> {
+        let expires_at = hashtag_core::domain::now_ms() / 1000 + CLAIM_TTL_SECONDS;
+        let puts: Vec<_> = claims.iter().map(|c| self.claim(c, expires_at)).collect();
+        let lost: Vec<Option<Id>> = stream::iter(puts)
+            .buffer_unordered(CONCURRENT_TAGS)
+            .try_collect()
+            .await?;
+        Ok(lost.into_iter().flatten().collect())
+    }
+}
+
+#[async_trait]
+impl DeadLetters for DynamoHashtagStore {
+    async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        let requests: Vec<WriteRequest> = letters
+            .iter()
+            .map(|l| {
+                let item = PutRequest::builder()
+                    .item("tag", s(format!("{DEAD_LETTER_PREFIX}{}", l.source)))
+                    .item("sk", s(format!("{:020}", l.offset)))
+                    .item("source", s(&l.source))
+                    .item("offset", n(l.offset))
+                    .item("reason", s(&l.reason))
+                    .item("value", s(&l.value))
+                    .item("set_aside_at", s(&l.set_aside_at))
+                    .build()
+                    .map_err(|e| sdk_error("put request", e))?;
+                Ok(WriteRequest::builder().put_request(item).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        self.batch_write(requests, "dead letters").await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let items = self
+            .scan_where(
+                "begins_with(#t, :p)",
+                ("#t", "tag"),
+                (":p", s(DEAD_LETTER_PREFIX)),
+            )
+            .await?;
+        let mut letters: Vec<DeadLetter> = items
+            .iter()
+            .filter_map(|i| {
+                Some(DeadLetter {
+                    source: get_s(i, "source")?.to_string(),
+                    offset: get_n(i, "offset")?,
+                    reason: get_s(i, "reason")?.to_string(),
+                    value: get_s(i, "value")?.to_string(),
+                    set_aside_at: get_s(i, "set_aside_at")?.to_string(),
+                })
+            })
+            .collect();
+        letters.sort_by(|a, b| {
+            (&b.set_aside_at, &a.source, b.offset).cmp(&(&a.set_aside_at, &b.source, a.offset))
+        });
+        letters.truncate(limit);
+        Ok(letters)
+    }
+}
+
+#[async_trait]
+impl TagAudit for DynamoHashtagStore {
+    async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError> {
+        let items = self
+            .scan_where("#k = :k", ("#k", "sk"), (":k", s(COUNT_SK)))
+            .await?;
+        let mut counts: Vec<TagCount> = items
+            .iter()
+            .filter_map(|i| {
+                Some(TagCount {
+                    key: get_s(i, "tag")?.to_string(),
+                    display: get_s(i, "display")?.to_string(),
+                    total_posts: get_n(i, "total_posts")?,
+                })
+            })
+            .collect();
+        counts.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(counts)
+    }
+
+    async fn repair_count(
+        &self,
+        key: &str,
+        display: &str,
+        expected: Option<u64>,
+        total: u64,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("tag", s(key))
+            .key("sk", s(COUNT_SK))
+            .update_expression(
+                "SET total_posts = :n, #d = if_not_exists(#d, :d), updated_ms = :now",
+            )
+            .expression_attribute_names("#d", "display")
+            .expression_attribute_values(":n", n(total))
+            .expression_attribute_values(":d", s(display))
+            .expression_attribute_values(":now", n(hashtag_core::domain::now_ms()));
+        let update = match expected {
+            None => update.condition_expression("attribute_not_exists(total_posts)"),
+            Some(old) => update
+                .condition_expression("total_posts = :old")
+                .expression_attribute_values(":old", n(old)),
+        };
+        applied(update.send().await, "repair count")
+    }
+}
+
+#[async_trait]
+impl Rankings for DynamoHashtagStore {
+    async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError> {
+        let generated = parse_rfc3339_ms(&ranking.generated_at)
+            .ok_or_else(|| StoreError::Backend("ranking generated_at is not RFC 3339".into()))?;
+        let posts = ranking
+            .posts
+            .iter()
+            .take(TOP_POSTS)
+            .map(|p| {
+                AttributeValue::M(HashMap::from([
+                    ("post_id".to_string(), n(p.post_id.0)),
+                    ("image_url".to_string(), s(&p.image_url)),
+                ]))
+            })
+            .collect();
+        let display = tag_display(&ranking.tag);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("tag", s(tag_key(&ranking.tag)))
+            .item("sk", s(RANK_SK))
+            .item("display", s(display))
+            .item("generated_ms", n(generated))
+            .item("posts", AttributeValue::L(posts))
+            .item("updated_ms", n(hashtag_core::domain::now_ms()))
+            .condition_expression("attribute_not_exists(generated_ms) OR generated_ms < :g")
+            .expression_attribute_values(":g", n(generated))
+            .send()
+            .await;
+        applied(result, "put ranking")
     }
 }

@@ -2,6 +2,7 @@
 //! per distinct tag, so the hashtag table gets one update per tag per batch
 //! instead of one per tag per post.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 // foldhash: several times faster than the default SipHash on short keys,
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use foldhash::HashMap;
 
 use crate::domain::PostEvent;
-use crate::extract::{hashtags_into, tag_key_into, Entity};
+use crate::extract::{hashtags_into, tag_key_into};
 use crate::ids::Id;
 
 /// A post counted for a tag, with the offset it was read at.
@@ -34,6 +35,30 @@ pub struct SourcePosts {
     pub posts: Vec<CountedPost>,
 }
 
+impl SourcePosts {
+    /// The posts above `mark`, the highest offset of this source already
+    /// counted for the tag (`None`: none yet): the only ones a delivery may
+    /// count. This is the rule that makes counting idempotent under
+    /// redelivery, on every adapter.
+    pub fn above(&self, mark: Option<i64>) -> impl Iterator<Item = &CountedPost> + Clone {
+        self.posts
+            .iter()
+            .filter(move |p| mark.is_none_or(|m| p.offset > m))
+    }
+
+    /// The mark after counting [`SourcePosts::above`] `mark`: the highest
+    /// offset counted, or `None` if nothing here is new.
+    pub fn next_mark(&self, mark: Option<i64>) -> Option<i64> {
+        self.above(mark).map(|p| p.offset).max()
+    }
+
+    /// The lowest offset here: a mark below it means none of these posts
+    /// was counted yet.
+    pub fn first_offset(&self) -> i64 {
+        self.posts.iter().map(|p| p.offset).min().unwrap_or(0)
+    }
+}
+
 /// Everything a batch adds to one tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagContribution {
@@ -52,7 +77,7 @@ impl TagContribution {
     }
 }
 
-/// One decoded record of a batch.
+/// One decoded record of a batch, with its caption's hashtags.
 #[derive(Debug, Clone)]
 pub struct SourcedEvent<'a> {
     /// `topic-partition` of the record.
@@ -61,6 +86,38 @@ pub struct SourcedEvent<'a> {
     pub offset: i64,
     /// The decoded post event.
     pub event: PostEvent,
+    /// Byte ranges of the caption's hashtags (without the sign), in text
+    /// order, repeats included.
+    hashtags: Vec<Range<usize>>,
+}
+
+impl<'a> SourcedEvent<'a> {
+    /// The record with its caption's hashtags extracted: the one extraction
+    /// of the caption on the consumer's path, which both the caption rules
+    /// ([`crate::domain::check_caption`]) and [`aggregate`] use.
+    pub fn new(source: &'a str, offset: i64, event: PostEvent) -> Self {
+        let mut found = Vec::new();
+        hashtags_into(&event.caption, &mut found);
+        let base = event.caption.as_ptr() as usize;
+        let hashtags = found
+            .iter()
+            .map(|e| {
+                let start = e.text.as_ptr() as usize - base;
+                start..start + e.text.len()
+            })
+            .collect();
+        SourcedEvent {
+            source,
+            offset,
+            event,
+            hashtags,
+        }
+    }
+
+    /// The caption's hashtags as written, in text order.
+    pub fn hashtags(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.hashtags.iter().map(|r| &self.event.caption[r.clone()])
+    }
 }
 
 /// Aggregates a batch. Records must come in offset order within each source
@@ -74,12 +131,10 @@ pub fn aggregate(records: &[SourcedEvent<'_>]) -> Vec<TagContribution> {
     // Buffers reused across the batch's posts.
     let mut key = String::new();
     let mut post_slots: Vec<usize> = Vec::new();
-    let mut tags: Vec<Entity<'_>> = Vec::new();
     for record in records {
         post_slots.clear();
         let mut image_url: Option<Arc<str>> = None;
-        hashtags_into(&record.event.caption, &mut tags);
-        for display in tags.iter().map(|t| t.text) {
+        for display in record.hashtags() {
             let slot = match by_spelling.get(display) {
                 Some(&slot) => slot,
                 None => {
@@ -138,26 +193,10 @@ mod tests {
     #[test]
     fn one_contribution_per_distinct_tag() {
         let records = vec![
-            SourcedEvent {
-                source: "posts-0",
-                offset: 5,
-                event: ev(1, "#Rust #rust #AWS"),
-            },
-            SourcedEvent {
-                source: "posts-1",
-                offset: 9,
-                event: ev(2, "#RUST"),
-            },
-            SourcedEvent {
-                source: "posts-0",
-                offset: 6,
-                event: ev(3, "no tags"),
-            },
-            SourcedEvent {
-                source: "posts-0",
-                offset: 7,
-                event: ev(4, "#rust"),
-            },
+            SourcedEvent::new("posts-0", 5, ev(1, "#Rust #rust #AWS")),
+            SourcedEvent::new("posts-1", 9, ev(2, "#RUST")),
+            SourcedEvent::new("posts-0", 6, ev(3, "no tags")),
+            SourcedEvent::new("posts-0", 7, ev(4, "#rust")),
         ];
         let agg = aggregate(&records);
         assert_eq!(agg.len(), 2);

@@ -12,12 +12,13 @@ use std::collections::HashSet;
 
 use crate::aggregate::{aggregate, SourcedEvent};
 use crate::domain::{
-    parse_rfc3339_ms, rfc3339_ms, validate_caption, validate_image_url, PostEvent, Ranking,
-    TOP_POSTS,
+    check_caption, parse_rfc3339_ms, rfc3339_ms, validate_image_url, PostEvent, Ranking, TOP_POSTS,
 };
 use crate::extract::tag_key;
 use crate::ids::Id;
-use crate::ports::{DeadLetter, HashtagStore, PostClaim, StoreError, DEAD_LETTER_VALUE_MAX};
+use crate::ports::{
+    DeadLetter, DeadLetters, PostClaim, Rankings, StoreError, TagCounter, DEAD_LETTER_VALUE_MAX,
+};
 use crate::record::{Batch, Delivered};
 
 /// What one invocation did; logged, turned into metrics, and returned as
@@ -69,12 +70,13 @@ fn decode<T: DeserializeOwned>(record: &Delivered) -> Result<T, String> {
 /// Checks a decoded post event as the API checked the post: a record that
 /// would not have been accepted (an oversized caption, a bad image URL) is
 /// not counted.
-fn validate_post_event(event: &PostEvent) -> Result<(), String> {
-    if event.post_id.0 <= 0 || event.user_id.0 <= 0 {
+fn validate_post_event(event: &SourcedEvent<'_>) -> Result<(), String> {
+    let post = &event.event;
+    if post.post_id.0 <= 0 || post.user_id.0 <= 0 {
         return Err("post_id and user_id must be positive".into());
     }
-    validate_caption(&event.caption).map_err(|e| e.message)?;
-    validate_image_url(&event.image_url).map_err(|e| e.message)
+    check_caption(&post.caption, event.hashtags()).map_err(|e| e.message)?;
+    validate_image_url(&post.image_url).map_err(|e| e.message)
 }
 
 /// Logs a record set aside and makes its dead letter, keeping the value
@@ -126,12 +128,11 @@ pub fn decode_posts(batch: &Batch) -> DecodedPosts<'_> {
     let mut events = Vec::with_capacity(records.len());
     let mut dead_letters = Vec::new();
     for record in records {
-        match decode::<PostEvent>(record).and_then(|e| validate_post_event(&e).map(|()| e)) {
-            Ok(event) => events.push(SourcedEvent {
-                source: &record.source,
-                offset: record.offset,
-                event,
-            }),
+        let event = decode::<PostEvent>(record)
+            .map(|e| SourcedEvent::new(&record.source, record.offset, e))
+            .and_then(|e| validate_post_event(&e).map(|()| e));
+        match event {
+            Ok(event) => events.push(event),
             Err(reason) => dead_letters.push(set_aside(record, reason)),
         }
     }
@@ -161,12 +162,12 @@ fn claims(events: &[SourcedEvent<'_>]) -> Vec<PostClaim> {
 /// Counts the posts of a batch: one hashtag-table update per distinct tag.
 ///
 /// Malformed records go to the dead-letter store and never fail the batch.
-/// Each post is counted through one record only ([`HashtagStore::claim_posts`]),
+/// Each post is counted through one record only ([`TagCounter::claim_posts`]),
 /// so a post published twice is counted once. A store error fails the
 /// batch; the redelivery is harmless because claims and
-/// [`HashtagStore::apply_counts`] are idempotent.
-pub async fn handle_post_batch(
-    store: &dyn HashtagStore,
+/// [`TagCounter::apply_counts`] are idempotent.
+pub async fn handle_post_batch<S: TagCounter + DeadLetters + ?Sized>(
+    store: &S,
     batch: &Batch,
 ) -> Result<BatchReport, StoreError> {
     let DecodedPosts {
@@ -214,8 +215,8 @@ pub fn validate_ranking(ranking: &Ranking) -> Result<(), String> {
 
 /// Applies ranking notifications in order; a ranking older than the stored
 /// one is ignored by the store.
-pub async fn handle_ranking_batch(
-    store: &dyn HashtagStore,
+pub async fn handle_ranking_batch<S: Rankings + DeadLetters + ?Sized>(
+    store: &S,
     batch: &Batch,
 ) -> Result<BatchReport, StoreError> {
     let (records, mut report) = sorted_records(batch);

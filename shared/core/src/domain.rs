@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{distinct_tags, hashtags};
+use crate::extract::{hashtags_and_mentions, tag_key};
 use crate::ids::Id;
 
 /// Longest caption Instagram accepts, in characters.
@@ -89,9 +89,32 @@ impl User {
     }
 }
 
+/// What a valid caption carries, found by its one extraction on the API's
+/// path: the response lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caption<'a> {
+    /// Hashtags as written (without `#`), in text order, repeats included.
+    pub hashtags: Vec<&'a str>,
+    /// Mentions as written (without `@`), in text order.
+    pub mentions: Vec<&'a str>,
+}
+
 /// Checks a caption: at most [`MAX_CAPTION_CHARS`] characters and
-/// [`MAX_CAPTION_TAGS`] distinct hashtags.
-pub fn validate_caption(caption: &str) -> Result<(), Invalid> {
+/// [`MAX_CAPTION_TAGS`] distinct hashtags. Returns its hashtags and
+/// mentions, so the caller need not extract them again.
+pub fn validate_caption(caption: &str) -> Result<Caption<'_>, Invalid> {
+    let (hashtags, mentions) = hashtags_and_mentions(caption);
+    check_caption(caption, hashtags.iter().copied())?;
+    Ok(Caption { hashtags, mentions })
+}
+
+/// The caption rules of [`validate_caption`] on a caption whose `hashtags`
+/// (as extracted, repeats included) are already known: the consumer checks
+/// every record with the extraction it aggregates from.
+pub fn check_caption<'a>(
+    caption: &str,
+    hashtags: impl ExactSizeIterator<Item = &'a str>,
+) -> Result<(), Invalid> {
     let chars = caption.chars().count();
     if chars > MAX_CAPTION_CHARS {
         return Err(Invalid::new(
@@ -100,12 +123,14 @@ pub fn validate_caption(caption: &str) -> Result<(), Invalid> {
         ));
     }
     // Within the limit whenever the hashtags, repeats included, are: that
-    // spares normalising every tag of every caption (the consumer checks
-    // each record it counts).
-    if hashtags(caption).count() <= MAX_CAPTION_TAGS {
+    // spares normalising every tag of every caption.
+    if hashtags.len() <= MAX_CAPTION_TAGS {
         return Ok(());
     }
-    let tags = distinct_tags(caption).len();
+    let tags = hashtags
+        .map(tag_key)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     if tags > MAX_CAPTION_TAGS {
         return Err(Invalid::new(
             "too_many_hashtags",

@@ -201,14 +201,22 @@ pub struct TagCount {
     pub total_posts: u64,
 }
 
-/// The hashtag table (DynamoDB on AWS, SQLite embedded), partitioned by tag key.
+/// The read side of the hashtag table: what a tag page shows.
 #[async_trait]
-pub trait HashtagStore: Send + Sync {
+pub trait TagPages: Send + Sync {
+    /// The page of the tag with this key (see [`crate::extract::tag_key`]).
+    async fn page(&self, key: &str) -> Result<Option<TagPage>, StoreError>;
+}
+
+/// The hashtag counter's writes, made exactly once under redelivery.
+#[async_trait]
+pub trait TagCounter: Send + Sync {
     /// Adds a batch's contributions: per tag, the posts seen on each source
     /// partition with their offsets. Idempotent: for every (tag, partition)
-    /// the store remembers the highest offset applied and skips posts at or
-    /// below it, so a redelivered batch counts nothing twice and a batch that
-    /// failed half-way is completed by its retry.
+    /// the store remembers the highest offset applied and counts only the
+    /// posts above it ([`crate::aggregate::SourcePosts::above`]), so a
+    /// redelivered batch counts nothing twice and a batch that failed
+    /// half-way is completed by its retry.
     async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError>;
 
     /// Decides which record counts each post: the first claim of a post
@@ -218,14 +226,22 @@ pub trait HashtagStore: Send + Sync {
     /// publication it could not confirm) and are already counted through
     /// another record. Claims must be distinct by post.
     async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError>;
+}
 
+/// Where the consumers keep the records they could not use.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
     /// Keeps records that could not be used; idempotent by (source, offset).
     async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError>;
 
     /// The most recently set-aside records, newest first.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+}
 
-    /// Every tag's count, for `reconcile`.
+/// What `reconcile` reads and repairs.
+#[async_trait]
+pub trait TagAudit: Send + Sync {
+    /// Every tag's count.
     async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError>;
 
     /// Sets a tag's count to `total` if it is still `expected` (`None`: the
@@ -238,14 +254,22 @@ pub trait HashtagStore: Send + Sync {
         expected: Option<u64>,
         total: u64,
     ) -> Result<bool, StoreError>;
+}
 
+/// The ranking consumer's writes.
+#[async_trait]
+pub trait Rankings: Send + Sync {
     /// Replaces a tag's ranked posts unless a ranking generated at the same
     /// time or later is stored. Returns whether it was applied.
     async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError>;
-
-    /// The page of the tag with this key (see [`crate::extract::tag_key`]).
-    async fn page(&self, key: &str) -> Result<Option<TagPage>, StoreError>;
 }
+
+/// The hashtag table (DynamoDB on AWS, SQLite embedded), partitioned by tag
+/// key: every role at once, as an adapter implements it. Code that needs
+/// one role takes that role's port.
+pub trait HashtagStore: TagPages + TagCounter + DeadLetters + TagAudit + Rankings {}
+
+impl<T: TagPages + TagCounter + DeadLetters + TagAudit + Rankings> HashtagStore for T {}
 
 /// Where the single-machine server's pollers read records and commit their
 /// offsets: the embedded event log, or a Kafka broker. (On Lambda, the MSK

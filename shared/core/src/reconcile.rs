@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::extract::distinct_tags;
 use crate::ids::Id;
-use crate::ports::{HashtagStore, PostStore, StoreError};
+use crate::ports::{PostStore, StoreError, TagAudit};
 
 /// Posts read per request from the post store.
 const PAGE: usize = 1_000;
@@ -42,7 +42,7 @@ pub struct ReconcileReport {
 /// Recounts, compares and, with `repair`, fixes the drifting counts.
 pub async fn reconcile(
     posts: &dyn PostStore,
-    hashtags: &dyn HashtagStore,
+    hashtags: &dyn TagAudit,
     repair: bool,
 ) -> Result<ReconcileReport, StoreError> {
     // key -> (display, count)

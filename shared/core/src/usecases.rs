@@ -43,10 +43,22 @@ pub struct NewPost {
     pub images: NewImages,
 }
 
-/// Checks a new post and gives it and its images their ids: the post is
-/// then ready to store.
-pub fn build_post(ids: &IdGenerator, input: NewPost) -> Result<Post, Invalid> {
-    validate_caption(&input.caption)?;
+/// A checked new post, ready to store, with what its caption carries.
+pub struct BuiltPost {
+    /// The post, its images and itself given their ids.
+    pub post: Post,
+    /// Its hashtags as written, in text order (the response lists them).
+    pub hashtags: Vec<String>,
+    /// Its mentions as written, in text order.
+    pub mentions: Vec<String>,
+}
+
+/// Checks a new post and gives it and its images their ids. The caption is
+/// extracted once, here: the response reuses what the rules found.
+pub fn build_post(ids: &IdGenerator, input: NewPost) -> Result<BuiltPost, Invalid> {
+    let caption = validate_caption(&input.caption)?;
+    let hashtags = caption.hashtags.iter().map(|t| t.to_string()).collect();
+    let mentions = caption.mentions.iter().map(|m| m.to_string()).collect();
     let too_many = || Invalid {
         code: "invalid_images",
         message: format!("a post has 1 to {MAX_IMAGES} images"),
@@ -82,12 +94,17 @@ pub fn build_post(ids: &IdGenerator, input: NewPost) -> Result<Post, Invalid> {
         }
     };
     let post_id = ids.next_id();
-    Ok(Post {
+    let post = Post {
         post_id,
         user_id: input.user_id,
         caption: input.caption,
         images,
         created_at: rfc3339_ms(id_time_ms(post_id) as i64),
+    };
+    Ok(BuiltPost {
+        post,
+        hashtags,
+        mentions,
     })
 }
 
@@ -178,7 +195,7 @@ pub struct Relayed {
 /// A relay that dies after publishing but before marking, or a creator
 /// whose publication succeeded but whose mark failed, leaves an event that
 /// is published again: the consumer's post claims
-/// ([`crate::ports::HashtagStore::claim_posts`]) count it once.
+/// ([`crate::ports::TagCounter::claim_posts`]) count it once.
 pub async fn relay_outbox(
     outbox: &dyn Outbox,
     publisher: &dyn EventPublisher,

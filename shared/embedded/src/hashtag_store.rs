@@ -11,10 +11,11 @@ use rusqlite::{params, OptionalExtension};
 use super::db::{backend, Db, Durability};
 use hashtag_core::aggregate::{CountedPost, TagContribution};
 use hashtag_core::domain::{parse_rfc3339_ms, rfc3339_ms, Ranking, TagPage, TopPost, TOP_POSTS};
-use hashtag_core::extract::tag_key;
+use hashtag_core::extract::{tag_display, tag_key};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::{
-    CountOutcome, DeadLetter, HashtagStore, PostClaim, StoreError, TagCount,
+    CountOutcome, DeadLetter, DeadLetters, PostClaim, Rankings, StoreError, TagAudit, TagCount,
+    TagCounter, TagPages,
 };
 
 const SCHEMA: &str = "
@@ -73,7 +74,59 @@ impl SqliteHashtagStore {
 }
 
 #[async_trait]
-impl HashtagStore for SqliteHashtagStore {
+impl TagPages for SqliteHashtagStore {
+    async fn page(&self, key: &str) -> Result<Option<TagPage>, StoreError> {
+        let key = key.to_string();
+        self.db
+            .read(move |conn| {
+                let tx = conn.transaction().map_err(backend)?; // one consistent snapshot
+                let counts: Option<(String, i64, i64)> = tx
+                    .prepare_cached("SELECT display, total_posts, updated_ms FROM tags WHERE tag_key = ?1")
+                    .and_then(|mut s| s.query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+                    .map_err(backend)?;
+                let ranking: Option<(String, String, i64)> = tx
+                    .prepare_cached("SELECT display, posts, updated_ms FROM tag_ranking WHERE tag_key = ?1")
+                    .and_then(|mut s| s.query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+                    .map_err(backend)?;
+                let (tag, total, counts_ms) = match (&counts, &ranking) {
+                    (None, None) => return Ok(None),
+                    (Some((d, n, ms)), _) => (d.clone(), *n, *ms),
+                    (None, Some((d, _, _))) => (d.clone(), 0, 0),
+                };
+                let (top_posts, ranked_ms) = match ranking {
+                    Some((_, posts, ms)) => (
+                        serde_json::from_str(&posts).map_err(|e| StoreError::Backend(e.to_string()))?,
+                        ms,
+                    ),
+                    None => {
+                        let mut stmt = tx
+                            .prepare_cached(
+                                "SELECT post_id, image_url FROM tag_recent WHERE tag_key = ?1 ORDER BY post_id DESC LIMIT ?2",
+                            )
+                            .map_err(backend)?;
+                        let rows = stmt
+                            .query_map(params![key, TOP_POSTS as i64], |r| {
+                                Ok(TopPost { post_id: Id(r.get(0)?), image_url: r.get(1)? })
+                            })
+                            .map_err(backend)?
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(backend)?;
+                        (rows, 0)
+                    }
+                };
+                Ok(Some(TagPage {
+                    tag,
+                    total_posts: total.max(0) as u64,
+                    top_posts,
+                    updated_at: rfc3339_ms(counts_ms.max(ranked_ms)),
+                }))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl TagCounter for SqliteHashtagStore {
     async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError> {
         let batch = batch.to_vec();
         self.db
@@ -88,14 +141,10 @@ impl HashtagStore for SqliteHashtagStore {
                             .prepare_cached("SELECT last_offset FROM tag_marks WHERE tag_key = ?1 AND source = ?2")
                             .and_then(|mut s| s.query_row(params![tag.key, source.source], |r| r.get(0)).optional())
                             .map_err(backend)?;
-                        let new: Vec<_> = source
-                            .posts
-                            .iter()
-                            .filter(|p| mark.is_none_or(|m| p.offset > m))
-                            .collect();
-                        let Some(last) = new.iter().map(|p| p.offset).max() else {
+                        let Some(last) = source.next_mark(mark) else {
                             continue;
                         };
+                        let new = source.above(mark);
                         tx.prepare_cached(
                             "INSERT INTO tag_marks (tag_key, source, last_offset) VALUES (?1, ?2, ?3)
                              ON CONFLICT (tag_key, source) DO UPDATE SET last_offset = excluded.last_offset",
@@ -164,7 +213,10 @@ impl HashtagStore for SqliteHashtagStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl DeadLetters for SqliteHashtagStore {
     async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
         let letters = letters.to_vec();
         self.db
@@ -207,7 +259,10 @@ impl HashtagStore for SqliteHashtagStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl TagAudit for SqliteHashtagStore {
     async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError> {
         self.db
             .read(|conn| {
@@ -254,14 +309,13 @@ impl HashtagStore for SqliteHashtagStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl Rankings for SqliteHashtagStore {
     async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError> {
         let key = tag_key(&ranking.tag);
-        let display = ranking
-            .tag
-            .trim()
-            .trim_start_matches(['#', '＃'])
-            .to_string();
+        let display = tag_display(&ranking.tag).to_string();
         let generated = parse_rfc3339_ms(&ranking.generated_at)
             .ok_or_else(|| StoreError::Backend("ranking generated_at is not RFC 3339".into()))?;
         let posts: Vec<&TopPost> = ranking.posts.iter().take(TOP_POSTS).collect();
@@ -279,55 +333,6 @@ impl HashtagStore for SqliteHashtagStore {
                     )
                     .map_err(backend)?;
                 Ok(changed == 1)
-            })
-            .await
-    }
-
-    async fn page(&self, key: &str) -> Result<Option<TagPage>, StoreError> {
-        let key = key.to_string();
-        self.db
-            .read(move |conn| {
-                let tx = conn.transaction().map_err(backend)?; // one consistent snapshot
-                let counts: Option<(String, i64, i64)> = tx
-                    .prepare_cached("SELECT display, total_posts, updated_ms FROM tags WHERE tag_key = ?1")
-                    .and_then(|mut s| s.query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
-                    .map_err(backend)?;
-                let ranking: Option<(String, String, i64)> = tx
-                    .prepare_cached("SELECT display, posts, updated_ms FROM tag_ranking WHERE tag_key = ?1")
-                    .and_then(|mut s| s.query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
-                    .map_err(backend)?;
-                let (tag, total, counts_ms) = match (&counts, &ranking) {
-                    (None, None) => return Ok(None),
-                    (Some((d, n, ms)), _) => (d.clone(), *n, *ms),
-                    (None, Some((d, _, _))) => (d.clone(), 0, 0),
-                };
-                let (top_posts, ranked_ms) = match ranking {
-                    Some((_, posts, ms)) => (
-                        serde_json::from_str(&posts).map_err(|e| StoreError::Backend(e.to_string()))?,
-                        ms,
-                    ),
-                    None => {
-                        let mut stmt = tx
-                            .prepare_cached(
-                                "SELECT post_id, image_url FROM tag_recent WHERE tag_key = ?1 ORDER BY post_id DESC LIMIT ?2",
-                            )
-                            .map_err(backend)?;
-                        let rows = stmt
-                            .query_map(params![key, TOP_POSTS as i64], |r| {
-                                Ok(TopPost { post_id: Id(r.get(0)?), image_url: r.get(1)? })
-                            })
-                            .map_err(backend)?
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(backend)?;
-                        (rows, 0)
-                    }
-                };
-                Ok(Some(TagPage {
-                    tag,
-                    total_posts: total.max(0) as u64,
-                    top_posts,
-                    updated_at: rfc3339_ms(counts_ms.max(ranked_ms)),
-                }))
             })
             .await
     }

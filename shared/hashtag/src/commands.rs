@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use hashtag_core::consumer::validate_ranking;
 use hashtag_core::domain::{Ranking, POSTS_TOPIC, TOP_POSTS_TOPIC};
-use hashtag_core::extract::tag_key;
-use hashtag_core::ports::RecordSource;
+use hashtag_core::extract::{tag_display, tag_key};
+use hashtag_core::ports::{HashtagStore, RecordSource};
 use hashtag_core::usecases::{relay_outbox, RELAY_MIN_AGE_SECONDS};
 use hashtag_http::App;
 
@@ -22,7 +22,7 @@ pub async fn serve(options: Serve) -> Result<(), String> {
         return Err("--batch-size must be 1..=10000, as for MSK".into());
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let (app, records) = if hashtag_aws::env::on_aws() {
+    let (app, hashtags, records) = if hashtag_aws::env::on_aws() {
         aws_serving(stopped.clone()).await?
     } else {
         let store = &options.store;
@@ -35,7 +35,8 @@ pub async fn serve(options: Serve) -> Result<(), String> {
             options.max_body_bytes,
         )?;
         let records: Arc<dyn RecordSource> = Arc::new(embedded.log.clone());
-        (app, records)
+        let hashtags: Arc<dyn HashtagStore> = embedded.hashtags;
+        (app, hashtags, records)
     };
     let listen = &options.listen;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -53,7 +54,7 @@ pub async fn serve(options: Serve) -> Result<(), String> {
         batch_size: options.batch_size,
         window: Duration::from_millis(options.batching_window_ms),
     };
-    server::run(listener, app, records, consumers, stopped).await
+    server::run(listener, app, hashtags, records, consumers, stopped).await
 }
 
 /// `hashtag migrate`: the Aurora schema, and with `local_stack` the table
@@ -224,7 +225,7 @@ pub async fn publish_ranking(store: &Store, file: &Path) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         println!(
             "published ranking for #{} to {TOP_POSTS_TOPIC}-{partition} at offset {offset}",
-            r.tag.trim_start_matches('#')
+            tag_display(&r.tag)
         );
     }
     Ok(())

@@ -109,18 +109,15 @@ fn consumer(
 
 /// Serves `listener` and runs the consumers until `shutdown` turns true;
 /// then stops accepting, lets in-flight requests and batches finish, returns.
-/// The consumers write to the app's hashtag store, so it must have one.
+/// The consumers write to `hashtags`, the store the app's pages read.
 pub async fn run(
     listener: TcpListener,
     app: App,
+    hashtags: Arc<dyn HashtagStore>,
     records: Arc<dyn RecordSource>,
     consumers: ConsumerSettings,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let hashtags: Arc<dyn HashtagStore> = app
-        .hashtags
-        .clone()
-        .ok_or("the server needs a hashtag store")?;
     let metrics = Arc::new(PipelineMetrics::default());
     let pollers = [
         (

@@ -44,6 +44,10 @@ pub async fn aws_relay() -> Result<(SdkConfig, AuroraPostStore, Arc<KafkaPublish
     Ok((config, posts, kafka))
 }
 
+/// What `hashtag serve` runs on: the handlers' state, the hashtag store the
+/// consumers write, and where they read records.
+pub type Serving = (App, Arc<dyn HashtagStore>, Arc<dyn RecordSource>);
+
 /// How often `hashtag serve` on the AWS adapters relays the outbox.
 const RELAY_EVERY: Duration = Duration::from_secs(5);
 
@@ -51,18 +55,17 @@ const RELAY_EVERY: Duration = Duration::from_secs(5);
 /// source, configured like the Lambda functions, with the outbox relay
 /// running until `stop` turns true. The three share one SDK configuration
 /// and one Kafka connection.
-pub async fn aws_serving(
-    stop: watch::Receiver<bool>,
-) -> Result<(App, Arc<dyn RecordSource>), String> {
+pub async fn aws_serving(stop: watch::Receiver<bool>) -> Result<Serving, String> {
     let (config, posts, kafka) = aws_relay().await?;
     tokio::spawn(relay_loop(posts, kafka.clone(), RELAY_EVERY, stop));
-    let hashtags = dynamo_store(&config).map_err(|e| e.to_string())?;
+    let hashtags: Arc<dyn HashtagStore> =
+        Arc::new(dynamo_store(&config).map_err(|e| e.to_string())?);
     let publisher: Arc<dyn EventPublisher> = kafka.clone();
-    let app = hashtag_lambda::aws_app(&config, Some(publisher), Some(Arc::new(hashtags)))
+    let app = hashtag_lambda::aws_app(&config, Some(publisher), Some(hashtags.clone()))
         .await
         .map_err(|e| e.to_string())?;
     let records: Arc<dyn RecordSource> = Arc::new(KafkaSource::new(kafka));
-    Ok((app, records))
+    Ok((app, hashtags, records))
 }
 
 /// Relays the outbox every `every` until `stop` turns true; failures are

@@ -7,7 +7,7 @@ mod common;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use common::{total, TempDir};
 use hashtag_core::consumer::{handle_post_batch, handle_ranking_batch};
-use hashtag_core::ports::HashtagStore;
+use hashtag_core::ports::{HashtagStore, TagPages};
 use hashtag_core::record::Batch;
 
 /// A sample MSK event of `events/`, as the Lambda edge hands it to the consumers.
@@ -170,6 +170,7 @@ async fn embedded_mixed_batch_dead_letters_every_bad_record() {
     mixed_batch_counts_good_and_dead_letters_bad(stores.hashtags.as_ref()).await;
 }
 
+#[cfg(feature = "aws-stack")]
 #[tokio::test]
 async fn dynamodb_mixed_batch_dead_letters_every_bad_record() {
     let moto = common::aws::Moto::start();

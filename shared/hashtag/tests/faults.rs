@@ -26,7 +26,8 @@ use hashtag_core::consumer::handle_post_batch;
 use hashtag_core::domain::{Image, Post, Ranking, TagPage, Username, POSTS_TOPIC};
 use hashtag_core::ids::{Id, IdGenerator};
 use hashtag_core::ports::{
-    CountOutcome, DeadLetter, HashtagStore, PostClaim, PostStore, StoreError, TagCount,
+    CountOutcome, DeadLetter, DeadLetters, HashtagStore, PostClaim, PostStore, Rankings,
+    StoreError, TagAudit, TagCount, TagCounter, TagPages,
 };
 use hashtag_core::reconcile::reconcile;
 use hashtag_core::record::{Batch, LogRecord};
@@ -230,28 +231,40 @@ impl Faulty {
 }
 
 #[async_trait]
-impl HashtagStore for Faulty {
-    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError> {
-        self.write(self.inner.apply_counts(batch)).await
-    }
-    async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError> {
-        self.write(self.inner.claim_posts(claims)).await
-    }
-    async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
-        self.write(self.inner.set_aside(letters)).await
-    }
-    async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError> {
-        self.write(self.inner.apply_ranking(ranking)).await
-    }
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        self.inner.dead_letters(limit).await
-    }
+impl TagPages for Faulty {
     async fn page(&self, key: &str) -> Result<Option<TagPage>, StoreError> {
         self.inner.page(key).await
     }
+}
+
+#[async_trait]
+impl TagCounter for Faulty {
+    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError> {
+        self.write(self.inner.apply_counts(batch)).await
+    }
+
+    async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError> {
+        self.write(self.inner.claim_posts(claims)).await
+    }
+}
+
+#[async_trait]
+impl DeadLetters for Faulty {
+    async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        self.write(self.inner.set_aside(letters)).await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        self.inner.dead_letters(limit).await
+    }
+}
+
+#[async_trait]
+impl TagAudit for Faulty {
     async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError> {
         self.inner.tag_counts().await
     }
+
     async fn repair_count(
         &self,
         key: &str,
@@ -260,6 +273,13 @@ impl HashtagStore for Faulty {
         total: u64,
     ) -> Result<bool, StoreError> {
         self.inner.repair_count(key, display, expected, total).await
+    }
+}
+
+#[async_trait]
+impl Rankings for Faulty {
+    async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError> {
+        self.write(self.inner.apply_ranking(ranking)).await
     }
 }
 
@@ -390,6 +410,7 @@ async fn embedded_pipeline_loses_nothing_and_counts_once() {
     consumer_scenarios(stores.posts.as_ref(), &open, records, &accepted).await;
 }
 
+#[cfg(feature = "aws-stack")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_pipeline_loses_nothing_and_counts_once() {
     use common::aws::{DataApiLocal, Moto, Postgres, Tansu};

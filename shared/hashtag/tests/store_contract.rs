@@ -303,6 +303,7 @@ async fn embedded_adapters_meet_the_contract() {
     );
 }
 
+#[cfg(feature = "aws-stack")]
 #[tokio::test]
 async fn dynamodb_hashtag_store_meets_the_contract() {
     let moto = common::aws::Moto::start();
@@ -317,6 +318,7 @@ async fn dynamodb_hashtag_store_meets_the_contract() {
     counts_are_listed_and_repaired_only_if_unchanged(&store).await;
 }
 
+#[cfg(feature = "aws-stack")]
 #[tokio::test]
 async fn aurora_post_store_meets_the_contract() {
     let postgres = common::aws::Postgres::start();

@@ -10,7 +10,7 @@ use super::request::{query_param, read_body, wants_html};
 use super::response::{json, see_other, with_type, ApiError};
 use super::App;
 use hashtag_core::domain::{Post, Username};
-use hashtag_core::extract::{hashtags_and_mentions, tag_key};
+use hashtag_core::extract::{tag_display, tag_key};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::StoreError;
 use hashtag_core::usecases::{self, build_post, NewImages, NewPost};
@@ -117,8 +117,8 @@ impl From<NewPostForm> for NewPost {
 struct CreatedPost<'a> {
     #[serde(flatten)]
     post: &'a Post,
-    hashtags: Vec<&'a str>,
-    mentions: Vec<&'a str>,
+    hashtags: &'a [String],
+    mentions: &'a [String],
 }
 
 /// Longest `Idempotency-Key` accepted (a UUID is 36).
@@ -152,10 +152,11 @@ pub async fn create_post(app: &App, req: Request<Body>) -> Response<Body> {
     let result = async {
         let key = idempotency_key(&req)?;
         let input: NewPost = read_body::<_, NewPostJson, NewPostForm>(&req, app.max_body_bytes)?;
-        let post = build_post(&app.ids, input)?;
+        let built = build_post(&app.ids, input)?;
+        let post = &built.post;
         let created = app
             .posts
-            .create_post(&post, key)
+            .create_post(post, key)
             .await
             .map_err(|e| match e {
                 StoreError::Missing(_) => ApiError::new(
@@ -174,11 +175,10 @@ pub async fn create_post(app: &App, req: Request<Body>) -> Response<Body> {
         if wants_html(&req) {
             return Ok(see_other(&format!("/posts/{}", post.post_id)));
         }
-        let (hashtags, mentions) = hashtags_and_mentions(&post.caption);
         let body = CreatedPost {
             post: &post,
-            hashtags,
-            mentions,
+            hashtags: &built.hashtags,
+            mentions: &built.mentions,
         };
         let mut res = json(StatusCode::CREATED, &body);
         if let Ok(v) = header::HeaderValue::from_str(&format!("/posts/{}", post.post_id)) {
@@ -231,7 +231,7 @@ pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Bo
         match app.hashtags()?.page(&key).await? {
             Some(page) if wants_html(req) => Ok(pages::tag(&page)),
             Some(page) => Ok(json(StatusCode::OK, &page)),
-            None if wants_html(req) => Ok(pages::unknown_tag(name.trim_start_matches('#'))),
+            None if wants_html(req) => Ok(pages::unknown_tag(tag_display(name))),
             None => Err(ApiError::not_found(format!("no post carries #{key} yet"))),
         }
     }

@@ -16,7 +16,7 @@ pub use response::ApiError;
 pub use router::{read_routes, route};
 
 use hashtag_core::ids::IdGenerator;
-use hashtag_core::ports::{HashtagStore, PostStore};
+use hashtag_core::ports::{PostStore, TagPages};
 
 /// Largest request body accepted by default: a 2,200-character caption in a
 /// 4-byte script plus twenty 2 KB image URLs fits comfortably.
@@ -31,7 +31,7 @@ pub struct App {
     /// Tag counts and top posts. `None` in the write-side Lambda functions
     /// (register, create-post), which never read tags: their bootstraps
     /// then do not link the DynamoDB client.
-    pub hashtags: Option<Arc<dyn HashtagStore>>,
+    pub hashtags: Option<Arc<dyn TagPages>>,
     /// Snowflake ids for users, posts and images.
     pub ids: Arc<IdGenerator>,
     /// Requests with a larger body get 413.
@@ -42,7 +42,7 @@ impl App {
     /// The handlers' state on these stores, minting ids as `worker_id`.
     pub fn new(
         posts: Arc<dyn PostStore>,
-        hashtags: Option<Arc<dyn HashtagStore>>,
+        hashtags: Option<Arc<dyn TagPages>>,
         worker_id: u16,
         max_body_bytes: usize,
     ) -> Result<App, String> {
@@ -56,7 +56,7 @@ impl App {
 
     /// The hashtag store, or 503 where this process has none (a write-side
     /// function sent a read route: a wiring mistake, not the client's).
-    pub fn hashtags(&self) -> Result<&dyn HashtagStore, ApiError> {
+    pub fn hashtags(&self) -> Result<&dyn TagPages, ApiError> {
         self.hashtags.as_deref().ok_or_else(|| {
             ApiError::new(
                 http::StatusCode::SERVICE_UNAVAILABLE,

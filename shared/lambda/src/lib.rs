@@ -25,7 +25,7 @@ use lambda_runtime::LambdaEvent;
 use hashtag_aws::env::{aurora_store, dynamo_store, env_or, worker_id};
 use hashtag_core::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
 use hashtag_core::metrics::emf_line;
-use hashtag_core::ports::{EventPublisher, HashtagStore, PostStore, StoreError};
+use hashtag_core::ports::{EventPublisher, HashtagStore, PostStore, StoreError, TagPages};
 use hashtag_core::record::Batch;
 use hashtag_core::usecases::{relay_outbox, PublishingPosts, RELAY_MIN_AGE_SECONDS};
 use hashtag_http::{App, DEFAULT_MAX_BODY_BYTES};
@@ -36,7 +36,7 @@ pub use hashtag_aws::sdk_config;
 pub trait HttpFunction {
     /// The hashtag store, for the function that reads tags; the others
     /// have none, so their bootstraps do not contain the DynamoDB client.
-    fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn HashtagStore>>, StoreError> {
+    fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn TagPages>>, StoreError> {
         let _ = config;
         Ok(None)
     }
@@ -66,7 +66,7 @@ impl HttpFunction for CreatePost {
 pub struct Summary;
 
 impl HttpFunction for Summary {
-    fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn HashtagStore>>, StoreError> {
+    fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn TagPages>>, StoreError> {
         Ok(Some(Arc::new(dynamo_store(config)?)))
     }
     async fn handle(app: &App, req: Request<Bytes>) -> Response<Bytes> {
@@ -110,7 +110,7 @@ impl KafkaFunction for TopPostsConsumer {
 pub async fn aws_app(
     config: &SdkConfig,
     publisher: Option<Arc<dyn EventPublisher>>,
-    hashtags: Option<Arc<dyn HashtagStore>>,
+    hashtags: Option<Arc<dyn TagPages>>,
 ) -> Result<App, lambda_runtime::Error> {
     let aurora = Arc::new(aurora_store(config)?);
     let worker_id = worker_id(&aurora).await?;

@@ -1,7 +1,7 @@
 //! Log set-up for the Lambda functions and the `hashtag` command.
 //!
 //! Levels come from a `tracing_subscriber::filter::Targets` list
-//! (`info`, `shared=debug,info`, ...) rather than `EnvFilter`, whose regex
+//! (`info`, `hashtag_core=debug,info`, ...) rather than `EnvFilter`, whose regex
 //! engine would add about half a megabyte to every Lambda bootstrap for
 //! span-field filters nobody here uses.
 
@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn levels_parse_as_targets_lists() {
-        let t = Targets::from_str("shared=debug,warn").unwrap();
+        let t = Targets::from_str("hashtag_core=debug,warn").unwrap();
         assert_eq!(t.default_level(), Some(LevelFilter::WARN));
         assert!(t.would_enable("hashtag_core::consumer", &tracing::Level::DEBUG));
         assert!(!t.would_enable("rskafka", &tracing::Level::INFO));

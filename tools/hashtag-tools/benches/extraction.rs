@@ -139,16 +139,19 @@ fn main() {
     let sources: Vec<String> = (0..PARTITIONS)
         .map(|p| format!("{POSTS_TOPIC}-{p}"))
         .collect();
-    let sourced: Vec<SourcedEvent<'_>> = events
+    let sourced: Vec<(&String, i64, &PostEvent)> = events
         .iter()
         .zip(&records)
-        .map(|(e, r)| SourcedEvent {
-            source: &sources[r.partition as usize],
-            offset: r.offset,
-            event: e.clone(),
-        })
+        .map(|(e, r)| (&sources[r.partition as usize], r.offset, e))
         .collect();
-    let hot = fastest(BATCH_ROUNDS, || aggregate(&sourced).len());
+    // Extraction included, as on the consumer's path.
+    let hot = fastest(BATCH_ROUNDS, || {
+        let events: Vec<SourcedEvent<'_>> = sourced
+            .iter()
+            .map(|(source, offset, e)| SourcedEvent::new(source, *offset, (*e).clone()))
+            .collect();
+        aggregate(&events).len()
+    });
     let verdict = if hot < Duration::from_millis(20) {
         "met"
     } else {

@@ -25,7 +25,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 
-use crate::workload::{tag, Shape, Workload};
+use crate::workload::{tag, GeneratedPost, Shape, Workload};
 use hashtag_core::extract::distinct_tags;
 
 /// What to send, and where.
@@ -342,26 +342,12 @@ async fn register(address: &str, config: &LoadConfig, run: &str) -> Result<Vec<S
         .map_err(LoadError)
 }
 
-/// Runs the load and the checks; see the module documentation.
-pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
-    let address = config
-        .server
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let address = address.as_str();
-    let concurrency = config.concurrency.max(1);
-    // A run id keeps usernames, idempotency keys and probe tags unique per run.
-    let run = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis()
-            % 0xFF_FFFF
-    );
+/// A generated post and, for a freshness probe, the tag only it carries.
+type StreamPost = (GeneratedPost, Option<String>);
 
-    // The stream, with its probes, and what it adds to each tag.
+/// The stream of `config`, with a probe tag added to every
+/// `probe_every`-th post (unique to the run `run`).
+fn stream_of(config: &LoadConfig, run: &str) -> Vec<StreamPost> {
     let mut workload = Workload::new(config.shape, config.users);
     let mut posts = Vec::with_capacity(config.posts);
     for i in 0..config.posts {
@@ -376,75 +362,78 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
         }
         posts.push((post, probe));
     }
-    let mut keys: Vec<String> = (0..config.shape.vocabulary)
-        .map(|r| hashtag_core::extract::tag_key(&tag(r)))
-        .collect();
-    eprintln!("reading the server's counts of {} tags", keys.len());
-    let before = counts_of(address, &keys, concurrency).await?;
+    posts
+}
 
-    eprintln!("registering {} users", config.users);
-    let users = register(address, config, &run).await?;
-
-    let done = AtomicUsize::new(0);
-    let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let workers = (0..concurrency).map(|_| async {
-        let mut client = Client::new(address);
-        let mut sent = Worker::default();
-        let mut probes = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some((post, probe_key)) = posts.get(i) else {
-                break;
-            };
-            let body = serde_json::json!({
-                "user_id": users[post.author],
-                "caption": post.caption,
-                "image_count": 1,
-            })
-            .to_string();
-            let idempotency = format!("lg-{run}-{i}");
-            let at = Instant::now();
-            let (result, retried) = client
-                .send_retrying(
-                    Method::POST,
-                    "/posts",
-                    &[("idempotency-key", &idempotency)],
-                    Some(body),
-                )
-                .await;
-            for why in retried {
-                *sent.retries.entry(why).or_default() += 1;
-            }
-            let outcome = match result {
-                Ok((StatusCode::CREATED, _)) => Ok(at.elapsed()),
-                Ok((status, _)) => Err(status.as_u16().to_string()),
-                Err(_) => Err("connection".to_string()),
-            };
-            if let (Ok(_), Some(key)) = (&outcome, probe_key) {
-                let accepted = Instant::now();
-                probes.push(tokio::spawn({
-                    let (address, key) = (address.to_string(), key.clone());
-                    async move { probe(&address, &key, accepted, Duration::from_secs(60)).await }
-                }));
-            }
-            sent.outcomes.push((i, outcome));
-            done.fetch_add(1, Ordering::Relaxed);
+/// One worker's share of the stream: takes the next post until none is
+/// left, sends it (retrying with its idempotency key), and probes the
+/// freshness of the probe posts.
+async fn post_worker(
+    address: &str,
+    run: &str,
+    posts: &[StreamPost],
+    users: &[String],
+    next: &AtomicUsize,
+    done: &AtomicUsize,
+) -> Worker {
+    let mut client = Client::new(address);
+    let mut sent = Worker::default();
+    let mut probes = Vec::new();
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some((post, probe_key)) = posts.get(i) else {
+            break;
+        };
+        let body = serde_json::json!({
+            "user_id": users[post.author],
+            "caption": post.caption,
+            "image_count": 1,
+        })
+        .to_string();
+        let idempotency = format!("lg-{run}-{i}");
+        let at = Instant::now();
+        let (result, retried) = client
+            .send_retrying(
+                Method::POST,
+                "/posts",
+                &[("idempotency-key", &idempotency)],
+                Some(body),
+            )
+            .await;
+        for why in retried {
+            *sent.retries.entry(why).or_default() += 1;
         }
-        for p in probes {
-            sent.freshness.extend(p.await.ok().flatten());
+        let outcome = match result {
+            Ok((StatusCode::CREATED, _)) => Ok(at.elapsed()),
+            Ok((status, _)) => Err(status.as_u16().to_string()),
+            Err(_) => Err("connection".to_string()),
+        };
+        if let (Ok(_), Some(key)) = (&outcome, probe_key) {
+            let accepted = Instant::now();
+            probes.push(tokio::spawn({
+                let (address, key) = (address.to_string(), key.clone());
+                async move { probe(&address, &key, accepted, Duration::from_secs(60)).await }
+            }));
         }
-        sent
-    });
-    let workers = tokio::select! {
-        workers = futures_util::future::join_all(workers) => workers,
-        _ = report_progress(&done, config.posts, started) => unreachable!("progress never ends"),
-    };
-    let seconds = started.elapsed().as_secs_f64();
-    eprintln!();
+        sent.outcomes.push((i, outcome));
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+    for p in probes {
+        sent.freshness.extend(p.await.ok().flatten());
+    }
+    sent
+}
 
+/// The summary of what the workers saw, and what the accepted posts add to
+/// each tag (probe tags left out).
+fn tally(
+    posts: &[StreamPost],
+    workers: Vec<Worker>,
+    users: usize,
+    seconds: f64,
+) -> (Summary, HashMap<String, u64>) {
     let mut summary = Summary {
-        users: users.len(),
+        users,
         seconds,
         ..Summary::default()
     };
@@ -481,6 +470,48 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
     summary.post_latency = Percentiles::of(latencies);
     summary.tags_per_post = tag_total as f64 / summary.posts_accepted.max(1) as f64;
     summary.distinct_tags = added.len();
+    (summary, added)
+}
+
+/// Runs the load and the checks; see the module documentation.
+pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
+    let address = config
+        .server
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let address = address.as_str();
+    let concurrency = config.concurrency.max(1);
+    // A run id keeps usernames, idempotency keys and probe tags unique per run.
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            % 0xFF_FFFF
+    );
+    let posts = stream_of(config, &run);
+    let mut keys: Vec<String> = (0..config.shape.vocabulary)
+        .map(|r| hashtag_core::extract::tag_key(&tag(r)))
+        .collect();
+    eprintln!("reading the server's counts of {} tags", keys.len());
+    let before = counts_of(address, &keys, concurrency).await?;
+
+    eprintln!("registering {} users", config.users);
+    let users = register(address, config, &run).await?;
+
+    let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers =
+        (0..concurrency).map(|_| post_worker(address, &run, &posts, &users, &next, &done));
+    let workers = tokio::select! {
+        workers = futures_util::future::join_all(workers) => workers,
+        _ = report_progress(&done, config.posts, started) => unreachable!("progress never ends"),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!();
+    let (mut summary, added) = tally(&posts, workers, users.len(), seconds);
 
     // Wait for the pipeline to drain: until every tag shows what it should.
     let expected: HashMap<String, u64> = keys

@@ -466,11 +466,17 @@ pub fn tag_key(tag: &str) -> String {
     key
 }
 
+/// A tag as written by a client (`#Rust`, ` ＃Rust `, `Rust`) without the
+/// surrounding spaces and its sign: the spelling a page shows.
+pub fn tag_display(tag: &str) -> &str {
+    tag.trim().trim_start_matches(is_hashtag_sign)
+}
+
 /// [`tag_key`] into a buffer the caller reuses: the consumer computes a key
 /// for every hashtag of every post, and most are already known.
 pub fn tag_key_into(tag: &str, key: &mut String) {
     key.clear();
-    let tag = tag.trim().trim_start_matches(is_hashtag_sign);
+    let tag = tag_display(tag);
     if tag.is_ascii() {
         key.push_str(tag);
         key.make_ascii_lowercase();

@@ -2,6 +2,7 @@
 //! on disk, and a minimal HTTP/1.1 client.
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[cfg(feature = "aws-stack")]
 pub mod aws;
 
 use std::io::{BufRead, BufReader, Read, Write};
