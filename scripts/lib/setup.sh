@@ -86,15 +86,17 @@ stop_started() {
 }
 
 # Starts scripts/local-aws in the background and waits until it is ready
-# (.local-aws/env written); the calling script stops it on exit.
+# ($LOCAL_AWS_STATE/env written, .local-aws by default); the calling script
+# stops it on exit.
 start_local_aws() {
     trap stop_started EXIT INT TERM
-    rm -f .local-aws/ready
-    scripts/local-aws >/tmp/hashtag-local-aws.log 2>&1 &
+    local state="${LOCAL_AWS_STATE:-.local-aws}"
+    rm -f "$state/ready"
+    scripts/local-aws >"$state.log" 2>&1 &
     pids+=($!)
-    for _ in $(seq 600); do [ -f .local-aws/ready ] && break; sleep 0.5; done
-    [ -f .local-aws/ready ] || {
-        cat /tmp/hashtag-local-aws.log >&2
+    for _ in $(seq 600); do [ -f "$state/ready" ] && break; sleep 0.5; done
+    [ -f "$state/ready" ] || {
+        cat "$state.log" >&2
         echo "the local AWS stack did not start" >&2
         exit 1
     }

@@ -58,6 +58,11 @@ const MIGRATIONS: &[&str] = &[
     )",
 ];
 
+/// Caption bytes per page of `captions_after`: a caption escaped as JSON
+/// grows at most six times (control characters as `\u00XX`), so a page
+/// stays under the Data API's 1 MiB response limit.
+const CAPTION_PAGE_BYTES: i64 = 128 * 1024;
+
 /// RFC 3339 with milliseconds in UTC, as the domain carries times.
 const RFC3339_MS: &str = "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
 
@@ -540,13 +545,23 @@ impl PostStore for AuroraPostStore {
         after: Id,
         limit: usize,
     ) -> Result<Vec<(Id, String)>, StoreError> {
+        // Rows up to CAPTION_PAGE_BYTES of captions (always the first),
+        // so a page of long captions stays under the Data API's 1 MiB
+        // response limit whatever JSON escaping adds.
         let out = self
             .statement(
-                "SELECT post_id, caption FROM posts WHERE post_id > :after ORDER BY post_id LIMIT :limit",
+                "SELECT post_id, caption FROM (
+                   SELECT post_id, caption,
+                          sum(octet_length(caption)) OVER (ORDER BY post_id) AS running
+                   FROM posts WHERE post_id > :after ORDER BY post_id LIMIT :limit
+                 ) page
+                 WHERE running <= :budget OR running = octet_length(caption)
+                 ORDER BY post_id",
                 None,
             )
             .parameters(long("after", after.0))
             .parameters(long("limit", limit as i64))
+            .parameters(long("budget", CAPTION_PAGE_BYTES))
             .send()
             .await
             .map_err(|e| sdk_error("read captions", e))?;

@@ -32,7 +32,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use super::sdk_error;
 use hashtag_core::aggregate::{CountedPost, TagContribution};
 use hashtag_core::domain::{parse_rfc3339_ms, rfc3339_ms, Ranking, TagPage, TopPost, TOP_POSTS};
-use hashtag_core::extract::{tag_display, tag_key};
+use hashtag_core::extract::{tag_display_form, tag_key};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::{
     CountOutcome, DeadLetter, DeadLetters, PostClaim, Rankings, StoreError, TagAudit, TagCount,
@@ -613,7 +613,7 @@ impl Rankings for DynamoHashtagStore {
                 ]))
             })
             .collect();
-        let display = tag_display(&ranking.tag);
+        let display = tag_display_form(&ranking.tag);
         let result = self
             .client
             .put_item()

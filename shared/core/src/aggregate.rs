@@ -10,7 +10,7 @@ use std::sync::Arc;
 use foldhash::HashMap;
 
 use crate::domain::PostEvent;
-use crate::extract::{hashtags_into, tag_key_into};
+use crate::extract::{hashtags_into, tag_display_form, tag_key_into};
 use crate::ids::Id;
 
 /// A post counted for a tag, with the offset it was read at.
@@ -64,7 +64,8 @@ impl SourcePosts {
 pub struct TagContribution {
     /// Normalised tag (partition key of the hashtag table).
     pub key: String,
-    /// Spelling first seen in this batch.
+    /// Spelling first seen in this batch, in its display form
+    /// ([`crate::extract::tag_display_form`]).
     pub display: String,
     /// Per source partition.
     pub sources: Vec<SourcePosts>,
@@ -115,7 +116,7 @@ impl<'a> SourcedEvent<'a> {
     }
 
     /// The caption's hashtags as written, in text order.
-    pub fn hashtags(&self) -> impl ExactSizeIterator<Item = &str> {
+    pub fn hashtags(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
         self.hashtags.iter().map(|r| &self.event.caption[r.clone()])
     }
 }
@@ -142,7 +143,7 @@ pub fn aggregate(records: &[SourcedEvent<'_>]) -> Vec<TagContribution> {
                     let slot = *by_key.entry(key.clone()).or_insert_with(|| {
                         out.push(TagContribution {
                             key: key.clone(),
-                            display: display.to_string(),
+                            display: tag_display_form(display),
                             sources: Vec::new(),
                         });
                         out.len() - 1

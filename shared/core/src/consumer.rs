@@ -12,9 +12,10 @@ use std::collections::HashSet;
 
 use crate::aggregate::{aggregate, SourcedEvent};
 use crate::domain::{
-    check_caption, parse_rfc3339_ms, rfc3339_ms, validate_image_url, PostEvent, Ranking, TOP_POSTS,
+    check_caption, parse_rfc3339_ms, rfc3339_ms, tag_fits, tag_too_long, validate_image_url,
+    PostEvent, Ranking, TOP_POSTS,
 };
-use crate::extract::tag_key;
+use crate::extract::{tag_display, tag_key};
 use crate::ids::Id;
 use crate::ports::{
     DeadLetter, DeadLetters, PostClaim, Rankings, StoreError, TagCounter, DEAD_LETTER_VALUE_MAX,
@@ -200,6 +201,9 @@ pub async fn handle_post_batch<S: TagCounter + DeadLetters + ?Sized>(
 pub fn validate_ranking(ranking: &Ranking) -> Result<(), String> {
     if tag_key(&ranking.tag).is_empty() {
         return Err("ranking has an empty tag".into());
+    }
+    if !tag_fits(&ranking.tag) {
+        return Err(tag_too_long(tag_display(&ranking.tag)).message);
     }
     if parse_rfc3339_ms(&ranking.generated_at).is_none() {
         return Err("generated_at is not an RFC 3339 time".into());

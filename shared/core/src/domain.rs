@@ -13,6 +13,19 @@ pub const MAX_CAPTION_TAGS: usize = 30;
 pub const MAX_IMAGES: usize = 20;
 /// Longest accepted image URL.
 pub const MAX_IMAGE_URL_LEN: usize = 2_048;
+/// Longest tag, in bytes of its key (after normalisation, see
+/// [`crate::extract::tag_key`]). The key is the hashtag table's partition
+/// key, which DynamoDB caps at 2,048 bytes (sort keys at 1,024): 512 leaves
+/// room for a tag inside a sort key with a prefix, and is far beyond any
+/// tag people write (Instagram's and Twitter's longest run to about 100
+/// characters). One rule for the API, the consumers and rankings alike, so
+/// a tag the API accepts can always be counted and read.
+pub const MAX_TAG_BYTES: usize = 512;
+/// Most bytes of key one byte of a written tag can become: NFKC turns the
+/// 3 bytes of U+FDFA into 33 (11 per byte), and full case folding at most
+/// triples a character. Tags shorter than [`MAX_TAG_BYTES`] divided by
+/// this are within the limit without being normalised.
+const MAX_KEY_EXPANSION: usize = 33;
 /// How many posts a tag page shows.
 pub const TOP_POSTS: usize = 100;
 
@@ -100,7 +113,7 @@ pub struct Caption<'a> {
 }
 
 /// Checks a caption: at most [`MAX_CAPTION_CHARS`] characters and
-/// [`MAX_CAPTION_TAGS`] distinct hashtags. Returns its hashtags and
+/// [`MAX_CAPTION_TAGS`] distinct hashtags, none over [`MAX_TAG_BYTES`]. Returns its hashtags and
 /// mentions, so the caller need not extract them again.
 pub fn validate_caption(caption: &str) -> Result<Caption<'_>, Invalid> {
     let (hashtags, mentions) = hashtags_and_mentions(caption);
@@ -113,7 +126,7 @@ pub fn validate_caption(caption: &str) -> Result<Caption<'_>, Invalid> {
 /// every record with the extraction it aggregates from.
 pub fn check_caption<'a>(
     caption: &str,
-    hashtags: impl ExactSizeIterator<Item = &'a str>,
+    hashtags: impl ExactSizeIterator<Item = &'a str> + Clone,
 ) -> Result<(), Invalid> {
     let chars = caption.chars().count();
     if chars > MAX_CAPTION_CHARS {
@@ -121,6 +134,9 @@ pub fn check_caption<'a>(
             "caption_too_long",
             format!("caption has {chars} characters; at most {MAX_CAPTION_CHARS} are allowed"),
         ));
+    }
+    if let Some(long) = hashtags.clone().find(|t| !tag_fits(t)) {
+        return Err(tag_too_long(long));
     }
     // Within the limit whenever the hashtags, repeats included, are: that
     // spares normalising every tag of every caption.
@@ -140,6 +156,24 @@ pub fn check_caption<'a>(
     Ok(())
 }
 
+/// Whether a tag, as written (with or without its sign), is within
+/// [`MAX_TAG_BYTES`] once normalised; normalises only tags long enough to
+/// need it.
+pub fn tag_fits(tag: &str) -> bool {
+    tag.len() <= MAX_TAG_BYTES / MAX_KEY_EXPANSION
+        || (tag.is_ascii() && tag.trim().len() <= MAX_TAG_BYTES)
+        || tag_key(tag).len() <= MAX_TAG_BYTES
+}
+
+/// The error for a tag over [`MAX_TAG_BYTES`], naming its start.
+pub fn tag_too_long(tag: &str) -> Invalid {
+    let start: String = tag.chars().take(20).collect();
+    Invalid::new(
+        "tag_too_long",
+        format!("hashtag #{start}... is longer than {MAX_TAG_BYTES} bytes once normalised"),
+    )
+}
+
 /// Checks an image URL: absolute http(s) or a path on this service (`/images/1.svg`),
 /// no whitespace or control characters, bounded length. Anything else
 /// (`javascript:`, `data:`, `//host`) is refused, since the URL ends up in
@@ -148,7 +182,10 @@ pub fn validate_image_url(url: &str) -> Result<(), Invalid> {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     let scheme_ok =
         (lower.starts_with("https://") || lower.starts_with("http://")) && url.len() > 8;
-    let path_ok = url.starts_with('/') && !url.starts_with("//") && url.len() > 1;
+    // Browsers read `\` as `/` in http(s) URLs, so `/\host` is `//host`,
+    // another site: a path has no backslash at all.
+    let path_ok =
+        url.starts_with('/') && !url.starts_with("//") && !url.contains('\\') && url.len() > 1;
     let chars_ok = !url.chars().any(|c| c.is_whitespace() || c.is_control());
     if (scheme_ok || path_ok) && chars_ok && url.len() <= MAX_IMAGE_URL_LEN {
         Ok(())
@@ -316,6 +353,23 @@ mod tests {
     }
 
     #[test]
+    fn tags_are_bounded_in_bytes_once_normalised() {
+        let at_limit = "a".repeat(MAX_TAG_BYTES);
+        assert!(validate_caption(&format!("#{at_limit}")).is_ok());
+        let err = validate_caption(&format!("#{at_limit}b")).unwrap_err();
+        assert_eq!(err.code, "tag_too_long");
+        // 100 characters that NFKC expands past the limit: short as written.
+        let expanding = "\u{FDFA}".repeat(100);
+        assert!(expanding.len() < MAX_TAG_BYTES);
+        assert_eq!(
+            validate_caption(&format!("#{expanding}")).unwrap_err().code,
+            "tag_too_long"
+        );
+        assert!(tag_fits(&"\u{FDFA}".repeat(15)));
+        assert!(!tag_fits(&"\u{FDFA}".repeat(16)));
+    }
+
+    #[test]
     fn image_url_rules() {
         assert!(validate_image_url("https://cdn.example.com/a.jpg").is_ok());
         assert!(validate_image_url("HTTP://cdn.example.com/a.jpg").is_ok());
@@ -324,6 +378,8 @@ mod tests {
         assert!(validate_image_url("https://").is_err());
         assert!(validate_image_url("/images/1.svg").is_ok());
         assert!(validate_image_url("//evil.example/x.png").is_err());
+        assert!(validate_image_url("/\\evil.example/x.png").is_err());
+        assert!(validate_image_url("/images/a\\b.svg").is_err());
         assert!(validate_image_url(&format!("https://x.com/{}", "a".repeat(2_100))).is_err());
     }
 

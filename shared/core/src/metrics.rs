@@ -155,11 +155,18 @@ impl PipelineMetrics {
     }
 }
 
-/// One batch as a CloudWatch embedded-metric-format log line.
-pub fn emf_line(consumer: &str, report: &BatchReport, elapsed: Duration) -> String {
+/// One batch as a CloudWatch embedded-metric-format log line: its report,
+/// or `None` for a batch that failed (then only `FailedBatches` and the
+/// latency), printed before the error goes back to the event source
+/// mapping, so an alarm on `FailedBatches` sees every retry.
+pub fn emf_line(consumer: &str, report: Option<&BatchReport>, elapsed: Duration) -> String {
     let mut root = serde_json::Map::new();
-    let mut metrics = vec![serde_json::json!({"Name": "BatchLatency", "Unit": "Milliseconds"})];
-    for (name, _, value) in counters(report) {
+    let mut metrics = vec![
+        serde_json::json!({"Name": "BatchLatency", "Unit": "Milliseconds"}),
+        serde_json::json!({"Name": "FailedBatches", "Unit": "Count"}),
+    ];
+    root.insert("FailedBatches".into(), u8::from(report.is_none()).into());
+    for (name, _, value) in report.map(counters).into_iter().flatten() {
         let name = camel(name);
         metrics.push(serde_json::json!({"Name": name, "Unit": "Count"}));
         root.insert(name, value.into());
@@ -243,7 +250,11 @@ mod tests {
 
     #[test]
     fn emf_line_declares_every_value_it_carries() {
-        let line = emf_line("hashtag-consumer", &report(), Duration::from_millis(7));
+        let line = emf_line(
+            "hashtag-consumer",
+            Some(&report()),
+            Duration::from_millis(7),
+        );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         let declared = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(declared["Namespace"], NAMESPACE);
@@ -257,5 +268,20 @@ mod tests {
         assert_eq!(v["MalformedRecords"], 2);
         assert_eq!(v["PostsCounted"], 12);
         assert_eq!(v["BatchLatency"], 7.0);
+        assert_eq!(v["FailedBatches"], 0);
+    }
+
+    #[test]
+    fn a_failed_batch_is_counted_in_its_emf_line() {
+        let line = emf_line("hashtag-consumer", None, Duration::from_millis(3));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["FailedBatches"], 1);
+        assert!(v.get("RecordsIn").is_none());
+        let declared = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap();
+        assert!(declared
+            .iter()
+            .all(|m| v[m["Name"].as_str().unwrap()].is_number()));
     }
 }

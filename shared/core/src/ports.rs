@@ -111,7 +111,10 @@ pub trait PostStore: Send + Sync {
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError>;
 
     /// Up to `limit` posts with an id above `after`, in id order, as
-    /// (id, caption): what `reconcile` recounts tags from.
+    /// (id, caption): what `reconcile` recounts tags from. A store whose
+    /// responses are bounded in size (the Data API's 1 MiB) may answer
+    /// fewer, but at least one while any is left: only an empty page means
+    /// the end.
     async fn captions_after(
         &self,
         after: Id,

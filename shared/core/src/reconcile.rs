@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::extract::distinct_tags;
+use crate::extract::{distinct_tags, tag_display_form};
 use crate::ids::Id;
 use crate::ports::{PostStore, StoreError, TagAudit};
 
@@ -55,14 +55,16 @@ pub async fn reconcile(
             for (key, display) in distinct_tags(caption) {
                 expected
                     .entry(key)
-                    .or_insert_with(|| (display.to_string(), 0))
+                    .or_insert_with(|| (tag_display_form(display), 0))
                     .1 += 1;
             }
         }
         report.posts += page.len() as u64;
+        // A store may page by size as well as by rows: only an empty page
+        // says that nothing is left.
         match page.last() {
-            Some((id, _)) if page.len() == PAGE => after = *id,
-            _ => break,
+            Some((id, _)) => after = *id,
+            None => break,
         }
     }
     report.tags = expected.len();

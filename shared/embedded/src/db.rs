@@ -5,13 +5,23 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use hashtag_core::ports::StoreError;
 
 /// Maps a SQLite error to a store error.
 pub fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(format!("sqlite: {e}"))
+}
+
+/// A write transaction, its write lock taken at `BEGIN IMMEDIATE`: a
+/// deferred transaction that reads first and then writes cannot wait for
+/// another process's writer (SQLite answers "database is locked" at once),
+/// while `BEGIN IMMEDIATE` waits up to the busy timeout. So commands such as
+/// `publish-ranking` take their turn beside a running server.
+pub fn write_transaction(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)
 }
 
 /// How hard a database insists on durability.
@@ -61,6 +71,26 @@ impl Db {
     pub fn apply_schema(&self, schema: &str) -> Result<(), StoreError> {
         let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         conn.execute_batch(schema).map_err(backend)
+    }
+
+    /// The value of setting `name`, recording `value` if it has none: the
+    /// first value given wins, so a later process can check it gets the
+    /// same.
+    pub fn setting(&self, name: &str, value: i64) -> Result<i64, StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        )
+        .map_err(backend)?;
+        conn.execute(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            rusqlite::params![name, value],
+        )
+        .map_err(backend)?;
+        conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .map_err(backend)
     }
 
     /// Runs `f` on the writer connection, off the async threads.

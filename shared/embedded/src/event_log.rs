@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rusqlite::{params, OptionalExtension, Transaction};
 use tokio::sync::Notify;
 
-use super::db::{backend, Db, Durability};
+use super::db::{backend, write_transaction, Db, Durability};
 use hashtag_core::partition::partition_for;
 use hashtag_core::ports::StoreError;
 pub use hashtag_core::record::LogRecord;
@@ -45,10 +45,23 @@ pub struct EventLog {
 impl EventLog {
     /// Opens the log in `path` (creating its tables); every topic has
     /// `partitions` partitions.
+    ///
+    /// The partition count is part of the log: the first count given is
+    /// recorded, and a different one later is refused, since records keyed
+    /// to partitions no longer read would never be counted.
     pub fn open(path: &Path, partitions: u32) -> Result<Self, StoreError> {
+        let partitions = partitions.max(1);
+        let db = Db::open(path, Durability::Full, SCHEMA)?;
+        let recorded = db.setting("partitions", i64::from(partitions))?;
+        if recorded != i64::from(partitions) {
+            return Err(StoreError::Conflict(format!(
+                "the event log in {} has {recorded} partitions; {partitions} would strand its events in partitions no consumer reads: run with --partitions {recorded}",
+                path.display()
+            )));
+        }
         Ok(EventLog {
-            db: Db::open(path, Durability::Full, SCHEMA)?,
-            partitions: partitions.max(1),
+            db,
+            partitions,
             appended: Arc::new(Notify::new()),
         })
     }
@@ -107,7 +120,7 @@ impl EventLog {
         let at = self
             .db
             .write(move |conn| {
-                let tx = conn.transaction().map_err(backend)?;
+                let tx = write_transaction(conn)?;
                 let at = log.append_in(&tx, &topic, &key, &value)?;
                 tx.commit().map_err(backend)?;
                 Ok(at)
@@ -198,7 +211,7 @@ impl EventLog {
         let (group, topic) = (group.to_string(), topic.to_string());
         self.db
             .write(move |conn| {
-                let tx = conn.transaction().map_err(backend)?;
+                let tx = write_transaction(conn)?;
                 for (p, off) in next {
                     tx.execute(
                         "INSERT INTO consumer_offsets (grp, topic, partition, next_offset) VALUES (?1, ?2, ?3, ?4)

@@ -8,10 +8,10 @@ use std::path::Path;
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
-use super::db::{backend, Db, Durability};
+use super::db::{backend, write_transaction, Db, Durability};
 use hashtag_core::aggregate::{CountedPost, TagContribution};
 use hashtag_core::domain::{parse_rfc3339_ms, rfc3339_ms, Ranking, TagPage, TopPost, TOP_POSTS};
-use hashtag_core::extract::{tag_display, tag_key};
+use hashtag_core::extract::{tag_display_form, tag_key};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::{
     CountOutcome, DeadLetter, DeadLetters, PostClaim, Rankings, StoreError, TagAudit, TagCount,
@@ -131,7 +131,7 @@ impl TagCounter for SqliteHashtagStore {
         let batch = batch.to_vec();
         self.db
             .write(move |conn| {
-                let tx = conn.transaction().map_err(backend)?;
+                let tx = write_transaction(conn)?;
                 let now = hashtag_core::domain::now_ms();
                 let mut outcome = CountOutcome::default();
                 for tag in &batch {
@@ -189,7 +189,7 @@ impl TagCounter for SqliteHashtagStore {
         let claims = claims.to_vec();
         self.db
             .write(move |conn| {
-                let tx = conn.transaction().map_err(backend)?;
+                let tx = write_transaction(conn)?;
                 let mut lost = Vec::new();
                 {
                     let mut claim = tx
@@ -221,7 +221,7 @@ impl DeadLetters for SqliteHashtagStore {
         let letters = letters.to_vec();
         self.db
             .write(move |conn| {
-                let tx = conn.transaction().map_err(backend)?;
+                let tx = write_transaction(conn)?;
                 for l in &letters {
                     tx.prepare_cached(
                         "INSERT OR IGNORE INTO dead_letters (source, offset, reason, value, set_aside_at)
@@ -315,7 +315,7 @@ impl TagAudit for SqliteHashtagStore {
 impl Rankings for SqliteHashtagStore {
     async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError> {
         let key = tag_key(&ranking.tag);
-        let display = tag_display(&ranking.tag).to_string();
+        let display = tag_display_form(&ranking.tag);
         let generated = parse_rfc3339_ms(&ranking.generated_at)
             .ok_or_else(|| StoreError::Backend("ranking generated_at is not RFC 3339".into()))?;
         let posts: Vec<&TopPost> = ranking.posts.iter().take(TOP_POSTS).collect();

@@ -30,8 +30,9 @@ pub struct Embedded {
     pub log: EventLog,
 }
 
-/// Opens (creating if needed) the stores under `data_dir`. `partitions` is
-/// the partition count of each topic of the event log.
+/// Opens (creating if needed) the stores under `data_dir`: what `serve`
+/// does. `partitions` is the partition count of each topic of the event
+/// log, which must be the one the log was created with.
 pub fn open(data_dir: &Path, partitions: u32) -> Result<Embedded, StoreError> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", data_dir.display())))?;
@@ -43,4 +44,45 @@ pub fn open(data_dir: &Path, partitions: u32) -> Result<Embedded, StoreError> {
         hashtags,
         log,
     })
+}
+
+/// Opens the stores of an existing data directory: what the commands that
+/// run beside a server do (`reconcile`, `dead-letters`, `publish-ranking`),
+/// so that a mistyped `--data-dir` is an error rather than a new, empty
+/// directory with nothing to report.
+pub fn open_existing(data_dir: &Path, partitions: u32) -> Result<Embedded, StoreError> {
+    if !data_dir.join("posts.db").is_file() {
+        return Err(StoreError::Missing(format!(
+            "no data directory at {}: give the --data-dir of a server (`hashtag serve` creates one)",
+            data_dir.display()
+        )));
+    }
+    open(data_dir, partitions)
+}
+
+/// The lock that makes a server the only one on its data directory, held
+/// as long as the returned file is open. Two servers on one directory would
+/// interleave their event logs' offsets and, with one worker id, mint the
+/// same post ids.
+pub fn lock(data_dir: &Path) -> Result<std::fs::File, StoreError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", data_dir.display())))?;
+    let path = data_dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Conflict(format!(
+            "{} is in use by another `hashtag serve`; give each server its own --data-dir",
+            data_dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Backend(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
 }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::db::backend;
+use super::db::{backend, write_transaction};
 use super::event_log::EventLog;
 use hashtag_core::domain::{Image, Post, User, Username, POSTS_TOPIC};
 use hashtag_core::ids::Id;
@@ -129,7 +129,7 @@ impl PostStore for SqlitePostStore {
             .log
             .db()
             .write(move |conn| {
-                let tx = conn.transaction().map_err(backend)?;
+                let tx = write_transaction(conn)?;
                 if let Some(key) = &idempotency_key {
                     let earlier: Option<i64> = tx
                         .query_row(

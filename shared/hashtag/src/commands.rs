@@ -12,7 +12,7 @@ use hashtag_core::ports::{HashtagStore, RecordSource};
 use hashtag_core::usecases::{relay_outbox, RELAY_MIN_AGE_SECONDS};
 use hashtag_http::App;
 
-use crate::server::{self, ConsumerSettings};
+use crate::server::{self, ConnectionLimits, ConsumerSettings};
 use crate::wiring::{aws_relay, aws_serving, relay_loop, stores, wait_for_signal};
 use crate::{Loadgen, Serve, Store};
 
@@ -22,10 +22,13 @@ pub async fn serve(options: Serve) -> Result<(), String> {
         return Err("--batch-size must be 1..=10000, as for MSK".into());
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut lock = None;
     let (app, hashtags, records) = if hashtag_aws::env::on_aws() {
         aws_serving(stopped.clone()).await?
     } else {
         let store = &options.store;
+        // Held until the server stops.
+        lock = Some(hashtag_embedded::lock(&store.data_dir).map_err(|e| e.to_string())?);
         let embedded =
             hashtag_embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;
         let app = App::new(
@@ -54,7 +57,14 @@ pub async fn serve(options: Serve) -> Result<(), String> {
         batch_size: options.batch_size,
         window: Duration::from_millis(options.batching_window_ms),
     };
-    server::run(listener, app, hashtags, records, consumers, stopped).await
+    let limits = ConnectionLimits {
+        header_timeout: Duration::from_secs(options.header_timeout_seconds.max(1)),
+        body_timeout: Duration::from_secs(options.body_timeout_seconds.max(1)),
+        max_connections: options.max_connections.max(1),
+    };
+    let served = server::run(listener, app, hashtags, records, consumers, limits, stopped).await;
+    drop(lock);
+    served
 }
 
 /// `hashtag migrate`: the Aurora schema, and with `local_stack` the table
@@ -210,21 +220,40 @@ fn read_rankings(file: &Path) -> Result<Vec<Ranking>, String> {
     Ok(rankings)
 }
 
-/// `hashtag publish-ranking`: rankings appended to the top-posts topic of a
-/// data directory's event log.
+/// Where `publish-ranking` appends.
+enum RankingSink {
+    Kafka(Arc<hashtag_kafka::KafkaPublisher>),
+    Log(hashtag_embedded::EventLog),
+}
+
+/// `hashtag publish-ranking`: rankings appended to the top-posts topic: of
+/// the Kafka broker on the AWS adapters (`TOP_POSTS_TOPIC`, else
+/// `top-posts`), else of a data directory's event log.
 pub async fn publish_ranking(store: &Store, file: &Path) -> Result<(), String> {
     let rankings = read_rankings(file)?;
-    let embedded =
-        hashtag_embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;
+    let sink = if hashtag_aws::env::on_aws() {
+        let config = hashtag_aws::sdk_config().await;
+        let kafka = hashtag_kafka::connect_from_env(&config)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("KAFKA_BOOTSTRAP must be set")?;
+        RankingSink::Kafka(kafka)
+    } else {
+        let embedded = hashtag_embedded::open_existing(&store.data_dir, store.partitions)
+            .map_err(|e| e.to_string())?;
+        RankingSink::Log(embedded.log)
+    };
+    let topic = std::env::var("TOP_POSTS_TOPIC").unwrap_or_else(|_| TOP_POSTS_TOPIC.into());
     for r in &rankings {
         let value = serde_json::to_vec(r).map_err(|e| e.to_string())?;
-        let (partition, offset) = embedded
-            .log
-            .publish(TOP_POSTS_TOPIC, tag_key(&r.tag).into_bytes(), value)
-            .await
-            .map_err(|e| e.to_string())?;
+        let key = tag_key(&r.tag).into_bytes();
+        let published = match &sink {
+            RankingSink::Kafka(kafka) => kafka.publish(&topic, &key, &value).await,
+            RankingSink::Log(log) => log.publish(&topic, key, value).await,
+        };
+        let (partition, offset) = published.map_err(|e| e.to_string())?;
         println!(
-            "published ranking for #{} to {TOP_POSTS_TOPIC}-{partition} at offset {offset}",
+            "published ranking for #{} to {topic}-{partition} at offset {offset}",
             tag_display(&r.tag)
         );
     }
@@ -249,12 +278,20 @@ pub fn extract_lines(
     }
     let mut out = std::io::BufWriter::new(output);
     let mut bad = 0usize;
-    for (n, line) in input.lines().enumerate() {
+    // Lines as bytes: a line that is not UTF-8 is one bad line, not the
+    // end of the run.
+    for (n, line) in input.split(b'\n').enumerate() {
         let line = line.map_err(|e| format!("reading stdin: {e}"))?;
-        if line.trim().is_empty() {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        let written = match serde_json::from_str::<In>(&line) {
+        let parsed = std::str::from_utf8(&line)
+            .map_err(|e| format!("the line is not UTF-8: {e}"))
+            .and_then(|line| {
+                serde_json::from_str::<In>(line)
+                    .map_err(|e| format!("expected {{\"text\": string}}: {e}"))
+            });
+        let written = match parsed {
             Ok(input) => {
                 let (hashtags, mentions) =
                     hashtag_core::extract::hashtags_and_mentions(&input.text);
@@ -265,11 +302,11 @@ pub fn extract_lines(
                 };
                 serde_json::to_writer(&mut out, &record)
             }
-            Err(e) => {
+            Err(error) => {
                 bad += 1;
                 serde_json::to_writer(
                     &mut out,
-                    &serde_json::json!({ "line": n + 1, "error": format!("expected {{\"text\": string}}: {e}") }),
+                    &serde_json::json!({ "line": n + 1, "error": error }),
                 )
             }
         };
@@ -278,7 +315,31 @@ pub fn extract_lines(
     }
     std::io::Write::flush(&mut out).map_err(|e| format!("writing stdout: {e}"))?;
     if bad > 0 {
-        return Err(format!("{bad} input line(s) were not {{\"text\": string}}"));
+        return Err(format!(
+            "{bad} input line(s) were not UTF-8 JSON {{\"text\": string}}"
+        ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_line_that_is_not_utf8_is_reported_and_the_run_goes_on() {
+        let input = b"{\"text\":\"#a\"}\n{\"text\":\"\xff\"}\nnot json\n{\"text\":\"#b\"}\n";
+        let mut out = Vec::new();
+        let result = super::extract_lines(&input[..], &mut out);
+        assert!(result.unwrap_err().contains("2 input line(s)"));
+        let lines: Vec<serde_json::Value> = out
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0]["hashtags"][0], "a");
+        assert_eq!(lines[1]["line"], 2);
+        assert!(lines[1]["error"].as_str().unwrap().contains("not UTF-8"));
+        assert_eq!(lines[2]["line"], 3);
+        assert_eq!(lines[3]["hashtags"][0], "b");
+    }
 }

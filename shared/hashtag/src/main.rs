@@ -7,6 +7,7 @@
 
 mod commands;
 mod server;
+mod trigger;
 mod wiring;
 
 use std::path::PathBuf;
@@ -52,6 +53,36 @@ struct Serve {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "HASHTAG_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Seconds to wait for a request's headers (also how long an idle
+    /// keep-alive connection stays open); then the connection is closed.
+    #[arg(long, env = "HASHTAG_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    header_timeout_seconds: u64,
+    /// Seconds to wait for a request's body after its headers; then 408.
+    #[arg(long, env = "HASHTAG_BODY_TIMEOUT_SECONDS", default_value_t = 30)]
+    body_timeout_seconds: u64,
+    /// Most connections open at once; more are answered 503 and closed.
+    #[arg(long, env = "HASHTAG_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+}
+
+/// Options of `hashtag trigger`.
+#[derive(Args)]
+struct Trigger {
+    /// `host:port` of the Lambda Invoke API (`cargo lambda watch`).
+    #[arg(long)]
+    invoke: String,
+    /// The function to invoke (its binary name).
+    #[arg(long)]
+    function: String,
+    /// The topic it is triggered by.
+    #[arg(long)]
+    topic: String,
+    /// Most records per invocation.
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Longest wait to fill a batch, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    batching_window_ms: u64,
 }
 
 /// Options of `hashtag loadgen`.
@@ -142,6 +173,10 @@ enum Command {
     /// a progress bar; then wait until the server's counts match what was
     /// sent and print a summary as JSON (exit status 3 if any count differs).
     Loadgen(Loadgen),
+    /// Invoke a consumer function through `cargo lambda watch` with batches
+    /// of a topic of the local AWS stack, as an MSK event source mapping
+    /// does (`scripts/local-api` runs it).
+    Trigger(Trigger),
     /// Publish rankings (a JSON object or array of {tag, generated_at, posts})
     /// from FILE, or standard input if FILE is -, to the top-posts topic.
     PublishRanking {
@@ -193,6 +228,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::DeadLetters { store, limit } => commands::dead_letters(&store, limit).await,
         Command::Relay { every_seconds } => commands::relay(every_seconds).await,
         Command::Loadgen(options) => commands::loadgen(options).await,
+        Command::Trigger(options) => trigger::run(options).await,
         Command::PublishRanking { store, file } => commands::publish_ranking(&store, &file).await,
     }
 }

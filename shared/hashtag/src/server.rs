@@ -66,6 +66,7 @@ async fn read_request(req: Request<Incoming>, max_body: usize) -> Result<Request
 async fn handle(
     app: Arc<App>,
     metrics: Arc<PipelineMetrics>,
+    body_timeout: Duration,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.uri().path() == "/metrics" && req.method() == http::Method::GET {
@@ -75,9 +76,24 @@ async fn handle(
             .unwrap_or_default();
         return Ok(res);
     }
-    let res = match read_request(req, app.max_body_bytes).await {
-        Ok(req) => route(&app, req).await,
-        Err(e) => e.into_response(),
+    let read = tokio::time::timeout(body_timeout, read_request(req, app.max_body_bytes)).await;
+    let res = match read {
+        Ok(Ok(req)) => route(&app, req).await,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => {
+            let mut res = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the body did not arrive within {body_timeout:?}"),
+            )
+            .into_response();
+            // The rest of the body would be read as the next request.
+            res.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            res
+        }
     };
     Ok(res.map(Full::new))
 }
@@ -107,6 +123,21 @@ fn consumer(
     })
 }
 
+/// How the server treats connections, so that slow or idle clients cannot
+/// hold it: see `hashtag serve --help` and the README.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Longest wait for a request's headers, from the connection's start or
+    /// the end of its previous response (so also the keep-alive idle
+    /// timeout); then the connection is closed.
+    pub header_timeout: Duration,
+    /// Longest wait for a request's body once its headers are in: then 408.
+    pub body_timeout: Duration,
+    /// Most connections open at once; one more is answered 503 with
+    /// `Retry-After` and closed, while the open ones are served.
+    pub max_connections: usize,
+}
+
 /// Serves `listener` and runs the consumers until `shutdown` turns true;
 /// then stops accepting, lets in-flight requests and batches finish, returns.
 /// The consumers write to `hashtags`, the store the app's pages read.
@@ -116,10 +147,27 @@ pub async fn run(
     hashtags: Arc<dyn HashtagStore>,
     records: Arc<dyn RecordSource>,
     consumers: ConsumerSettings,
-    mut shutdown: watch::Receiver<bool>,
+    limits: ConnectionLimits,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let metrics = Arc::new(PipelineMetrics::default());
-    let pollers = [
+    let pollers = start_consumers(hashtags, records, &consumers, &metrics, &shutdown);
+    serve_http(listener, Arc::new(app), metrics, limits, shutdown).await;
+    for p in pollers {
+        let _ = p.await;
+    }
+    Ok(())
+}
+
+/// One poller per consumer, on its topic.
+fn start_consumers(
+    hashtags: Arc<dyn HashtagStore>,
+    records: Arc<dyn RecordSource>,
+    consumers: &ConsumerSettings,
+    metrics: &Arc<PipelineMetrics>,
+    shutdown: &watch::Receiver<bool>,
+) -> [tokio::task::JoinHandle<()>; 2] {
+    [
         (
             POSTS_TOPIC,
             consumer(
@@ -144,11 +192,36 @@ pub async fn run(
             window: consumers.window,
         };
         tokio::spawn(poller::run(records.clone(), cfg, handler, shutdown.clone()))
-    });
+    })
+}
 
-    let app = Arc::new(app);
+/// Answers a connection over the cap: 503 with `Retry-After`, then closes.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = r#"{"error":{"code":"too_many_connections","message":"the server is at its connection limit; retry shortly"}}"#;
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Accepts and serves HTTP/1 connections within `limits` until `shutdown`
+/// turns true, then lets in-flight requests finish (at most 10 s).
+async fn serve_http(
+    listener: TcpListener,
+    app: Arc<App>,
+    metrics: Arc<PipelineMetrics>,
+    limits: ConnectionLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
-    let http = hyper::server::conn::http1::Builder::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
     loop {
         let (stream, _peer): (_, SocketAddr) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -161,25 +234,26 @@ pub async fn run(
             },
             _ = shutdown.changed() => break,
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let (app, metrics) = (app.clone(), metrics.clone());
+        let (app, metrics, body_timeout) = (app.clone(), metrics.clone(), limits.body_timeout);
         let conn = http.serve_connection(
             TokioIo::new(stream),
-            service_fn(move |req| handle(app.clone(), metrics.clone(), req)),
+            service_fn(move |req| handle(app.clone(), metrics.clone(), body_timeout, req)),
         );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open at shutdown"),
     }
-    for p in pollers {
-        let _ = p.await;
-    }
-    Ok(())
 }

@@ -24,8 +24,8 @@ pub async fn stores(store: &Store) -> Result<(Arc<dyn PostStore>, Arc<dyn Hashta
         let hashtags = dynamo_store(&config).map_err(|e| e.to_string())?;
         return Ok((Arc::new(posts), Arc::new(hashtags)));
     }
-    let embedded =
-        hashtag_embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;
+    let embedded = hashtag_embedded::open_existing(&store.data_dir, store.partitions)
+        .map_err(|e| e.to_string())?;
     Ok((embedded.posts, embedded.hashtags))
 }
 

@@ -8,7 +8,7 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use common::{total, TempDir};
 use hashtag_core::consumer::{handle_post_batch, handle_ranking_batch};
 use hashtag_core::ports::{HashtagStore, TagPages};
-use hashtag_core::record::Batch;
+use hashtag_core::record::{Batch, LogRecord};
 
 /// A sample MSK event of `events/`, as the Lambda edge hands it to the consumers.
 fn event(name: &str) -> Batch {
@@ -161,6 +161,66 @@ async fn mixed_batch_counts_good_and_dead_letters_bad(store: &dyn HashtagStore) 
         store.dead_letters(100).await.unwrap().len(),
         bad_offsets.len()
     );
+}
+
+/// A batch whose middle record carries a 2,100-letter tag (as a producer
+/// other than the API could publish), then the next batch of the same
+/// partition: the long record is dead-lettered, every other one counted.
+async fn a_tag_over_the_limit_never_blocks_its_partition(store: &dyn HashtagStore) {
+    let record = |offset: i64, caption: String| LogRecord {
+        partition: 2,
+        offset,
+        key: None,
+        value: serde_json::json!({
+            "post_id": (500 + offset).to_string(), "user_id": "9", "caption": caption,
+            "image_url": "/images/1.svg", "created_at": "2026-12-03T00:00:00.000Z",
+        })
+        .to_string()
+        .into_bytes(),
+        timestamp_ms: 0,
+    };
+    let long = "a".repeat(2_100);
+    let first = [
+        record(0, "#Limit one".into()),
+        record(1, format!("#Limit #{long}")),
+        record(2, "#limit three".into()),
+    ];
+    let report = handle_post_batch(store, &Batch::from_log("posts", &first))
+        .await
+        .unwrap();
+    assert_eq!((report.processed, report.malformed), (2, 1));
+    let letters = store.dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].source.as_str(), letters[0].offset),
+        ("posts-2", 1)
+    );
+    assert!(
+        letters[0].reason.contains("longer than"),
+        "{}",
+        letters[0].reason
+    );
+    let next = [record(3, "#limit four".into())];
+    handle_post_batch(store, &Batch::from_log("posts", &next))
+        .await
+        .unwrap();
+    assert_eq!(total(store, "limit").await, 3);
+}
+
+#[tokio::test]
+async fn embedded_tag_over_the_limit_is_dead_lettered() {
+    let dir = TempDir::new("long-tag");
+    let stores = hashtag_embedded::open(&dir.0, 4).unwrap();
+    a_tag_over_the_limit_never_blocks_its_partition(stores.hashtags.as_ref()).await;
+}
+
+#[cfg(feature = "aws-stack")]
+#[tokio::test]
+async fn dynamodb_tag_over_the_limit_is_dead_lettered() {
+    let moto = common::aws::Moto::start();
+    let store = hashtag_aws::DynamoHashtagStore::new(moto.dynamodb(), "hashtags");
+    store.create_table().await.unwrap();
+    a_tag_over_the_limit_never_blocks_its_partition(&store).await;
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use super::pages;
 use super::request::{query_param, read_body, wants_html};
 use super::response::{json, see_other, with_type, ApiError};
 use super::App;
-use hashtag_core::domain::{Post, Username};
+use hashtag_core::domain::{Post, Username, MAX_TAG_BYTES};
 use hashtag_core::extract::{tag_display, tag_key};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::StoreError;
@@ -222,10 +222,10 @@ pub async fn get_post(app: &App, req: &Request<Body>, raw_id: &str) -> Response<
 pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Body> {
     let result = async {
         let key = tag_key(name);
-        if key.is_empty() || key.len() > 1024 {
+        if key.is_empty() || key.len() > MAX_TAG_BYTES {
             return Err(ApiError::bad_request(
                 "invalid_tag",
-                "a tag name of 1 to 1024 bytes is required",
+                format!("a tag name of 1 to {MAX_TAG_BYTES} bytes (once normalised) is required"),
             ));
         }
         match app.hashtags()?.page(&key).await? {
@@ -291,19 +291,9 @@ pub fn home() -> Response<Body> {
     pages::home()
 }
 
-/// The route exists but not with this method.
-pub fn method_not_allowed(req: &Request<Body>, allow: &'static str) -> Response<Body> {
-    let mut res = error_response(
-        req,
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("this route accepts {allow}"),
-        ),
-    );
-    res.headers_mut()
-        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
-    res
+/// `GET /health`: the process answers.
+pub fn health() -> Response<Body> {
+    json(StatusCode::OK, &serde_json::json!({"ok": true}))
 }
 
 /// No route matches.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub use handlers::{create_post, register};
 pub use response::ApiError;
-pub use router::{read_routes, route};
+pub use router::{route, route_function, Function, Route, ROUTES};
 
 use hashtag_core::ids::IdGenerator;
 use hashtag_core::ports::{PostStore, TagPages};
@@ -79,7 +79,7 @@ mod tests {
         let req = http::Request::get("/tags/rust")
             .body(bytes::Bytes::new())
             .unwrap();
-        let res = read_routes(&app, req).await;
+        let res = route_function(Function::Summary, &app, req).await;
         assert_eq!(res.status(), http::StatusCode::SERVICE_UNAVAILABLE);
         let body: serde_json::Value = serde_json::from_slice(res.body().as_ref()).unwrap();
         assert_eq!(body["error"]["code"], "no_hashtag_store", "{body}");

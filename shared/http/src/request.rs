@@ -69,19 +69,12 @@ where
     }
 }
 
-/// The percent-decoded path segment after `prefix`, if the path is exactly
-/// `prefix` + one segment.
-pub fn path_param(path: &str, prefix: &str) -> Option<Result<String, ApiError>> {
-    let rest = path.strip_prefix(prefix)?;
-    if rest.is_empty() || rest.contains('/') {
-        return None;
-    }
-    Some(
-        percent_encoding::percent_decode_str(rest)
-            .decode_utf8()
-            .map(|s| s.into_owned())
-            .map_err(|_| ApiError::bad_request("invalid_path", "path is not valid UTF-8")),
-    )
+/// A path segment, percent-decoded.
+pub fn path_param(segment: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::bad_request("invalid_path", "path is not valid UTF-8"))
 }
 
 /// The value of a query parameter, percent-decoded.

@@ -28,49 +28,44 @@ use hashtag_core::metrics::emf_line;
 use hashtag_core::ports::{EventPublisher, HashtagStore, PostStore, StoreError, TagPages};
 use hashtag_core::record::Batch;
 use hashtag_core::usecases::{relay_outbox, PublishingPosts, RELAY_MIN_AGE_SECONDS};
-use hashtag_http::{App, DEFAULT_MAX_BODY_BYTES};
+use hashtag_http::{route_function, App, Function, DEFAULT_MAX_BODY_BYTES};
 
 pub use hashtag_aws::sdk_config;
 
-/// An HTTP function of the service: what it reads and its handler.
+/// An HTTP function of the service: which routes of the table it serves
+/// and what it reads.
 pub trait HttpFunction {
+    /// Its routes in [`hashtag_http::ROUTES`].
+    const FUNCTION: Function;
     /// The hashtag store, for the function that reads tags; the others
     /// have none, so their bootstraps do not contain the DynamoDB client.
     fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn TagPages>>, StoreError> {
         let _ = config;
         Ok(None)
     }
-    /// Answers one request.
-    fn handle(app: &App, req: Request<Bytes>) -> impl Future<Output = Response<Bytes>> + Send;
 }
 
 /// `POST /users`, `POST /register`.
 pub struct Register;
 
 impl HttpFunction for Register {
-    async fn handle(app: &App, req: Request<Bytes>) -> Response<Bytes> {
-        hashtag_http::register(app, req).await
-    }
+    const FUNCTION: Function = Function::Register;
 }
 
 /// `POST /posts`, `POST /create_post`.
 pub struct CreatePost;
 
 impl HttpFunction for CreatePost {
-    async fn handle(app: &App, req: Request<Bytes>) -> Response<Bytes> {
-        hashtag_http::create_post(app, req).await
-    }
+    const FUNCTION: Function = Function::CreatePost;
 }
 
 /// The read side: tag pages, post pages, home page, placeholder images.
 pub struct Summary;
 
 impl HttpFunction for Summary {
+    const FUNCTION: Function = Function::Summary;
     fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn TagPages>>, StoreError> {
         Ok(Some(Arc::new(dynamo_store(config)?)))
-    }
-    async fn handle(app: &App, req: Request<Bytes>) -> Response<Bytes> {
-        hashtag_http::read_routes(app, req).await
     }
 }
 
@@ -160,7 +155,10 @@ pub async fn run_http<F: HttpFunction>(
     let app = Arc::new(aws_app(&config, publisher, hashtags).await?);
     lambda_http::run(service_fn(move |req: lambda_http::Request| {
         let app = app.clone();
-        async move { Ok::<_, lambda_runtime::Error>(to_lambda(F::handle(&app, from_lambda(req)).await)) }
+        async move {
+            let res = route_function(F::FUNCTION, &app, from_lambda(req)).await;
+            Ok::<_, lambda_runtime::Error>(to_lambda(res))
+        }
     }))
     .await
 }
@@ -176,9 +174,14 @@ pub async fn run_kafka<F: KafkaFunction>(config: SdkConfig) -> Result<(), lambda
             let hashtags = hashtags.clone();
             async move {
                 let started = std::time::Instant::now();
-                let report = F::handle(hashtags.as_ref(), &msk::batch(&event.payload)).await?;
+                let result = F::handle(hashtags.as_ref(), &msk::batch(&event.payload)).await;
                 // Straight to stdout: CloudWatch reads EMF from the raw line.
-                println!("{}", emf_line(F::NAME, &report, started.elapsed()));
+                // Printed for a failed batch too, before MSK retries it.
+                println!(
+                    "{}",
+                    emf_line(F::NAME, result.as_ref().ok(), started.elapsed())
+                );
+                let report = result?;
                 tracing::info!(?report, "batch done");
                 Ok::<_, lambda_runtime::Error>(report)
             }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::kafka::KafkaEvent;
+use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine;
 use hashtag_core::record::{Batch, Delivered, Undecodable};
 
@@ -37,10 +37,41 @@ pub fn batch(event: &KafkaEvent) -> Batch {
     Batch { records }
 }
 
+/// A batch as an MSK event source mapping delivers it: records grouped
+/// under `topic-partition`, values base64-encoded (the inverse of
+/// [`batch`]). The local event source mapping (`hashtag trigger`) invokes
+/// the consumer functions with it.
+pub fn event(batch: &Batch) -> KafkaEvent {
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let mut event = KafkaEvent::default();
+    event.event_source = Some("aws:kafka".into());
+    event.event_source_arn = Some("arn:local:kafka:hashtag".into());
+    for r in &batch.records {
+        let (topic, partition) = r.source.rsplit_once('-').unwrap_or((&r.source, "0"));
+        let mut rec = KafkaRecord::default();
+        rec.topic = Some(topic.to_string());
+        rec.partition = partition.parse().unwrap_or_default();
+        rec.offset = r.offset;
+        rec.timestamp_type = Some("CREATE_TIME".into());
+        rec.value = match &r.value {
+            Ok(bytes) => Some(b64.encode(bytes)),
+            Err(e) if e.delivered.is_empty() => None,
+            Err(e) => Some(e.delivered.clone()),
+        };
+        event
+            .records
+            .entry(r.source.to_string())
+            .or_default()
+            .push(rec);
+    }
+    event
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use aws_lambda_events::event::kafka::KafkaRecord;
+    use hashtag_core::record::LogRecord;
 
     #[test]
     fn values_are_decoded_and_bad_ones_kept_with_their_reason() {
@@ -67,5 +98,20 @@ mod tests {
         assert!(bad.reason.contains("not base64") && bad.delivered == "!!");
         let tombstone = batch.records[2].value.as_ref().unwrap_err();
         assert!(tombstone.reason.contains("tombstone"));
+    }
+
+    #[test]
+    fn an_event_of_log_records_decodes_to_their_batch() {
+        let records = [0, 1].map(|offset| LogRecord {
+            partition: 3,
+            offset,
+            key: Some(b"k".to_vec()),
+            value: format!("v{offset}").into_bytes(),
+            timestamp_ms: 1_700_000_000_000,
+        });
+        let sent = Batch::from_log("posts", &records);
+        let event = event(&sent);
+        assert_eq!(event.records["posts-3"].len(), 2);
+        assert_eq!(batch(&event), sent);
     }
 }

@@ -472,8 +472,27 @@ pub fn tag_display(tag: &str) -> &str {
     tag.trim().trim_start_matches(is_hashtag_sign)
 }
 
+/// The spelling a page shows for a tag first seen as `tag`: without its
+/// sign and default-ignorable code points, in NFKC, case kept. So the first
+/// poster cannot title a page with a spelling that folds to the tag but
+/// reads as something else (`ſ` for `s`, a zero-width joiner inside).
+pub fn tag_display_form(tag: &str) -> String {
+    let tag = tag_display(tag);
+    if tag.is_ascii() {
+        return tag.to_string();
+    }
+    tag.chars()
+        .filter(|c| !is_default_ignorable(*c))
+        .nfkc()
+        .collect()
+}
+
 /// [`tag_key`] into a buffer the caller reuses: the consumer computes a key
 /// for every hashtag of every post, and most are already known.
+///
+/// A tag's identity: its default-ignorable code points removed (invisible,
+/// so `#ab<ZWJ>c` reads as `#abc` and is the same tag), then NFKC and full
+/// case folding. Extraction itself stays twitter-text's.
 pub fn tag_key_into(tag: &str, key: &mut String) {
     key.clear();
     let tag = tag_display(tag);
@@ -482,11 +501,50 @@ pub fn tag_key_into(tag: &str, key: &mut String) {
         key.make_ascii_lowercase();
         return;
     }
+    let visible = tag.chars().filter(|c| !is_default_ignorable(*c));
     // Most tags are already NFKC; the quick check spares them the pass.
-    match unicode_normalization::is_nfkc_quick(tag.chars()) {
-        unicode_normalization::IsNormalized::Yes => key.extend(tag.chars().default_case_fold()),
-        _ => key.extend(tag.nfkc().default_case_fold()),
+    match unicode_normalization::is_nfkc_quick(visible.clone()) {
+        unicode_normalization::IsNormalized::Yes => key.extend(visible.default_case_fold()),
+        _ => key.extend(visible.nfkc().default_case_fold()),
     }
+}
+
+/// Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties,
+/// Unicode 15.1): code points a renderer shows as nothing.
+const DEFAULT_IGNORABLE: [(char, char); 17] = [
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFF8}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E0FFF}'),
+];
+
+/// Whether `c` is a default-ignorable code point.
+fn is_default_ignorable(c: char) -> bool {
+    c >= '\u{00AD}'
+        && DEFAULT_IGNORABLE
+            .binary_search_by(|&(lo, hi)| {
+                if hi < c {
+                    std::cmp::Ordering::Less
+                } else if lo > c {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
 }
 
 /// The distinct hashtags of a caption: one (key, display) pair per tag,
@@ -511,6 +569,21 @@ mod tests {
     }
     fn ments(text: &str) -> Vec<&str> {
         hashtags_and_mentions(text).1
+    }
+
+    #[test]
+    fn look_alike_spellings_are_one_tag_with_a_readable_display() {
+        // Invisible code points inside a tag do not make another tag.
+        assert_eq!(tag_key("ab\u{200D}c"), "abc");
+        assert_eq!(tag_key("ab\u{00AD}c"), tag_key("abc"));
+        assert_eq!(tag_key("日本\u{200B}語"), tag_key("日本語"));
+        // The long s folds to s, and shows as s.
+        assert_eq!(tag_key("\u{17F}"), "s");
+        assert_eq!(tag_display_form("#\u{17F}"), "s");
+        assert_eq!(tag_display_form("Ｒｕｓｔ"), "Rust");
+        assert_eq!(tag_display_form("#ab\u{200D}c"), "abc");
+        assert_eq!(tag_display_form("Rust"), "Rust");
+        assert!(is_default_ignorable('\u{E0001}') && !is_default_ignorable('a'));
     }
 
     #[test]

@@ -44,14 +44,34 @@ pub async fn total(store: &dyn hashtag_core::ports::HashtagStore, key: &str) -> 
     store.page(key).await.unwrap().map_or(0, |p| p.total_posts)
 }
 
-/// Runs `hashtag publish-ranking FILE` on a data directory.
+/// Runs `hashtag publish-ranking FILE` on a data directory, or, when the
+/// server runs through the local API Gateway, on its local AWS stack.
 pub fn publish_ranking(data_dir: &Path, file: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hashtag"))
         .args(["publish-ranking", "--data-dir"])
         .arg(data_dir)
         .arg(file)
+        .envs(local_aws_env(data_dir))
         .output()
         .expect("run hashtag publish-ranking")
+}
+
+/// Whether the HTTP tests run through the local API Gateway
+/// (`scripts/local-api`, the deployed shape) instead of `hashtag serve`:
+/// `HASHTAG_TEST_LOCAL_API=1`, which the README's test command sets for a
+/// second run of the HTTP API suite.
+pub fn through_local_api() -> bool {
+    std::env::var_os("HASHTAG_TEST_LOCAL_API").is_some()
+}
+
+/// The variables of the local AWS stack that `scripts/local-api` started
+/// for `data_dir` (none when the tests run on `hashtag serve`).
+fn local_aws_env(data_dir: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(data_dir.join("aws/env")).unwrap_or_default();
+    text.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -81,6 +101,8 @@ impl Drop for TempDir {
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// Whether `child` leads a process group (`scripts/local-api`).
+    group: bool,
 }
 
 impl Server {
@@ -91,6 +113,9 @@ impl Server {
 
     /// [`Server::start`] with extra environment variables.
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Server {
+        if through_local_api() {
+            return Server::start_local_api(data_dir, extra);
+        }
         let window: &[&str] = if extra.contains(&"--batching-window-ms") {
             &[]
         } else {
@@ -117,12 +142,72 @@ impl Server {
             .strip_prefix("listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_string();
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            group: false,
+        }
     }
 
-    /// Stops the process the hard way (SIGKILL), as a crash would.
+    /// The same API in its deployed shape: `scripts/local-api` (the
+    /// template's HTTP API in front of the functions on the Lambda runtime
+    /// API, the MSK triggers) on a fresh local AWS stack under `data_dir`.
+    /// `--max-body-bytes` and `--batching-window-ms` become the functions'
+    /// and the triggers' settings.
+    fn start_local_api(data_dir: &Path, extra: &[&str]) -> Server {
+        use std::os::unix::process::CommandExt;
+        let flag = |name: &str| {
+            let at = extra.iter().position(|a| *a == name)?;
+            extra.get(at + 1).copied()
+        };
+        let env = flag("--max-body-bytes")
+            .map(|n| format!("HASHTAG_MAX_BODY_BYTES={n}"))
+            .unwrap_or_default();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut child = Command::new(repo.join("scripts/local-api"))
+            .current_dir(&repo)
+            .env("LOCAL_AWS_STATE", data_dir.join("aws"))
+            .env("LOCAL_API_ENV", env)
+            .env(
+                "LOCAL_API_BATCHING_WINDOW_MS",
+                flag("--batching-window-ms").unwrap_or("100"),
+            )
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start scripts/local-api");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        let server = Server {
+            child,
+            addr,
+            group: true,
+        };
+        // The first request of each function starts its process.
+        server.get("/health");
+        server.post_json("/users", &serde_json::json!({}));
+        server.post_json("/posts", &serde_json::json!({}));
+        server
+    }
+
+    /// Stops the server the hard way (SIGKILL), as a crash would; the local
+    /// API Gateway and its stack with SIGTERM, which they clean up after.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
+        if self.group {
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", &format!("-{}", self.child.id())])
+                .status();
+        } else {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 
