@@ -99,13 +99,10 @@ impl<'a> SourcedEvent<'a> {
     pub fn new(source: &'a str, offset: i64, event: PostEvent) -> Self {
         let mut found = Vec::new();
         hashtags_into(&event.caption, &mut found);
-        let base = event.caption.as_ptr() as usize;
+        // An entity's range covers its sign; its text ends the range.
         let hashtags = found
             .iter()
-            .map(|e| {
-                let start = e.text.as_ptr() as usize - base;
-                start..start + e.text.len()
-            })
+            .map(|e| e.range.end - e.text.len()..e.range.end)
             .collect();
         SourcedEvent {
             source,

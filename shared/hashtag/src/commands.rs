@@ -8,12 +8,12 @@ use std::time::Duration;
 use hashtag_core::consumer::validate_ranking;
 use hashtag_core::domain::{Ranking, POSTS_TOPIC, TOP_POSTS_TOPIC};
 use hashtag_core::extract::{tag_display, tag_key};
-use hashtag_core::ports::{HashtagStore, RecordSource};
 use hashtag_core::usecases::{relay_outbox, RELAY_MIN_AGE_SECONDS};
-use hashtag_http::App;
 
 use crate::server::{self, ConnectionLimits, ConsumerSettings};
-use crate::wiring::{aws_relay, aws_serving, relay_loop, stores, wait_for_signal};
+use crate::wiring::{
+    aws_relay, aws_serving, embedded_serving, kafka, relay_loop, stores, wait_for_signal,
+};
 use crate::{Loadgen, Serve, Store};
 
 /// `hashtag serve`: every route and both consumers, until Ctrl-C or SIGTERM.
@@ -22,24 +22,12 @@ pub async fn serve(options: Serve) -> Result<(), String> {
         return Err("--batch-size must be 1..=10000, as for MSK".into());
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut lock = None;
-    let (app, hashtags, records) = if hashtag_aws::env::on_aws() {
-        aws_serving(stopped.clone()).await?
+    // The embedded data directory's lock, held until the server stops.
+    let ((app, hashtags, records), _lock) = if hashtag_aws::env::on_aws() {
+        (aws_serving(stopped.clone()).await?, None)
     } else {
-        let store = &options.store;
-        // Held until the server stops.
-        lock = Some(hashtag_embedded::lock(&store.data_dir).map_err(|e| e.to_string())?);
-        let embedded =
-            hashtag_embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;
-        let app = App::new(
-            embedded.posts.clone(),
-            Some(embedded.hashtags.clone()),
-            options.worker_id,
-            options.max_body_bytes,
-        )?;
-        let records: Arc<dyn RecordSource> = Arc::new(embedded.log.clone());
-        let hashtags: Arc<dyn HashtagStore> = embedded.hashtags;
-        (app, hashtags, records)
+        let (serving, lock) = embedded_serving(&options)?;
+        (serving, Some(lock))
     };
     let listen = &options.listen;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -62,9 +50,7 @@ pub async fn serve(options: Serve) -> Result<(), String> {
         body_timeout: Duration::from_secs(options.body_timeout_seconds.max(1)),
         max_connections: options.max_connections.max(1),
     };
-    let served = server::run(listener, app, hashtags, records, consumers, limits, stopped).await;
-    drop(lock);
-    served
+    server::run(listener, app, hashtags, records, consumers, limits, stopped).await
 }
 
 /// `hashtag migrate`: the Aurora schema, and with `local_stack` the table
@@ -83,10 +69,7 @@ pub async fn migrate(target: hashtag_aws::DataApiTarget, local_stack: bool) -> R
         .await
         .map_err(|e| e.to_string())?;
     println!("table {table} ready");
-    let kafka = hashtag_kafka::connect_from_env(&config)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("KAFKA_BOOTSTRAP must be set")?;
+    let kafka = kafka(&config).await?;
     for topic in [POSTS_TOPIC, TOP_POSTS_TOPIC] {
         kafka
             .ensure_topic(topic, 4)
@@ -232,12 +215,7 @@ enum RankingSink {
 pub async fn publish_ranking(store: &Store, file: &Path) -> Result<(), String> {
     let rankings = read_rankings(file)?;
     let sink = if hashtag_aws::env::on_aws() {
-        let config = hashtag_aws::sdk_config().await;
-        let kafka = hashtag_kafka::connect_from_env(&config)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("KAFKA_BOOTSTRAP must be set")?;
-        RankingSink::Kafka(kafka)
+        RankingSink::Kafka(kafka(&hashtag_aws::sdk_config().await).await?)
     } else {
         let embedded = hashtag_embedded::open_existing(&store.data_dir, store.partitions)
             .map_err(|e| e.to_string())?;

@@ -19,7 +19,7 @@ use hashtag_core::record::Batch;
 use hashtag_embedded::poller::{self, BatchHandler, PollerConfig};
 use hashtag_kafka::KafkaSource;
 
-use crate::wiring::wait_for_signal;
+use crate::wiring::{kafka, wait_for_signal};
 use crate::Trigger;
 
 /// Invokes `function` at `invoke` (`host:port` of `cargo lambda watch`)
@@ -68,11 +68,7 @@ async fn invoke(invoke: &str, function: &str, batch: Batch) -> Result<BatchRepor
 /// Runs the mapping until Ctrl-C or SIGTERM.
 pub async fn run(options: Trigger) -> Result<(), String> {
     let config = hashtag_aws::sdk_config().await;
-    let kafka = hashtag_kafka::connect_from_env(&config)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("KAFKA_BOOTSTRAP must be set (source .local-aws/env)")?;
-    let records: Arc<dyn RecordSource> = Arc::new(KafkaSource::new(kafka));
+    let records: Arc<dyn RecordSource> = Arc::new(KafkaSource::new(kafka(&config).await?));
     let (target, function) = (Arc::new(options.invoke), Arc::new(options.function));
     let handler: BatchHandler = {
         let function = function.clone();

@@ -14,7 +14,7 @@ use hashtag_http::App;
 use hashtag_kafka::{KafkaPublisher, KafkaSource};
 use tokio::sync::watch;
 
-use crate::Store;
+use crate::{Serve, Store};
 
 /// The post and hashtag stores of a command that reads or repairs them.
 pub async fn stores(store: &Store) -> Result<(Arc<dyn PostStore>, Arc<dyn HashtagStore>), String> {
@@ -29,6 +29,34 @@ pub async fn stores(store: &Store) -> Result<(Arc<dyn PostStore>, Arc<dyn Hashta
     Ok((embedded.posts, embedded.hashtags))
 }
 
+/// The producer to `KAFKA_BOOTSTRAP`, which the commands that publish or
+/// read Kafka need.
+pub async fn kafka(config: &SdkConfig) -> Result<Arc<KafkaPublisher>, String> {
+    hashtag_kafka::connect_from_env(config)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            "KAFKA_BOOTSTRAP must be set (for the local stack: source .local-aws/env)".into()
+        })
+}
+
+/// The handlers on the embedded stores of `--data-dir`, with the data
+/// directory's lock: one server per directory.
+pub fn embedded_serving(options: &Serve) -> Result<(Serving, std::fs::File), String> {
+    let store = &options.store;
+    let lock = hashtag_embedded::lock(&store.data_dir).map_err(|e| e.to_string())?;
+    let embedded =
+        hashtag_embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;
+    let app = App::new(
+        embedded.posts.clone(),
+        Some(embedded.hashtags.clone()),
+        options.worker_id,
+        options.max_body_bytes,
+    )?;
+    let records: Arc<dyn RecordSource> = Arc::new(embedded.log.clone());
+    Ok(((app, embedded.hashtags, records), lock))
+}
+
 /// The AWS configuration, with the Aurora store and the Kafka producer of
 /// the outbox relay.
 pub async fn aws_relay() -> Result<(SdkConfig, AuroraPostStore, Arc<KafkaPublisher>), String> {
@@ -36,10 +64,7 @@ pub async fn aws_relay() -> Result<(SdkConfig, AuroraPostStore, Arc<KafkaPublish
         return Err("the relay runs on the AWS adapters (HASHTAG_TABLE, DB_*, KAFKA_BOOTSTRAP); the embedded event log needs none".into());
     }
     let config = hashtag_aws::sdk_config().await;
-    let kafka = hashtag_kafka::connect_from_env(&config)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("KAFKA_BOOTSTRAP must be set")?;
+    let kafka = kafka(&config).await?;
     let posts = aurora_store(&config).map_err(|e| e.to_string())?;
     Ok((config, posts, kafka))
 }

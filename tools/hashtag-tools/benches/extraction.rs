@@ -1,6 +1,6 @@
 //! Extraction throughput against twitter-text, and the consumer's hot path.
 //!
-//! `cargo bench -p shared --bench extraction` generates 100,000 captions
+//! `cargo bench -p hashtag-tools --bench extraction` generates 100,000 captions
 //! (`hashtag_tools::corpus`, mixed scripts, emoji, URLs, numbers, mentions), times
 //! our extractor on them (fastest of 7 passes), hands the same captions to twitter-text on Node
 //! (`tools/oracle/extract.js --bench`) so the ratio comes from one run, then

@@ -3,7 +3,7 @@
 //! writes cost on DynamoDB next to the original design, and how fast the
 //! consumer counts.
 //!
-//! `cargo bench -p shared --bench pipeline` generates 100,000 posts from
+//! `cargo bench -p hashtag-tools --bench pipeline` generates 100,000 posts from
 //! 1,000 authors, keyed by author over 4 partitions as the producer does,
 //! and then, for batches of 100, 1,000 and 10,000 records:
 //!

@@ -97,6 +97,18 @@ impl Drop for TempDir {
     }
 }
 
+/// The address a server prints on its first line (`listening on http://...`).
+fn listening_address(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string()
+}
+
 /// A running server; killed on drop.
 pub struct Server {
     pub child: Child,
@@ -133,15 +145,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start hashtag serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
+        let addr = listening_address(&mut child);
         Server {
             child,
             addr,
@@ -177,15 +181,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start scripts/local-api");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
+        let addr = listening_address(&mut child);
         let server = Server {
             child,
             addr,
