@@ -95,8 +95,9 @@ impl PipelineMetrics {
         totals.latency_sum += secs;
     }
 
-    /// The totals in the Prometheus text exposition format.
-    pub fn prometheus(&self) -> String {
+    /// The totals in the Prometheus text exposition format, with each
+    /// consumer's lag (records not yet handled) where it could be read.
+    pub fn prometheus(&self, lag: &[(&str, u64)]) -> String {
         let consumers = self.consumers.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
         let mut family =
@@ -151,6 +152,14 @@ impl PipelineMetrics {
             lines.push(format!("hashtag_batch_latency_seconds_count{{consumer=\"{c}\"}} {}", t.batches));
             lines
         }));
+        family(
+            "consumer_lag_records",
+            "gauge",
+            "Records of the consumer's topic it has not handled yet.",
+            &mut lag
+                .iter()
+                .map(|(c, n)| format!("hashtag_consumer_lag_records{{consumer=\"{c}\"}} {n}")),
+        );
         out
     }
 }
@@ -232,9 +241,10 @@ mod tests {
             Duration::from_millis(3),
         );
         m.observe("hashtag-consumer", None, Duration::from_secs(20));
-        let text = m.prometheus();
+        let text = m.prometheus(&[("hashtag-consumer", 7)]);
         for line in [
             "hashtag_records_in_total{consumer=\"hashtag-consumer\"} 20",
+            "hashtag_consumer_lag_records{consumer=\"hashtag-consumer\"} 7",
             "hashtag_malformed_records_total{consumer=\"hashtag-consumer\"} 4",
             "hashtag_conditional_retries_total{consumer=\"hashtag-consumer\"} 2",
             "hashtag_failed_batches_total{consumer=\"hashtag-consumer\"} 1",

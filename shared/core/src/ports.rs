@@ -295,4 +295,7 @@ pub trait RecordSource: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Returns when new records may have arrived.
     async fn wait_for_records(&self);
+    /// Records of `topic` that `group` has not committed yet: its lag, the
+    /// first thing to look at when counts are late.
+    async fn backlog(&self, group: &str, topic: &str) -> Result<u64, StoreError>;
 }

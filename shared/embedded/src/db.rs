@@ -111,19 +111,27 @@ impl Db {
         Self::run(self.reader.clone(), f).await
     }
 
+    /// Runs `f` on the writer connection in this thread, for a thread of
+    /// its own such as the group committer.
+    pub fn write_blocking<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
+        locked(&self.writer, f)
+    }
+
     async fn run<R, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave SQLite inconsistent
-            // (an open transaction rolls back when dropped), so a poisoned
-            // mutex is safe to reuse.
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        tokio::task::spawn_blocking(move || locked(&conn, f))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }
+}
+
+fn locked<R>(conn: &Mutex<Connection>, f: impl FnOnce(&mut Connection) -> R) -> R {
+    // A panic while holding the lock cannot leave SQLite inconsistent (an
+    // open transaction rolls back when dropped), so a poisoned mutex is safe
+    // to reuse.
+    let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut guard)
 }

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::Notify;
 
 use super::db::{backend, write_transaction, Db, Durability};
@@ -72,11 +72,11 @@ impl EventLog {
         &self.db
     }
 
-    /// Appends a record inside an open transaction; its partition comes from
-    /// the key. Returns (partition, offset).
+    /// Appends a record inside an open transaction (`tx`, or a savepoint of
+    /// one); its partition comes from the key. Returns (partition, offset).
     pub fn append_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         topic: &str,
         key: &[u8],
         value: &[u8],
@@ -189,6 +189,33 @@ impl EventLog {
                 }
                 out.sort_by_key(|r| (r.partition, r.offset));
                 Ok(out)
+            })
+            .await
+    }
+
+    /// Records of `topic` after `group`'s committed offsets.
+    pub async fn backlog(&self, group: &str, topic: &str) -> Result<u64, StoreError> {
+        let (group, topic, partitions) = (group.to_string(), topic.to_string(), self.partitions);
+        self.db
+            .read(move |conn| {
+                let mut end = conn
+                    .prepare_cached(
+                        "SELECT COALESCE(MAX(offset) + 1, 0) FROM event_log WHERE topic = ?1 AND partition = ?2",
+                    )
+                    .map_err(backend)?;
+                let mut next = conn
+                    .prepare_cached("SELECT next_offset FROM consumer_offsets WHERE grp = ?1 AND topic = ?2 AND partition = ?3")
+                    .map_err(backend)?;
+                let mut total = 0;
+                for p in 0..partitions {
+                    let end: i64 = end.query_row(params![topic, p], |r| r.get(0)).map_err(backend)?;
+                    let committed: Option<i64> = next
+                        .query_row(params![group, topic, p], |r| r.get(0))
+                        .optional()
+                        .map_err(backend)?;
+                    total += (end - committed.unwrap_or(0)).max(0) as u64;
+                }
+                Ok(total)
             })
             .await
     }

@@ -7,6 +7,7 @@
 
 mod db;
 pub mod event_log;
+mod group_commit;
 mod hashtag_store;
 pub mod poller;
 mod post_store;

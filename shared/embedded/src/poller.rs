@@ -1,8 +1,15 @@
 //! Feeds a Kafka handler from a record source (the embedded event log, or a
-//! Kafka broker) the way an MSK event source mapping does: batches of up to
-//! `batch_size` records, waiting at most `window` to fill one, and
-//! committing offsets only after the handler succeeds. A failing batch is
-//! retried with backoff, never skipped.
+//! Kafka broker) the way an MSK event source mapping does: a batch goes out
+//! once `batch_size` records wait or `window` has passed since the first,
+//! and offsets are committed only after the handler succeeds. A failing
+//! batch is retried with backoff, never skipped.
+//!
+//! Under lag the batches grow: a batch takes every waiting record up to
+//! `max_batch_size`, so a backlog is drained in a few large batches (whose
+//! per-batch writes amortise over more records) rather than in many of
+//! `batch_size`, and once the backlog is gone batches shrink back to what
+//! arrives within a window. With `max_batch_size == batch_size` the poller
+//! never exceeds the configured size, as an event source mapping does not.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,6 +52,10 @@ impl RecordSource for EventLog {
         EventLog::commit(self, group, topic, records).await
     }
 
+    async fn backlog(&self, group: &str, topic: &str) -> Result<u64, StoreError> {
+        EventLog::backlog(self, group, topic).await
+    }
+
     async fn wait_for_records(&self) {
         // Local appends signal; other processes' appends are polled for.
         let appended = self.appended();
@@ -62,8 +73,12 @@ pub struct PollerConfig {
     pub group: String,
     /// Topic read.
     pub topic: String,
-    /// Most records per batch (MSK default 100).
+    /// Records that make a batch go out before the window ends (MSK's
+    /// `BatchSize`, default 100).
     pub batch_size: usize,
+    /// Most records per batch when more are waiting (at least
+    /// `batch_size`; MSK's largest batch size is 10,000).
+    pub max_batch_size: usize,
     /// Longest wait to fill a batch (MSK default 500 ms).
     pub window: Duration,
 }
@@ -82,8 +97,9 @@ pub async fn run(
 ) {
     let mut first_seen: Option<Instant> = None;
     let mut backoff = Duration::from_millis(50);
+    let most = cfg.max_batch_size.max(cfg.batch_size);
     while !*shutdown.borrow() {
-        let records = match log.fetch(&cfg.group, &cfg.topic, cfg.batch_size).await {
+        let records = match log.fetch(&cfg.group, &cfg.topic, most).await {
             Ok(records) => records,
             Err(e) => {
                 tracing::error!(topic = %cfg.topic, error = %e, "event log read failed");
@@ -135,5 +151,86 @@ async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) {
     tokio::select! {
         _ = sleep(d) => {}
         _ = shutdown.changed() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A fresh event log in the temporary directory, removed on drop.
+    struct TempLog(std::path::PathBuf);
+
+    impl TempLog {
+        fn new(name: &str) -> (TempLog, EventLog) {
+            let dir = std::env::temp_dir().join(format!(
+                "hashtag-poller-{name}-{}-{}",
+                std::process::id(),
+                hashtag_core::domain::now_ms()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let log = EventLog::open(&dir.join("posts.db"), 4).unwrap();
+            (TempLog(dir), log)
+        }
+    }
+
+    impl Drop for TempLog {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The sizes of the batches a poller hands over while draining a
+    /// backlog of `backlog` records.
+    async fn batches_draining(backlog: usize, batch_size: usize, max: usize) -> Vec<usize> {
+        let (_dir, log) = TempLog::new(&format!("{batch_size}-{max}"));
+        for i in 0..backlog {
+            log.publish("t", i.to_string().into_bytes(), b"{}".to_vec())
+                .await
+                .unwrap();
+        }
+        assert_eq!(log.backlog("g", "t").await.unwrap(), backlog as u64);
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let (stop, stopped) = watch::channel(false);
+        let stop = Arc::new(stop);
+        let handler: BatchHandler = {
+            let (sizes, stop) = (sizes.clone(), stop.clone());
+            Arc::new(move |batch: Batch| {
+                let mut sizes = sizes.lock().unwrap();
+                sizes.push(batch.records.len());
+                if sizes.iter().sum::<usize>() >= backlog {
+                    let _ = stop.send(true);
+                }
+                Box::pin(async { Ok(BatchReport::default()) })
+            })
+        };
+        let cfg = PollerConfig {
+            group: "g".into(),
+            topic: "t".into(),
+            batch_size,
+            max_batch_size: max,
+            window: Duration::from_millis(500),
+        };
+        let source: Arc<dyn RecordSource> = Arc::new(log.clone());
+        tokio::time::timeout(Duration::from_secs(30), run(source, cfg, handler, stopped))
+            .await
+            .expect("the poller drains the backlog");
+        assert_eq!(log.backlog("g", "t").await.unwrap(), 0, "all committed");
+        let sizes = sizes.lock().unwrap().clone();
+        sizes
+    }
+
+    #[tokio::test]
+    async fn a_backlog_is_taken_in_one_large_batch() {
+        assert_eq!(batches_draining(2_500, 100, 10_000).await, vec![2_500]);
+    }
+
+    #[tokio::test]
+    async fn batches_never_exceed_the_largest_size() {
+        let sizes = batches_draining(2_500, 100, 1_000).await;
+        assert_eq!(sizes, vec![1_000, 1_000, 500]);
+        let sizes = batches_draining(250, 100, 100).await;
+        assert_eq!(sizes, vec![100, 100, 50]);
     }
 }

@@ -5,8 +5,9 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::db::{backend, write_transaction};
+use super::db::backend;
 use super::event_log::EventLog;
+use super::group_commit::GroupCommit;
 use hashtag_core::domain::{Image, Post, User, Username, POSTS_TOPIC};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::{Created, PostStore, StoreError};
@@ -82,13 +83,17 @@ fn read_post(conn: &Connection, post_id: Id) -> Result<Option<Post>, StoreError>
 /// The embedded post store.
 pub struct SqlitePostStore {
     log: EventLog,
+    /// New posts, committed in groups (see [`GroupCommit`]).
+    creates: GroupCommit<Created>,
 }
 
 impl SqlitePostStore {
     /// Creates the tables next to the event log.
     pub fn new(log: EventLog) -> Result<Self, StoreError> {
         log.db().apply_schema(SCHEMA)?;
-        Ok(SqlitePostStore { log })
+        let appended = log.clone();
+        let creates = GroupCommit::start(log.db().clone(), move || appended.notify_appended())?;
+        Ok(SqlitePostStore { log, creates })
     }
 }
 
@@ -125,11 +130,8 @@ impl PostStore for SqlitePostStore {
         let post = post.clone();
         let idempotency_key = idempotency_key.map(str::to_string);
         let log = self.log.clone();
-        let created = self
-            .log
-            .db()
-            .write(move |conn| {
-                let tx = write_transaction(conn)?;
+        self.creates
+            .write(Box::new(move |tx| {
                 if let Some(key) = &idempotency_key {
                     let earlier: Option<i64> = tx
                         .query_row(
@@ -140,7 +142,7 @@ impl PostStore for SqlitePostStore {
                         .optional()
                         .map_err(backend)?;
                     if let Some(id) = earlier {
-                        let stored = read_post(&tx, Id(id))?
+                        let stored = read_post(tx, Id(id))?
                             .ok_or_else(|| StoreError::Backend(format!("post {id} of an idempotency key is gone")))?;
                         return Created::replay(stored, &post);
                     }
@@ -167,7 +169,7 @@ impl PostStore for SqlitePostStore {
                 let value = serde_json::to_vec(&post.event())
                     .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
                 let key = post.user_id.to_string();
-                log.append_in(&tx, POSTS_TOPIC, key.as_bytes(), &value)?;
+                log.append_in(tx, POSTS_TOPIC, key.as_bytes(), &value)?;
                 if let Some(key) = &idempotency_key {
                     tx.execute(
                         "INSERT INTO idempotency_keys (user_id, key, post_id) VALUES (?1, ?2, ?3)",
@@ -175,18 +177,13 @@ impl PostStore for SqlitePostStore {
                     )
                     .map_err(backend)?;
                 }
-                tx.commit().map_err(backend)?;
                 Ok(Created {
                     post,
                     replayed: false,
                     pending: None,
                 })
-            })
-            .await?;
-        if !created.replayed {
-            self.log.notify_appended();
-        }
-        Ok(created)
+            }))
+            .await
     }
 
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {

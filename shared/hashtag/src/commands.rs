@@ -43,6 +43,7 @@ pub async fn serve(options: Serve) -> Result<(), String> {
     });
     let consumers = ConsumerSettings {
         batch_size: options.batch_size,
+        max_batch_size: options.max_batch_size,
         window: Duration::from_millis(options.batching_window_ms),
     };
     let limits = ConnectionLimits {
@@ -159,6 +160,7 @@ pub async fn loadgen(options: Loadgen) -> Result<(), String> {
         },
         probe_every: options.probe_every,
         drain_timeout: Duration::from_secs(options.drain_timeout_seconds),
+        lag_threshold: options.lag_threshold,
     };
     let summary = hashtag_tools::loadgen::run(&config)
         .await

@@ -41,9 +41,13 @@ struct Serve {
     /// Address to listen on; port 0 picks a free port (printed at start).
     #[arg(long, env = "HASHTAG_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Most records per consumer batch.
+    /// Records that make a consumer batch go out before its window ends.
     #[arg(long, env = "HASHTAG_BATCH_SIZE", default_value_t = 100)]
     batch_size: usize,
+    /// Most records per consumer batch while a backlog waits: under lag,
+    /// batches grow up to this size until the consumer has caught up.
+    #[arg(long, env = "HASHTAG_MAX_BATCH_SIZE", default_value_t = 10_000)]
+    max_batch_size: usize,
     /// Longest wait to fill a consumer batch, in milliseconds.
     #[arg(long, env = "HASHTAG_BATCHING_WINDOW_MS", default_value_t = 500)]
     batching_window_ms: u64,
@@ -115,6 +119,10 @@ struct Loadgen {
     /// Seconds to wait for the counts to match after the last post.
     #[arg(long, default_value_t = 120)]
     drain_timeout_seconds: u64,
+    /// A consumer lag above this many records counts as behind in the
+    /// report's `lag` (the longest and total time behind).
+    #[arg(long, default_value_t = 1_000)]
+    lag_threshold: u64,
 }
 
 #[derive(Subcommand)]

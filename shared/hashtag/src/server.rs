@@ -35,8 +35,10 @@ use hashtag_http::{route, ApiError, App};
 /// Batching of the in-process consumers.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    /// Most records per batch.
+    /// Records that make a batch go out before the window ends.
     pub batch_size: usize,
+    /// Most records per batch while a backlog waits.
+    pub max_batch_size: usize,
     /// Longest wait to fill a batch.
     pub window: Duration,
 }
@@ -63,16 +65,37 @@ async fn read_request(req: Request<Incoming>, max_body: usize) -> Result<Request
     Ok(Request::from_parts(parts, bytes))
 }
 
+/// What `GET /metrics` reports: the consumers' totals and their lag.
+struct Monitor {
+    metrics: Arc<PipelineMetrics>,
+    records: Arc<dyn RecordSource>,
+}
+
+impl Monitor {
+    /// The metrics in the Prometheus text format; a consumer whose lag
+    /// cannot be read (the broker is down) is left out of the lag gauge.
+    async fn prometheus(&self) -> String {
+        let mut lag = Vec::with_capacity(CONSUMERS.len());
+        for c in &CONSUMERS {
+            match self.records.backlog(&group(c.topic), c.topic).await {
+                Ok(n) => lag.push((c.name, n)),
+                Err(e) => tracing::warn!(consumer = c.name, error = %e, "lag unreadable"),
+            }
+        }
+        self.metrics.prometheus(&lag)
+    }
+}
+
 async fn handle(
     app: Arc<App>,
-    metrics: Arc<PipelineMetrics>,
+    monitor: Arc<Monitor>,
     body_timeout: Duration,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.uri().path() == "/metrics" && req.method() == http::Method::GET {
         let res = Response::builder()
             .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")
-            .body(Full::new(Bytes::from(metrics.prometheus())))
+            .body(Full::new(Bytes::from(monitor.prometheus().await)))
             .unwrap_or_default();
         return Ok(res);
     }
@@ -151,12 +174,39 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let metrics = Arc::new(PipelineMetrics::default());
-    let pollers = start_consumers(hashtags, records, &consumers, &metrics, &shutdown);
-    serve_http(listener, Arc::new(app), metrics, limits, shutdown).await;
+    let pollers = start_consumers(hashtags, records.clone(), &consumers, &metrics, &shutdown);
+    let monitor = Arc::new(Monitor { metrics, records });
+    serve_http(listener, Arc::new(app), monitor, limits, shutdown).await;
     for p in pollers {
         let _ = p.await;
     }
     Ok(())
+}
+
+/// An in-process consumer: its name in metrics, its topic, its handler.
+struct Consumer {
+    name: &'static str,
+    topic: &'static str,
+    handle: ConsumerFn,
+}
+
+/// The consumers `hashtag serve` runs, one poller each.
+const CONSUMERS: [Consumer; 2] = [
+    Consumer {
+        name: "hashtag-consumer",
+        topic: POSTS_TOPIC,
+        handle: |s, e| Box::pin(handle_post_batch(s, e)),
+    },
+    Consumer {
+        name: "top-posts-consumer",
+        topic: TOP_POSTS_TOPIC,
+        handle: |s, e| Box::pin(handle_ranking_batch(s, e)),
+    },
+];
+
+/// The consumer group reading `topic`.
+fn group(topic: &str) -> String {
+    format!("hashtag-service-{topic}")
 }
 
 /// One poller per consumer, on its topic.
@@ -166,33 +216,21 @@ fn start_consumers(
     consumers: &ConsumerSettings,
     metrics: &Arc<PipelineMetrics>,
     shutdown: &watch::Receiver<bool>,
-) -> [tokio::task::JoinHandle<()>; 2] {
-    [
-        (
-            POSTS_TOPIC,
-            consumer(
-                "hashtag-consumer",
-                hashtags.clone(),
-                metrics.clone(),
-                |s, e| Box::pin(handle_post_batch(s, e)),
-            ),
-        ),
-        (
-            TOP_POSTS_TOPIC,
-            consumer("top-posts-consumer", hashtags, metrics.clone(), |s, e| {
-                Box::pin(handle_ranking_batch(s, e))
-            }),
-        ),
-    ]
-    .map(|(topic, handler)| {
-        let cfg = PollerConfig {
-            group: format!("hashtag-service-{topic}"),
-            topic: topic.to_string(),
-            batch_size: consumers.batch_size,
-            window: consumers.window,
-        };
-        tokio::spawn(poller::run(records.clone(), cfg, handler, shutdown.clone()))
-    })
+) -> Vec<tokio::task::JoinHandle<()>> {
+    CONSUMERS
+        .iter()
+        .map(|c| {
+            let handler = consumer(c.name, hashtags.clone(), metrics.clone(), c.handle);
+            let cfg = PollerConfig {
+                group: group(c.topic),
+                topic: c.topic.to_string(),
+                batch_size: consumers.batch_size,
+                max_batch_size: consumers.max_batch_size,
+                window: consumers.window,
+            };
+            tokio::spawn(poller::run(records.clone(), cfg, handler, shutdown.clone()))
+        })
+        .collect()
 }
 
 /// Answers a connection over the cap: 503 with `Retry-After`, then closes.
@@ -213,7 +251,7 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
 async fn serve_http(
     listener: TcpListener,
     app: Arc<App>,
-    metrics: Arc<PipelineMetrics>,
+    monitor: Arc<Monitor>,
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -239,10 +277,10 @@ async fn serve_http(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (app, metrics, body_timeout) = (app.clone(), metrics.clone(), limits.body_timeout);
+        let (app, monitor, body_timeout) = (app.clone(), monitor.clone(), limits.body_timeout);
         let conn = http.serve_connection(
             TokioIo::new(stream),
-            service_fn(move |req| handle(app.clone(), metrics.clone(), body_timeout, req)),
+            service_fn(move |req| handle(app.clone(), monitor.clone(), body_timeout, req)),
         );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

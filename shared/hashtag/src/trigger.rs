@@ -86,6 +86,8 @@ pub async fn run(options: Trigger) -> Result<(), String> {
         group: function.to_string(),
         topic: options.topic,
         batch_size: options.batch_size,
+        // An event source mapping never exceeds its batch size.
+        max_batch_size: options.batch_size,
         window: Duration::from_millis(options.batching_window_ms),
     };
     println!("triggering {function} from {}", config.topic);

@@ -194,4 +194,12 @@ async fn the_server_runs_on_the_aws_adapters() {
     server.wait_for_tag("rust", Duration::from_secs(30), |p| p["total_posts"] == 2);
     std::thread::sleep(Duration::from_secs(1)); // a second pass would show by now
     assert_eq!(server.get("/tags/rust").json()["total_posts"], 2);
+    // The consumer's lag is read from the broker: it has caught up.
+    let metrics = server.get("/metrics").body;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "hashtag_consumer_lag_records{consumer=\"hashtag-consumer\"} 0"),
+        "{metrics}"
+    );
 }

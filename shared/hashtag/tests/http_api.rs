@@ -324,4 +324,13 @@ fn a_retry_with_the_same_idempotency_key_creates_nothing() {
         "{}",
         metrics.body
     );
+    // Counted and committed: nothing waits.
+    assert!(
+        metrics
+            .body
+            .lines()
+            .any(|l| l == "hashtag_consumer_lag_records{consumer=\"hashtag-consumer\"} 0"),
+        "{}",
+        metrics.body
+    );
 }

@@ -200,6 +200,70 @@ async fn idempotency_keys_replay_the_first_post(store: &dyn PostStore) {
     assert_eq!(store.captions_after(Id(100), 1).await.unwrap().len(), 1);
 }
 
+/// Creates arriving together (which the embedded store commits as one
+/// group) keep every rule: one post per idempotency key, a missing author
+/// fails alone, and the others are stored. Returns the posts stored.
+async fn concurrent_creates_keep_the_rules(store: &dyn PostStore) -> usize {
+    let post = |id: i64, user: i64, caption: &str| Post {
+        post_id: Id(id),
+        user_id: Id(user),
+        caption: caption.into(),
+        images: vec![Image {
+            image_id: Id(id + 500),
+            url: "https://img/c".into(),
+        }],
+        created_at: "2026-01-03T00:00:00.000Z".into(),
+    };
+    let same_key = (0..24).map(|i| post(1000 + i, 1, "raced #together"));
+    let orphans = (0..24).map(|i| post(2000 + i, 999, "nobody #wrote"));
+    let distinct = (0..24).map(|i| post(3000 + i, 2, &format!("post {i} #apart")));
+    let keyed = futures_util::future::join_all(
+        same_key
+            .clone()
+            .map(|p| async move { store.create_post(&p, Some("race")).await }),
+    );
+    let unkeyed = futures_util::future::join_all(
+        orphans
+            .chain(distinct)
+            .map(|p| async move { (p.user_id, store.create_post(&p, None).await) }),
+    );
+    let (keyed, unkeyed) = futures_util::join!(keyed, unkeyed);
+    let keyed: Vec<_> = keyed.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        keyed.iter().filter(|c| !c.replayed).count(),
+        1,
+        "one request with the key stores its post"
+    );
+    assert!(
+        keyed.iter().all(|c| c.post == keyed[0].post),
+        "the others answer it"
+    );
+    for (author, created) in unkeyed {
+        match author {
+            Id(999) => assert!(
+                matches!(created, Err(StoreError::Missing(_))),
+                "{created:?}"
+            ),
+            _ => assert!(!created.unwrap().replayed),
+        }
+    }
+    let stored: Vec<Id> = store
+        .captions_after(Id(999), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| id.0 < 4000)
+        .collect();
+    let mut expected = vec![keyed[0].post.post_id];
+    expected.extend((0..24).map(|i| Id(3000 + i)));
+    assert_eq!(
+        stored, expected,
+        "only the keyed post and the distinct ones"
+    );
+    expected.len()
+}
+
 async fn the_first_record_of_a_post_counts_it(store: &dyn HashtagStore) {
     let claim = |post: i64, offset: i64| PostClaim {
         post_id: Id(post),
@@ -301,6 +365,13 @@ async fn embedded_adapters_meet_the_contract() {
         3,
         "one event per stored post, none for the retry"
     );
+    let stored = concurrent_creates_keep_the_rules(stores.posts.as_ref()).await;
+    let records = stores.log.fetch("contract", "posts", 100).await.unwrap();
+    assert_eq!(
+        records.len(),
+        3 + stored,
+        "and one event per post stored together"
+    );
 }
 
 #[cfg(feature = "aws-stack")]
@@ -357,4 +428,6 @@ async fn aurora_post_store_meets_the_contract() {
         3,
         "one event per stored post, none for the retry"
     );
+    let stored = concurrent_creates_keep_the_rules(&store).await;
+    assert_eq!(store.unpublished(100).await.unwrap().len(), 3 + stored);
 }

@@ -392,6 +392,32 @@ impl RecordSource for KafkaSource {
     async fn wait_for_records(&self) {
         tokio::time::sleep(KAFKA_IDLE_POLL).await;
     }
+
+    async fn backlog(&self, _group: &str, topic: &str) -> Result<u64, StoreError> {
+        let partitions = self.kafka.partitions(topic).await?;
+        let mut total = 0;
+        for (p, client) in partitions.iter().enumerate() {
+            let end = client
+                .get_offset(OffsetAt::Latest)
+                .await
+                .map_err(|e| kafka_error("latest offset", e))?;
+            let known = self
+                .positions
+                .lock()
+                .await
+                .get(&(topic.to_string(), p as i32))
+                .copied();
+            let from = match known {
+                Some(from) => from,
+                None => client
+                    .get_offset(OffsetAt::Earliest)
+                    .await
+                    .map_err(|e| kafka_error("earliest offset", e))?,
+            };
+            total += (end - from).max(0) as u64;
+        }
+        Ok(total)
+    }
 }
 
 #[cfg(test)]

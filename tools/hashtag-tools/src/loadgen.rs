@@ -11,6 +11,9 @@
 //! - Expected counts are the server's counts before the run plus what the
 //!   run's accepted posts carry, so a server with earlier data checks too
 //!   (as long as nothing else posts meanwhile).
+//! - The hashtag consumer's lag (`GET /metrics`) is sampled every 100 ms
+//!   from the first post until the counts match, so a freshness regression
+//!   shows whether the consumer fell behind, by how much and for how long.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -45,6 +48,8 @@ pub struct LoadConfig {
     pub probe_every: usize,
     /// How long to wait for the counts to match after the last post.
     pub drain_timeout: Duration,
+    /// A lag above this many records counts as behind in [`Lag`].
+    pub lag_threshold: u64,
 }
 
 /// Percentiles of a set of durations, in milliseconds.
@@ -107,6 +112,96 @@ pub struct Summary {
     /// Tags whose server count differs from the expected one after the
     /// drain timeout, with (expected, found); empty when everything matched.
     pub mismatches: Vec<(String, u64, u64)>,
+    /// The hashtag consumer's lag during the run; `None` when the server
+    /// does not report it.
+    pub lag: Option<Lag>,
+}
+
+/// The hashtag consumer's lag as sampled during a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lag {
+    /// Samples read (one per 100 ms).
+    pub samples: usize,
+    /// The largest lag seen, in records.
+    pub max_records: u64,
+    /// When it was seen, in seconds from the first post.
+    pub max_at_seconds: f64,
+    /// 99th percentile of the samples, in records.
+    pub p99_records: u64,
+    /// The lag above which the consumer counts as behind.
+    pub threshold_records: u64,
+    /// The longest stretch during which every sample was above the
+    /// threshold, in milliseconds.
+    pub longest_behind_ms: f64,
+    /// Time spent above the threshold in all, in milliseconds.
+    pub total_behind_ms: f64,
+}
+
+/// How often the lag is sampled.
+const LAG_EVERY: Duration = Duration::from_millis(100);
+/// The gauge read from `GET /metrics`.
+const LAG_GAUGE: &str = "hashtag_consumer_lag_records{consumer=\"hashtag-consumer\"} ";
+
+impl Lag {
+    /// The report on `samples`, (time from the start, lag) in time order.
+    fn of(samples: &[(Duration, u64)], threshold: u64) -> Option<Lag> {
+        let (&(first, _), _) = samples.split_first()?;
+        let mut lag = Lag {
+            samples: samples.len(),
+            threshold_records: threshold,
+            ..Lag::default()
+        };
+        let mut behind_since: Option<Duration> = None;
+        for (i, &(at, n)) in samples.iter().enumerate() {
+            if n > lag.max_records {
+                lag.max_records = n;
+                lag.max_at_seconds = (at - first).as_secs_f64();
+            }
+            if n > threshold {
+                let since = *behind_since.get_or_insert(at);
+                // A stretch lasts until the next sample, or the last one.
+                let until = samples.get(i + 1).map_or(at, |(next, _)| *next);
+                let stretch = (until - since).as_secs_f64() * 1000.0;
+                lag.longest_behind_ms = lag.longest_behind_ms.max(stretch);
+                lag.total_behind_ms += (until - at).as_secs_f64() * 1000.0;
+            } else {
+                behind_since = None;
+            }
+        }
+        let mut sorted: Vec<u64> = samples.iter().map(|(_, n)| *n).collect();
+        sorted.sort_unstable();
+        lag.p99_records = sorted[((sorted.len() as f64 * 0.99).ceil() as usize).saturating_sub(1)];
+        Some(lag)
+    }
+}
+
+/// Samples the consumer's lag every [`LAG_EVERY`] until `stop` turns
+/// true; none if the server's metrics carry no lag.
+async fn sample_lag(
+    address: String,
+    started: Instant,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<(Duration, u64)> {
+    let mut client = Client::new(&address);
+    let mut samples = Vec::new();
+    while !*stop.borrow() {
+        if let Ok((StatusCode::OK, body)) = client.send(Method::GET, "/metrics", &[], None).await {
+            let lag = std::str::from_utf8(&body).ok().and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(LAG_GAUGE))
+                    .and_then(|n| n.trim().parse().ok())
+            });
+            match lag {
+                Some(n) => samples.push((started.elapsed(), n)),
+                None => return samples,
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LAG_EVERY) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    samples
 }
 
 /// Why a run could not proceed.
@@ -503,6 +598,8 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
 
     let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let started = Instant::now();
+    let (stop_sampling, stopped) = tokio::sync::watch::channel(false);
+    let sampler = tokio::spawn(sample_lag(address.to_string(), started, stopped));
     let workers =
         (0..concurrency).map(|_| post_worker(address, &run, &posts, &users, &next, &done));
     let workers = tokio::select! {
@@ -531,8 +628,47 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
             .map(|(k, n)| (k.clone(), expected[k.as_str()], n))
             .collect();
         if summary.mismatches.is_empty() || Instant::now() > deadline {
-            return Ok(summary);
+            break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = stop_sampling.send(true);
+    let samples = sampler.await.unwrap_or_default();
+    summary.lag = Lag::of(&samples, config.lag_threshold);
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn lag_reports_the_peak_and_the_longest_stretch_behind() {
+        let samples = [
+            (at(1000), 10),
+            (at(1100), 2000),
+            (at(1200), 5000),
+            (at(1300), 1500),
+            (at(1400), 20),
+            (at(1500), 3000),
+            (at(1600), 0),
+        ];
+        let lag = Lag::of(&samples, 1000).unwrap();
+        assert_eq!(lag.samples, 7);
+        assert_eq!(lag.max_records, 5000);
+        assert!((lag.max_at_seconds - 0.2).abs() < 1e-9);
+        assert_eq!(lag.p99_records, 5000);
+        // Behind from 1100 until the sample at 1400: 300 ms; then 100 ms.
+        assert!((lag.longest_behind_ms - 300.0).abs() < 1e-6, "{lag:?}");
+        assert!((lag.total_behind_ms - 400.0).abs() < 1e-6, "{lag:?}");
+    }
+
+    #[test]
+    fn no_samples_no_lag() {
+        assert!(Lag::of(&[], 1000).is_none());
     }
 }
