@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
+    PutRequest, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
@@ -31,7 +31,9 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 
 use super::sdk_error;
 use hashtag_core::aggregate::{CountedPost, TagContribution};
-use hashtag_core::domain::{parse_rfc3339_ms, rfc3339_ms, Ranking, TagPage, TopPost, TOP_POSTS};
+use hashtag_core::domain::{
+    parse_rfc3339_ms, rfc3339_ms, Ranking, TagPage, TopPost, CLAIM_RETENTION_SECONDS, TOP_POSTS,
+};
 use hashtag_core::extract::{tag_display_form, tag_key};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::{
@@ -54,9 +56,10 @@ const COUNT_ATTEMPTS: usize = 5;
 /// never occur in a tag key, so claims cannot collide with tags.
 const CLAIM_PREFIX: &str = "~claim:";
 const CLAIM_SK: &str = "~claim";
-/// How long a claim lives: longer than any republication delay, and than
-/// MSK's default 7-day retention, after which a replay cannot reach it.
-const CLAIM_TTL_SECONDS: i64 = 14 * 24 * 3600;
+/// Prefix of the counter item's mark attributes (`mark:<source>`).
+const MARK_PREFIX: &str = "mark:";
+/// DynamoDB's limit per BatchGetItem.
+const BATCH_GET_MAX: usize = 100;
 /// Partition key prefix of dead letters (`~dead-letter:<topic-partition>`),
 /// sort key the zero-padded offset.
 const DEAD_LETTER_PREFIX: &str = "~dead-letter:";
@@ -111,7 +114,7 @@ fn post_sk(post_id: Id) -> String {
 }
 
 fn mark_attribute(source: &str) -> String {
-    format!("mark:{source}")
+    format!("{MARK_PREFIX}{source}")
 }
 
 type Item = HashMap<String, AttributeValue>;
@@ -275,6 +278,60 @@ impl DynamoHashtagStore {
             }
         }
         Ok(())
+    }
+
+    /// The claims of up to [`BATCH_GET_MAX`] posts, in one BatchGetItem
+    /// (and its retries for unprocessed keys).
+    async fn get_claims(&self, posts: Vec<Id>) -> Result<Vec<PostClaim>, StoreError> {
+        let keys = posts
+            .iter()
+            .map(|id| {
+                HashMap::from([
+                    ("tag".to_string(), s(format!("{CLAIM_PREFIX}{id}"))),
+                    ("sk".to_string(), s(CLAIM_SK)),
+                ])
+            })
+            .collect();
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .build()
+            .map_err(|e| sdk_error("claim keys", e))?;
+        let mut claims = Vec::with_capacity(posts.len());
+        for attempt in 0.. {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| sdk_error("batch get claims", e))?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let post =
+                    get_s(&item, "tag").and_then(|t| t.strip_prefix(CLAIM_PREFIX)?.parse().ok());
+                if let (Some(post), Some(source), Some(offset)) =
+                    (post, get_s(&item, "source"), get_n(&item, "offset"))
+                {
+                    claims.push(PostClaim {
+                        post_id: Id(post),
+                        source: source.to_string(),
+                        offset,
+                    });
+                }
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(left) if !left.keys.is_empty() => pending = left,
+                _ => break,
+            }
+            if attempt == COUNT_ATTEMPTS {
+                return Err(StoreError::Backend("claims left unprocessed".into()));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        }
+        Ok(claims)
     }
 
     /// Applies one tag's contribution: its recent posts, then its counter.
@@ -487,7 +544,7 @@ impl TagCounter for DynamoHashtagStore {
     }
 
     async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError> {
-        let expires_at = hashtag_core::domain::now_ms() / 1000 + CLAIM_TTL_SECONDS;
+        let expires_at = hashtag_core::domain::now_ms() / 1000 + CLAIM_RETENTION_SECONDS;
         let puts: Vec<_> = claims.iter().map(|c| self.claim(c, expires_at)).collect();
         let lost: Vec<Option<Id>> = stream::iter(puts)
             .buffer_unordered(CONCURRENT_TAGS)
@@ -560,11 +617,28 @@ impl TagAudit for DynamoHashtagStore {
                     key: get_s(i, "tag")?.to_string(),
                     display: get_s(i, "display")?.to_string(),
                     total_posts: get_n(i, "total_posts")?,
+                    marks: i
+                        .keys()
+                        .filter_map(|name| {
+                            let source = name.strip_prefix(MARK_PREFIX)?;
+                            Some((source.to_string(), get_n(i, name)?))
+                        })
+                        .collect(),
                 })
             })
             .collect();
         counts.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(counts)
+    }
+
+    async fn claims(&self, posts: &[Id]) -> Result<Vec<PostClaim>, StoreError> {
+        let chunks: Vec<Vec<Id>> = posts.chunks(BATCH_GET_MAX).map(<[Id]>::to_vec).collect();
+        let found: Vec<Vec<PostClaim>> = stream::iter(chunks)
+            .map(|chunk| self.get_claims(chunk))
+            .buffer_unordered(CONCURRENT_TAGS)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     async fn repair_count(

@@ -245,6 +245,11 @@ impl Post {
 pub const POSTS_TOPIC: &str = "posts";
 /// Topic on which the popularity service publishes [`Ranking`]s.
 pub const TOP_POSTS_TOPIC: &str = "top-posts";
+/// How long a hashtag store must keep a post's claim (which record counts
+/// it): far longer than any redelivery (MSK retries for at most the topic's
+/// retention). A store may drop a claim after this (DynamoDB by TTL), so
+/// `reconcile` takes a post older than this without a claim as counted.
+pub const CLAIM_RETENTION_SECONDS: i64 = 14 * 24 * 3600;
 
 /// The message published for every stored post (the ON_PUBLISH event of the
 /// design), carrying what the consumer needs to count and list the post.

@@ -202,6 +202,10 @@ pub struct TagCount {
     pub display: String,
     /// Posts counted.
     pub total_posts: u64,
+    /// Per source partition, the highest offset counted for the tag, read
+    /// with the count: the count is exactly the posts carrying the tag whose
+    /// counting record (their claim) is at or below these marks.
+    pub marks: Vec<(String, i64)>,
 }
 
 /// The read side of the hashtag table: what a tag page shows.
@@ -246,6 +250,11 @@ pub trait DeadLetters: Send + Sync {
 pub trait TagAudit: Send + Sync {
     /// Every tag's count.
     async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError>;
+
+    /// The claims of those of `posts` that have one: which record counts
+    /// each post (see [`TagCounter::claim_posts`]). A store may drop claims
+    /// after [`crate::domain::CLAIM_RETENTION_SECONDS`].
+    async fn claims(&self, posts: &[Id]) -> Result<Vec<PostClaim>, StoreError>;
 
     /// Sets a tag's count to `total` if it is still `expected` (`None`: the
     /// tag has no count yet), so a repair never overwrites a concurrent

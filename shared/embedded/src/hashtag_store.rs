@@ -266,19 +266,63 @@ impl TagAudit for SqliteHashtagStore {
     async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError> {
         self.db
             .read(|conn| {
-                let mut stmt = conn
+                // One snapshot: each count is read with the marks it reflects.
+                let tx = conn.transaction().map_err(backend)?;
+                let mut marks: std::collections::HashMap<String, Vec<(String, i64)>> =
+                    std::collections::HashMap::new();
+                {
+                    let mut stmt = tx
+                        .prepare("SELECT tag_key, source, last_offset FROM tag_marks")
+                        .map_err(backend)?;
+                    let rows = stmt
+                        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+                        .map_err(backend)?;
+                    for row in rows {
+                        let (key, source, offset) = row.map_err(backend)?;
+                        marks.entry(key).or_default().push((source, offset));
+                    }
+                }
+                let mut stmt = tx
                     .prepare("SELECT tag_key, display, total_posts FROM tags ORDER BY tag_key")
                     .map_err(backend)?;
                 let rows = stmt
                     .query_map([], |r| {
+                        let key: String = r.get(0)?;
                         Ok(TagCount {
-                            key: r.get(0)?,
+                            marks: marks.remove(&key).unwrap_or_default(),
+                            key,
                             display: r.get(1)?,
                             total_posts: r.get::<_, i64>(2)?.max(0) as u64,
                         })
                     })
                     .map_err(backend)?;
                 rows.collect::<Result<_, _>>().map_err(backend)
+            })
+            .await
+    }
+
+    async fn claims(&self, posts: &[Id]) -> Result<Vec<PostClaim>, StoreError> {
+        let posts = posts.to_vec();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT source, offset FROM post_claims WHERE post_id = ?1")
+                    .map_err(backend)?;
+                let mut claims = Vec::with_capacity(posts.len());
+                for post_id in posts {
+                    let claim = stmt
+                        .query_row([post_id.0], |r| {
+                            Ok(PostClaim {
+                                post_id,
+                                source: r.get(0)?,
+                                offset: r.get(1)?,
+                            })
+                        })
+                        .optional()
+                        .map_err(backend)?;
+                    claims.extend(claim);
+                }
+                Ok(claims)
             })
             .await
     }

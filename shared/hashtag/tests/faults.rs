@@ -161,6 +161,7 @@ async fn assert_exact(
 ) {
     let report = reconcile(posts, hashtags, false).await.unwrap();
     assert!(report.tags > 30, "{scenario}: only {} tags", report.tags);
+    assert_eq!(report.in_flight, 0, "{scenario}: posts never counted");
     assert!(
         report.drift.is_empty(),
         "{scenario}: {} tags drift, e.g. {:?}",
@@ -263,6 +264,10 @@ impl DeadLetters for Faulty {
 impl TagAudit for Faulty {
     async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError> {
         self.inner.tag_counts().await
+    }
+
+    async fn claims(&self, posts: &[Id]) -> Result<Vec<PostClaim>, StoreError> {
+        self.inner.claims(posts).await
     }
 
     async fn repair_count(
@@ -374,7 +379,53 @@ async fn consumer_scenarios(
         let scenario = format!("{injected} storage errors injected");
         assert_exact(posts, &faulty, accepted, &scenario).await;
     };
-    tokio::join!(twice, replay, killed, faults);
+    // Repaired while posts are in flight: `reconcile --repair` runs between
+    // and during deliveries, so most posts are stored but not yet counted.
+    let repaired = async {
+        let store = open("repaired");
+        let deliveries = async {
+            for batch in batches {
+                deliver(store.as_ref(), batch).await.unwrap();
+            }
+        };
+        let repairs = async {
+            let mut in_flight = Vec::new();
+            for _ in 0..3 {
+                let report = reconcile(posts, store.as_ref(), true).await.unwrap();
+                assert!(
+                    report.drift.is_empty(),
+                    "posts in flight are not drift: {:?}",
+                    &report.drift[..report.drift.len().min(3)]
+                );
+                in_flight.push(report.in_flight);
+            }
+            in_flight
+        };
+        let ((), in_flight) = tokio::join!(deliveries, repairs);
+        assert!(
+            in_flight[0] > 0,
+            "the first repair ran with posts in flight: {in_flight:?}"
+        );
+        // A real drift, repaired while nothing is in flight, is still found.
+        let counts = store.tag_counts().await.unwrap();
+        let rust = counts.iter().find(|c| c.key == "rust").unwrap();
+        assert!(store
+            .repair_count("rust", "rust", Some(rust.total_posts), rust.total_posts + 5)
+            .await
+            .unwrap());
+        let report = reconcile(posts, store.as_ref(), true).await.unwrap();
+        assert_eq!(report.in_flight, 0);
+        assert_eq!(report.drift.len(), 1, "{:?}", report.drift);
+        assert!(report.drift[0].repaired);
+        assert_exact(
+            posts,
+            store.as_ref(),
+            accepted,
+            &format!("repaired with {in_flight:?} posts in flight"),
+        )
+        .await;
+    };
+    tokio::join!(twice, replay, killed, faults, repaired);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,8 @@
 //! off at their timeouts while others are answered, the connection cap
 //! answers 503 without stopping service, a data directory has one server
 //! and one partition count, commands refuse a mistyped directory and take
-//! their turn beside a busy server, and look-alike spellings are one tag.
+//! their turn beside a busy server, `reconcile --repair` during traffic
+//! counts nothing twice, and look-alike spellings are one tag.
 
 mod common;
 
@@ -210,6 +211,74 @@ fn publish_ranking_takes_its_turn_beside_eight_writers() {
             .collect::<Vec<u16>>()
     });
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+}
+
+/// `hashtag reconcile [--repair]` on `data_dir`: its JSON report (exit 3
+/// means drift was found, which the caller checks).
+fn reconcile(data_dir: &Path, repair: bool) -> serde_json::Value {
+    let args: &[&str] = if repair {
+        &["reconcile", "--repair"]
+    } else {
+        &["reconcile"]
+    };
+    let out = hashtag(args, data_dir);
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn repair_during_traffic_counts_nothing_twice() {
+    let dir = TempDir::new("repair-during-traffic");
+    // Batches only every 300 ms, so posts wait in the pipeline.
+    let server = Server::start(
+        &dir.0,
+        &["--batch-size", "10000", "--batching-window-ms", "300"],
+    );
+    let users: Vec<String> = (0..4).map(|i| server.register(&format!("r{i}"))).collect();
+    let in_flight = std::thread::scope(|s| {
+        let writers: Vec<_> = users
+            .iter()
+            .map(|user| {
+                let server = &server;
+                s.spawn(move || {
+                    for i in 0..150 {
+                        let caption = format!("#flowing #f{} {i}", i % 7);
+                        let res = server
+                            .post_json("/posts", &json!({"user_id": user, "caption": caption}));
+                        assert_eq!(res.status, 201, "{}", res.body);
+                    }
+                })
+            })
+            .collect();
+        let mut in_flight = Vec::new();
+        for _ in 0..4 {
+            let report = reconcile(&dir.0, true);
+            assert_eq!(report["drift"], json!([]), "posts in flight are not drift");
+            in_flight.push(report["in_flight"].as_u64().unwrap());
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        in_flight
+    });
+    assert!(
+        in_flight.iter().any(|n| *n > 0),
+        "repairs ran with posts in flight: {in_flight:?}"
+    );
+    let page = server.wait_for_tag("flowing", Duration::from_secs(10), |p| {
+        p["total_posts"] == 600
+    });
+    assert_eq!(page["total_posts"], 600);
+    std::thread::sleep(Duration::from_millis(700)); // a double count would show by now
+    let report = reconcile(&dir.0, false);
+    assert_eq!(report["drift"], json!([]));
+    assert_eq!(report["in_flight"], 0);
+    assert_eq!(report["posts"], 600);
+    assert_eq!(server.get("/tags/flowing").json()["total_posts"], 600);
 }
 
 #[test]
