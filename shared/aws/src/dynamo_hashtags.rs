@@ -292,8 +292,13 @@ impl DynamoHashtagStore {
                 ])
             })
             .collect();
+        // Strongly consistent: `reconcile` reads a count, then the claims of
+        // its posts, and must see every claim written before the count it
+        // read; an eventually consistent read could miss one and have the
+        // repair lower a correct count for good.
         let mut pending = KeysAndAttributes::builder()
             .set_keys(Some(keys))
+            .consistent_read(true)
             .build()
             .map_err(|e| sdk_error("claim keys", e))?;
         let mut claims = Vec::with_capacity(posts.len());

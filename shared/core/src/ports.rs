@@ -203,8 +203,9 @@ pub struct TagCount {
     /// Posts counted.
     pub total_posts: u64,
     /// Per source partition, the highest offset counted for the tag, read
-    /// with the count: the count is exactly the posts carrying the tag whose
-    /// counting record (their claim) is at or below these marks.
+    /// with the count: what the consumer has counted is exactly the posts
+    /// carrying the tag whose counting record (their claim) is at or below
+    /// these marks (a repair may have set the count itself otherwise).
     pub marks: Vec<(String, i64)>,
 }
 

@@ -17,6 +17,10 @@
 //! read has a claim above the mark read, so it is in flight, never counted
 //! on one side only. A post older than [`CLAIM_RETENTION_SECONDS`] may have
 //! lost its claim; it is taken as counted.
+//!
+//! [`Recount::EveryPost`] counts every stored post whatever the claims and
+//! marks say: for a drained pipeline whose hashtag table lost them (restored
+//! from a backup, or recreated), where posts would otherwise stay in flight.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -74,10 +78,22 @@ impl From<TagCount> for Stored {
     }
 }
 
+/// Which posts a recount takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recount {
+    /// The posts the consumer has reached: right at any time, traffic or not.
+    Reached,
+    /// Every stored post: right only when nothing is in flight (no post
+    /// being created, no consumer lag, nothing in the outbox), for a table
+    /// that lost its claims or marks.
+    EveryPost,
+}
+
 /// Recounts, compares and, with `repair`, fixes the drifting counts.
 pub async fn reconcile(
     posts: &dyn PostStore,
     hashtags: &dyn TagAudit,
+    recount: Recount,
     repair: bool,
 ) -> Result<ReconcileReport, StoreError> {
     let mut stored: BTreeMap<String, Stored> = hashtags
@@ -106,6 +122,7 @@ pub async fn reconcile(
             let mut in_flight = false;
             for (key, display) in distinct_tags(caption) {
                 let counted = match claim {
+                    _ if recount == Recount::EveryPost => true,
                     Some((source, offset)) => stored
                         .get(&key)
                         .and_then(|s| s.marks.get(source))
@@ -154,4 +171,156 @@ pub async fn reconcile(
     }
     report.drift.sort_by(|a, b| a.tag.cmp(&b.tag));
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Post, User, Username};
+    use crate::ids::EPOCH_MS;
+    use crate::ports::{Created, PostClaim};
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    /// Posts as (id, caption), in id order.
+    struct Posts(Vec<(Id, String)>);
+
+    #[async_trait]
+    impl PostStore for Posts {
+        async fn create_user(&self, _: Id, _: &Username) -> Result<User, StoreError> {
+            unreachable!("reconcile only reads")
+        }
+        async fn create_post(&self, _: &Post, _: Option<&str>) -> Result<Created, StoreError> {
+            unreachable!("reconcile only reads")
+        }
+        async fn get_post(&self, _: Id) -> Result<Option<Post>, StoreError> {
+            unreachable!("reconcile reads captions")
+        }
+        async fn captions_after(
+            &self,
+            after: Id,
+            limit: usize,
+        ) -> Result<Vec<(Id, String)>, StoreError> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|(id, _)| *id > after)
+                .take(limit)
+                .cloned()
+                .collect())
+        }
+    }
+
+    /// One tag's count and marks, the posts' claims, and the repairs made.
+    struct Table {
+        count: TagCount,
+        claims: Vec<PostClaim>,
+        repaired: Mutex<Vec<(Option<u64>, u64)>>,
+    }
+
+    #[async_trait]
+    impl TagAudit for Table {
+        async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError> {
+            Ok(vec![self.count.clone()])
+        }
+        async fn claims(&self, posts: &[Id]) -> Result<Vec<PostClaim>, StoreError> {
+            Ok(self
+                .claims
+                .iter()
+                .filter(|c| posts.contains(&c.post_id))
+                .cloned()
+                .collect())
+        }
+        async fn repair_count(
+            &self,
+            _: &str,
+            _: &str,
+            expected: Option<u64>,
+            total: u64,
+        ) -> Result<bool, StoreError> {
+            self.repaired.lock().unwrap().push((expected, total));
+            Ok(true)
+        }
+    }
+
+    /// An id minted `age_days` ago.
+    fn id_aged(age_days: i64, n: i64) -> Id {
+        let ms = now_ms() - age_days * 86_400_000;
+        Id(((ms as u64 - EPOCH_MS) << 22) as i64 + n)
+    }
+
+    fn claim(post: Id, offset: i64) -> PostClaim {
+        PostClaim {
+            post_id: post,
+            source: "posts-0".into(),
+            offset,
+        }
+    }
+
+    /// Five posts carrying #rust: counted (claim at or below the mark 10),
+    /// claimed above the mark, unclaimed and young, unclaimed and older
+    /// than the claims are kept; and a stored count of `stored`.
+    fn scene(stored: u64) -> (Posts, Table) {
+        let (counted, above, young, old) =
+            (id_aged(1, 1), id_aged(1, 2), id_aged(1, 3), id_aged(30, 4));
+        let at_mark = id_aged(1, 5);
+        let mut posts = vec![counted, above, young, old, at_mark];
+        posts.sort();
+        let table = Table {
+            count: TagCount {
+                key: "rust".into(),
+                display: "Rust".into(),
+                total_posts: stored,
+                marks: vec![("posts-0".into(), 10)],
+            },
+            claims: vec![claim(counted, 3), claim(above, 11), claim(at_mark, 10)],
+            repaired: Mutex::new(Vec::new()),
+        };
+        let posts = posts
+            .into_iter()
+            .map(|id| (id, "#Rust".to_string()))
+            .collect();
+        (Posts(posts), table)
+    }
+
+    #[tokio::test]
+    async fn posts_the_consumer_has_not_reached_are_in_flight_not_drift() {
+        // Counted: the two claims at or below the mark, and the old post.
+        let (posts, table) = scene(3);
+        let report = reconcile(&posts, &table, Recount::Reached, true)
+            .await
+            .unwrap();
+        assert_eq!(report.posts, 5);
+        assert_eq!(
+            report.in_flight, 2,
+            "claimed above the mark, and unclaimed young"
+        );
+        assert!(report.drift.is_empty(), "{:?}", report.drift);
+        assert!(table.repaired.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_count_is_repaired_to_what_the_consumer_reached() {
+        let (posts, table) = scene(7);
+        let report = reconcile(&posts, &table, Recount::Reached, true)
+            .await
+            .unwrap();
+        assert_eq!(report.drift.len(), 1);
+        assert_eq!(
+            (report.drift[0].stored, report.drift[0].expected),
+            (Some(7), 3)
+        );
+        assert_eq!(*table.repaired.lock().unwrap(), vec![(Some(7), 3)]);
+    }
+
+    #[tokio::test]
+    async fn every_post_counts_when_the_pipeline_is_drained() {
+        let (posts, table) = scene(3);
+        let report = reconcile(&posts, &table, Recount::EveryPost, true)
+            .await
+            .unwrap();
+        assert_eq!(report.in_flight, 0);
+        assert_eq!(report.drift[0].expected, 5);
+        assert_eq!(*table.repaired.lock().unwrap(), vec![(Some(3), 5)]);
+    }
 }

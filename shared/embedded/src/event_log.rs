@@ -34,6 +34,33 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
 ) WITHOUT ROWID;
 ";
 
+/// The offset the next record of a partition gets.
+fn end_offset(conn: &Connection, topic: &str, partition: u32) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "SELECT COALESCE(MAX(offset) + 1, 0) FROM event_log WHERE topic = ?1 AND partition = ?2",
+    )
+    .and_then(|mut s| s.query_row(params![topic, partition], |r| r.get(0)))
+    .map_err(backend)
+}
+
+/// The next offset `group` reads in a partition (0 before its first commit).
+fn committed_offset(
+    conn: &Connection,
+    group: &str,
+    topic: &str,
+    partition: u32,
+) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "SELECT next_offset FROM consumer_offsets WHERE grp = ?1 AND topic = ?2 AND partition = ?3",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![group, topic, partition], |r| r.get(0))
+            .optional()
+    })
+    .map(Option::unwrap_or_default)
+    .map_err(backend)
+}
+
 /// Handle on the log in a database file; cheap to clone.
 #[derive(Clone)]
 pub struct EventLog {
@@ -82,13 +109,7 @@ impl EventLog {
         value: &[u8],
     ) -> Result<(u32, i64), StoreError> {
         let partition = partition_for(key, self.partitions);
-        let offset: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(offset) + 1, 0) FROM event_log WHERE topic = ?1 AND partition = ?2",
-                params![topic, partition],
-                |r| r.get(0),
-            )
-            .map_err(backend)?;
+        let offset = end_offset(tx, topic, partition)?;
         tx.execute(
             "INSERT INTO event_log (topic, partition, offset, key, value, timestamp_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![topic, partition, offset, key, value, hashtag_core::domain::now_ms()],
@@ -142,17 +163,9 @@ impl EventLog {
         self.db
             .read(move |conn| {
                 let mut out = Vec::new();
-                let mut next = conn
-                    .prepare_cached("SELECT next_offset FROM consumer_offsets WHERE grp = ?1 AND topic = ?2 AND partition = ?3")
-                    .map_err(backend)?;
-                let mut starts = Vec::with_capacity(partitions as usize);
-                for p in 0..partitions {
-                    let start: Option<i64> = next
-                        .query_row(params![group, topic, p], |r| r.get(0))
-                        .optional()
-                        .map_err(backend)?;
-                    starts.push(start.unwrap_or(0));
-                }
+                let starts = (0..partitions)
+                    .map(|p| committed_offset(conn, &group, &topic, p))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut read = conn
                     .prepare_cached(
                         "SELECT offset, key, value, timestamp_ms FROM event_log
@@ -198,22 +211,11 @@ impl EventLog {
         let (group, topic, partitions) = (group.to_string(), topic.to_string(), self.partitions);
         self.db
             .read(move |conn| {
-                let mut end = conn
-                    .prepare_cached(
-                        "SELECT COALESCE(MAX(offset) + 1, 0) FROM event_log WHERE topic = ?1 AND partition = ?2",
-                    )
-                    .map_err(backend)?;
-                let mut next = conn
-                    .prepare_cached("SELECT next_offset FROM consumer_offsets WHERE grp = ?1 AND topic = ?2 AND partition = ?3")
-                    .map_err(backend)?;
                 let mut total = 0;
                 for p in 0..partitions {
-                    let end: i64 = end.query_row(params![topic, p], |r| r.get(0)).map_err(backend)?;
-                    let committed: Option<i64> = next
-                        .query_row(params![group, topic, p], |r| r.get(0))
-                        .optional()
-                        .map_err(backend)?;
-                    total += (end - committed.unwrap_or(0)).max(0) as u64;
+                    let waiting =
+                        end_offset(conn, &topic, p)? - committed_offset(conn, &group, &topic, p)?;
+                    total += waiting.max(0) as u64;
                 }
                 Ok(total)
             })

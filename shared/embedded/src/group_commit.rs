@@ -48,9 +48,14 @@ impl<T: Send + 'static> GroupCommit<T> {
                 while let Ok(first) = queue.recv() {
                     let mut group = vec![first];
                     group.extend(queue.try_iter().take(MAX_GROUP - 1));
-                    if commit_group(&db, group) {
-                        committed();
-                    }
+                    // A panic here (in SQLite's commit, say) fails this
+                    // group's writers, whose answers are dropped, but not
+                    // the ones after: the committer carries on.
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        if commit_group(&db, group) {
+                            committed();
+                        }
+                    }));
                 }
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the committer: {e}")))?;
@@ -86,9 +91,18 @@ fn commit_group<T>(db: &Db, group: Vec<Job<T>>) -> bool {
                         "a write panicked; it was rolled back".into(),
                     ))
                 });
-            if result.is_ok() {
-                savepoint.commit().map_err(backend)?;
-            } // else dropped: rolled back.
+            match &result {
+                Ok(_) => savepoint.commit().map_err(backend)?,
+                // Some errors (a full disk, an I/O error) roll back the
+                // whole transaction, not just the savepoint: then nothing
+                // of the group may be answered as stored.
+                Err(e) if savepoint.is_autocommit() => {
+                    return Err(StoreError::Backend(format!(
+                        "the group's transaction was rolled back: {e}"
+                    )))
+                }
+                Err(_) => {} // dropped: rolled back to the savepoint.
+            }
             results.push(result);
         }
         tx.commit().map_err(backend)?;
@@ -169,45 +183,88 @@ mod tests {
         );
     }
 
-    #[tokio::test(flavor = "multi_thread")]
-    async fn concurrent_writes_are_answered_after_their_commit() {
+    #[test]
+    fn a_write_that_aborts_the_transaction_fails_its_whole_group() {
         let db = Db::open(
             Path::new(":memory:"),
             Durability::Normal,
             "CREATE TABLE t (n INTEGER PRIMARY KEY)",
         )
         .unwrap();
-        let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = commits.clone();
-        let group = std::sync::Arc::new(
-            GroupCommit::start(db.clone(), move || {
-                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            })
-            .unwrap(),
-        );
-        let writers = (0..200).map(|n| {
-            let group = group.clone();
-            tokio::spawn(async move { group.write(insert(n, n % 10 == 0)).await })
+        // What a full disk or an I/O error does: the whole transaction goes.
+        let aborts: Write<i64> = Box::new(|conn| {
+            conn.execute_batch("ROLLBACK").map_err(backend)?;
+            Err(StoreError::Backend("disk full".into()))
         });
-        let answers = futures_join(writers).await;
-        let ok = answers.iter().filter(|a| a.is_ok()).count();
-        assert_eq!(ok, 180);
+        let writes = vec![insert(1, false), aborts, insert(3, false)];
+        let (jobs, answers): (Vec<_>, Vec<_>) = writes
+            .into_iter()
+            .map(|write| {
+                let (answer, answered) = oneshot::channel();
+                (Job { write, answer }, answered)
+            })
+            .unzip();
+        assert!(!commit_group(&db, jobs));
+        for mut answer in answers {
+            assert!(matches!(
+                answer.try_recv().unwrap(),
+                Err(StoreError::Backend(_))
+            ));
+        }
         let stored: i64 = db.write_blocking(|conn| {
             conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
                 .unwrap()
         });
-        assert_eq!(stored, 180);
-        let commits = commits.load(std::sync::atomic::Ordering::Relaxed);
-        assert!((1..=200).contains(&commits), "{commits} commits");
+        assert_eq!(stored, 0, "nothing of the group was stored");
     }
 
-    async fn futures_join(
-        handles: impl Iterator<Item = tokio::task::JoinHandle<Result<i64, StoreError>>>,
-    ) -> Vec<Result<i64, StoreError>> {
-        let mut out = Vec::new();
-        for h in handles {
-            out.push(h.await.unwrap());
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_writes_are_answered_after_their_commit() {
+        let dir = std::env::temp_dir().join(format!(
+            "hashtag-group-commit-{}-{}",
+            std::process::id(),
+            hashtag_core::domain::now_ms()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::open(
+            &dir.join("t.db"),
+            Durability::Full,
+            "CREATE TABLE t (n INTEGER PRIMARY KEY)",
+        )
+        .unwrap();
+        let group = std::sync::Arc::new(GroupCommit::start(db.clone(), || {}).unwrap());
+        let writers = (0..200).map(|n| {
+            let (group, db) = (group.clone(), db.clone());
+            tokio::spawn(async move {
+                let answer = group.write(insert(n, n % 10 == 0)).await;
+                // The reader connection sees only committed rows: an answer
+                // given before the commit would find its row missing.
+                let seen: i64 = db
+                    .read(move |conn| {
+                        conn.query_row("SELECT COUNT(*) FROM t WHERE n = ?1", [n], |r| r.get(0))
+                            .map_err(backend)
+                    })
+                    .await
+                    .unwrap();
+                (answer, seen)
+            })
+        });
+        let mut stored = 0;
+        for writer in writers {
+            let (answer, seen) = writer.await.unwrap();
+            match answer {
+                Ok(n) => {
+                    assert_eq!(seen, 1, "write {n} answered before its commit");
+                    stored += 1;
+                }
+                Err(e) => {
+                    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+                    assert_eq!(seen, 0, "a failed write left its row");
+                }
+            }
         }
-        out
+        assert_eq!(stored, 180);
+        drop((group, db));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -82,11 +82,18 @@ pub async fn migrate(target: hashtag_aws::DataApiTarget, local_stack: bool) -> R
 }
 
 /// `hashtag reconcile`: drift per tag as JSON; exit status 3 if any is left.
-pub async fn reconcile(store: &Store, repair: bool) -> Result<(), String> {
+pub async fn reconcile(store: &Store, repair: bool, drained: bool) -> Result<(), String> {
+    use hashtag_core::reconcile::Recount;
     let (posts, hashtags) = stores(store).await?;
-    let report = hashtag_core::reconcile::reconcile(posts.as_ref(), hashtags.as_ref(), repair)
-        .await
-        .map_err(|e| e.to_string())?;
+    let recount = if drained {
+        Recount::EveryPost
+    } else {
+        Recount::Reached
+    };
+    let report =
+        hashtag_core::reconcile::reconcile(posts.as_ref(), hashtags.as_ref(), recount, repair)
+            .await
+            .map_err(|e| e.to_string())?;
     println!(
         "{}",
         serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?

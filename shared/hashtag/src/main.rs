@@ -159,6 +159,12 @@ enum Command {
         /// Set drifting counts to the recount (each conditioned on the count read).
         #[arg(long)]
         repair: bool,
+        /// Count every stored post, even those the consumer has not reached:
+        /// only when nothing is in flight (no posting, no consumer lag, an
+        /// empty outbox), to rebuild a hashtag table that lost its claims
+        /// or marks (restored from a backup, or recreated).
+        #[arg(long)]
+        drained: bool,
     },
     /// Print the records the consumers set aside, newest first, as JSON lines.
     DeadLetters {
@@ -232,7 +238,11 @@ async fn run(command: Command) -> Result<(), String> {
             };
             commands::migrate(target, local_stack).await
         }
-        Command::Reconcile { store, repair } => commands::reconcile(&store, repair).await,
+        Command::Reconcile {
+            store,
+            repair,
+            drained,
+        } => commands::reconcile(&store, repair, drained).await,
         Command::DeadLetters { store, limit } => commands::dead_letters(&store, limit).await,
         Command::Relay { every_seconds } => commands::relay(every_seconds).await,
         Command::Loadgen(options) => commands::loadgen(options).await,

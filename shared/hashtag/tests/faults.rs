@@ -29,7 +29,7 @@ use hashtag_core::ports::{
     CountOutcome, DeadLetter, DeadLetters, HashtagStore, PostClaim, PostStore, Rankings,
     StoreError, TagAudit, TagCount, TagCounter, TagPages,
 };
-use hashtag_core::reconcile::reconcile;
+use hashtag_core::reconcile::{reconcile, Recount};
 use hashtag_core::record::{Batch, LogRecord};
 
 const POSTS: usize = 20_000;
@@ -159,7 +159,9 @@ async fn assert_exact(
     accepted: &[Id],
     scenario: &str,
 ) {
-    let report = reconcile(posts, hashtags, false).await.unwrap();
+    let report = reconcile(posts, hashtags, Recount::Reached, false)
+        .await
+        .unwrap();
     assert!(report.tags > 30, "{scenario}: only {} tags", report.tags);
     assert_eq!(report.in_flight, 0, "{scenario}: posts never counted");
     assert!(
@@ -391,7 +393,9 @@ async fn consumer_scenarios(
         let repairs = async {
             let mut in_flight = Vec::new();
             for _ in 0..3 {
-                let report = reconcile(posts, store.as_ref(), true).await.unwrap();
+                let report = reconcile(posts, store.as_ref(), Recount::Reached, true)
+                    .await
+                    .unwrap();
                 assert!(
                     report.drift.is_empty(),
                     "posts in flight are not drift: {:?}",
@@ -413,7 +417,9 @@ async fn consumer_scenarios(
             .repair_count("rust", "rust", Some(rust.total_posts), rust.total_posts + 5)
             .await
             .unwrap());
-        let report = reconcile(posts, store.as_ref(), true).await.unwrap();
+        let report = reconcile(posts, store.as_ref(), Recount::Reached, true)
+            .await
+            .unwrap();
         assert_eq!(report.in_flight, 0);
         assert_eq!(report.drift.len(), 1, "{:?}", report.drift);
         assert!(report.drift[0].repaired);
@@ -529,7 +535,7 @@ async fn aws_pipeline_loses_nothing_and_counts_once() {
     let open = |name: &str| -> Arc<dyn HashtagStore> {
         Arc::new(hashtag_aws::DynamoHashtagStore::new(client(name), name))
     };
-    for name in ["twice", "replay", "killed", "faulty"] {
+    for name in ["twice", "replay", "killed", "faulty", "repaired"] {
         hashtag_aws::DynamoHashtagStore::new(client(name), name)
             .create_table()
             .await

@@ -213,15 +213,11 @@ fn publish_ranking_takes_its_turn_beside_eight_writers() {
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
 }
 
-/// `hashtag reconcile [--repair]` on `data_dir`: its JSON report (exit 3
-/// means drift was found, which the caller checks).
-fn reconcile(data_dir: &Path, repair: bool) -> serde_json::Value {
-    let args: &[&str] = if repair {
-        &["reconcile", "--repair"]
-    } else {
-        &["reconcile"]
-    };
-    let out = hashtag(args, data_dir);
+/// `hashtag reconcile FLAGS` on `data_dir`: its JSON report (exit 3 means
+/// drift was found, which the caller checks).
+fn reconcile(data_dir: &Path, flags: &[&str]) -> serde_json::Value {
+    let args: Vec<&str> = ["reconcile"].iter().chain(flags).copied().collect();
+    let out = hashtag(&args, data_dir);
     assert!(
         matches!(out.status.code(), Some(0 | 3)),
         "{}",
@@ -256,7 +252,7 @@ fn repair_during_traffic_counts_nothing_twice() {
             .collect();
         let mut in_flight = Vec::new();
         for _ in 0..4 {
-            let report = reconcile(&dir.0, true);
+            let report = reconcile(&dir.0, &["--repair"]);
             assert_eq!(report["drift"], json!([]), "posts in flight are not drift");
             in_flight.push(report["in_flight"].as_u64().unwrap());
         }
@@ -274,10 +270,12 @@ fn repair_during_traffic_counts_nothing_twice() {
     });
     assert_eq!(page["total_posts"], 600);
     std::thread::sleep(Duration::from_millis(700)); // a double count would show by now
-    let report = reconcile(&dir.0, false);
-    assert_eq!(report["drift"], json!([]));
-    assert_eq!(report["in_flight"], 0);
-    assert_eq!(report["posts"], 600);
+    for flags in [&[][..], &["--drained"]] {
+        let report = reconcile(&dir.0, flags);
+        assert_eq!(report["drift"], json!([]), "{flags:?}");
+        assert_eq!(report["in_flight"], 0);
+        assert_eq!(report["posts"], 600);
+    }
     assert_eq!(server.get("/tags/flowing").json()["total_posts"], 600);
 }
 

@@ -317,12 +317,32 @@ const FETCH_MAX_BYTES: i32 = 6 * 1024 * 1024;
 /// How often an idle source asks the broker again.
 const KAFKA_IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// Longest wait for the broker's offsets when reading the lag.
+const BACKLOG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl KafkaSource {
     /// A source on the cluster `kafka` is connected to.
     pub fn new(kafka: Arc<KafkaPublisher>) -> Self {
         KafkaSource {
             kafka,
             positions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The next offset to read in a partition: the position reached, or
+    /// the partition's earliest record before the first read.
+    async fn position(
+        &self,
+        key: &(String, i32),
+        client: &PartitionClient,
+    ) -> Result<i64, StoreError> {
+        let known = self.positions.lock().await.get(key).copied();
+        match known {
+            Some(from) => Ok(from),
+            None => client
+                .get_offset(OffsetAt::Earliest)
+                .await
+                .map_err(|e| kafka_error("earliest offset", e)),
         }
     }
 }
@@ -342,14 +362,7 @@ impl RecordSource for KafkaSource {
                 break;
             }
             let key = (topic.to_string(), p as i32);
-            let known = self.positions.lock().await.get(&key).copied();
-            let from = match known {
-                Some(from) => from,
-                None => client
-                    .get_offset(OffsetAt::Earliest)
-                    .await
-                    .map_err(|e| kafka_error("earliest offset", e))?,
-            };
+            let from = self.position(&key, client).await?;
             let (records, _high_watermark) = client
                 .fetch_records(from, 1..FETCH_MAX_BYTES, 0)
                 .await
@@ -393,30 +406,29 @@ impl RecordSource for KafkaSource {
         tokio::time::sleep(KAFKA_IDLE_POLL).await;
     }
 
+    /// The records after this source's positions (the group is this
+    /// process: positions are kept in memory, so after a restart the whole
+    /// topic counts until it has been read again). Bounded in time, so a
+    /// broker that does not answer does not hold `GET /metrics`.
     async fn backlog(&self, _group: &str, topic: &str) -> Result<u64, StoreError> {
-        let partitions = self.kafka.partitions(topic).await?;
-        let mut total = 0;
-        for (p, client) in partitions.iter().enumerate() {
-            let end = client
-                .get_offset(OffsetAt::Latest)
-                .await
-                .map_err(|e| kafka_error("latest offset", e))?;
-            let known = self
-                .positions
-                .lock()
-                .await
-                .get(&(topic.to_string(), p as i32))
-                .copied();
-            let from = match known {
-                Some(from) => from,
-                None => client
-                    .get_offset(OffsetAt::Earliest)
+        let count = async {
+            let partitions = self.kafka.partitions(topic).await?;
+            let mut total = 0;
+            for (p, client) in partitions.iter().enumerate() {
+                let end = client
+                    .get_offset(OffsetAt::Latest)
                     .await
-                    .map_err(|e| kafka_error("earliest offset", e))?,
-            };
-            total += (end - from).max(0) as u64;
-        }
-        Ok(total)
+                    .map_err(|e| kafka_error("latest offset", e))?;
+                let from = self
+                    .position(&(topic.to_string(), p as i32), client)
+                    .await?;
+                total += (end - from).max(0) as u64;
+            }
+            Ok(total)
+        };
+        tokio::time::timeout(BACKLOG_TIMEOUT, count)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Backend("kafka lag read timed out".into())))
     }
 }
 

@@ -143,9 +143,12 @@ const LAG_EVERY: Duration = Duration::from_millis(100);
 const LAG_GAUGE: &str = "hashtag_consumer_lag_records{consumer=\"hashtag-consumer\"} ";
 
 impl Lag {
-    /// The report on `samples`, (time from the start, lag) in time order.
+    /// The report on `samples`, (time from the first post, lag) in time
+    /// order.
     fn of(samples: &[(Duration, u64)], threshold: u64) -> Option<Lag> {
-        let (&(first, _), _) = samples.split_first()?;
+        if samples.is_empty() {
+            return None;
+        }
         let mut lag = Lag {
             samples: samples.len(),
             threshold_records: threshold,
@@ -155,7 +158,7 @@ impl Lag {
         for (i, &(at, n)) in samples.iter().enumerate() {
             if n > lag.max_records {
                 lag.max_records = n;
-                lag.max_at_seconds = (at - first).as_secs_f64();
+                lag.max_at_seconds = at.as_secs_f64();
             }
             if n > threshold {
                 let since = *behind_since.get_or_insert(at);
@@ -185,20 +188,20 @@ async fn sample_lag(
     let mut client = Client::new(&address);
     let mut samples = Vec::new();
     while !*stop.borrow() {
+        // A response without the gauge (the lag could not be read) is no
+        // sample.
         if let Ok((StatusCode::OK, body)) = client.send(Method::GET, "/metrics", &[], None).await {
             let lag = std::str::from_utf8(&body).ok().and_then(|text| {
                 text.lines()
                     .find_map(|l| l.strip_prefix(LAG_GAUGE))
                     .and_then(|n| n.trim().parse().ok())
             });
-            match lag {
-                Some(n) => samples.push((started.elapsed(), n)),
-                None => return samples,
-            }
+            samples.extend(lag.map(|n| (started.elapsed(), n)));
         }
         tokio::select! {
             _ = tokio::time::sleep(LAG_EVERY) => {}
-            _ = stop.changed() => {}
+            // Stopped, or the run ended without stopping it.
+            changed = stop.changed() => if changed.is_err() { break },
         }
     }
     samples
@@ -660,7 +663,7 @@ mod tests {
         let lag = Lag::of(&samples, 1000).unwrap();
         assert_eq!(lag.samples, 7);
         assert_eq!(lag.max_records, 5000);
-        assert!((lag.max_at_seconds - 0.2).abs() < 1e-9);
+        assert!((lag.max_at_seconds - 1.2).abs() < 1e-9);
         assert_eq!(lag.p99_records, 5000);
         // Behind from 1100 until the sample at 1400: 300 ms; then 100 ms.
         assert!((lag.longest_behind_ms - 300.0).abs() < 1e-6, "{lag:?}");
