@@ -286,6 +286,22 @@ pub fn placeholder_image(req: &Request<Body>, file: &str) -> Response<Body> {
     res
 }
 
+/// `GET /favicon.ico`: the service's icon (a `#`), which browsers ask for
+/// on every site; an SVG, which they accept under that name.
+pub fn favicon() -> Response<Body> {
+    let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\"><rect width=\"32\" height=\"32\" rx=\"6\" fill=\"#0b5cad\"/><text x=\"16\" y=\"24\" font-family=\"sans-serif\" font-size=\"22\" font-weight=\"bold\" text-anchor=\"middle\" fill=\"#fff\">#</text></svg>";
+    let mut res = with_type(
+        StatusCode::OK,
+        "image/svg+xml",
+        Body::from_static(svg.as_bytes()),
+    );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=86400"),
+    );
+    res
+}
+
 /// `GET /`: the home page with the register, post and lookup forms.
 pub fn home() -> Response<Body> {
     pages::home()

@@ -35,6 +35,7 @@ struct PostView<'a> {
     post_id: String,
     user_id: String,
     created_at: &'a str,
+    created: String,
     caption: Vec<Segment<'a>>,
     images: Vec<&'a str>,
 }
@@ -118,6 +119,25 @@ fn caption_segments(caption: &str) -> Vec<Segment<'_>> {
     out
 }
 
+/// An RFC 3339 UTC time as a reader writes it ("4 Dec 2026, 01:57 UTC"),
+/// or the time as stored if it is not in the form the stores write.
+fn readable_time(rfc3339: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let part = |range: std::ops::Range<usize>| rfc3339.get(range)?.parse::<usize>().ok();
+    let readable = (|| {
+        let month = MONTHS.get(part(5..7)?.checked_sub(1)?)?;
+        let (hour, minute) = (rfc3339.get(11..13)?, rfc3339.get(14..16)?);
+        Some(format!(
+            "{} {month} {}, {hour}:{minute} UTC",
+            part(8..10)?,
+            part(0..4)?
+        ))
+    })();
+    readable.unwrap_or_else(|| rfc3339.to_string())
+}
+
 /// A post's page: the caption with linked hashtags, and its images.
 pub fn post(post: &Post) -> Response<Body> {
     render(
@@ -126,6 +146,7 @@ pub fn post(post: &Post) -> Response<Body> {
             post_id: post.post_id.to_string(),
             user_id: post.user_id.to_string(),
             created_at: &post.created_at,
+            created: readable_time(&post.created_at),
             caption: caption_segments(&post.caption),
             images: post.images.iter().map(|i| i.url.as_str()).collect(),
         },
@@ -147,13 +168,114 @@ pub fn registered(user: &User) -> Response<Body> {
     )
 }
 
+/// What an error page is titled: what went wrong, in words a visitor
+/// reads (the message says why).
+fn error_heading(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "Not found",
+        405 => "Not allowed here",
+        408 => "Took too long",
+        409 => "Already taken",
+        413 => "Too large",
+        422 => "Not accepted",
+        429 => "Too many requests",
+        500.. => "Unavailable for now",
+        _ => "Cannot be read",
+    }
+}
+
 /// An error page for browsers, with the error's status.
 pub fn error(e: &ApiError) -> Response<Body> {
     render(
         e.status,
         MessageView {
-            heading: "Something is wrong",
+            heading: error_heading(e.status),
             message: &e.message,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::response::CONTENT_SECURITY_POLICY;
+    use base64::Engine;
+    use hashtag_core::ids::Id;
+    use sha2::Digest;
+
+    fn body(res: &Response<Body>) -> &str {
+        std::str::from_utf8(res.body()).unwrap()
+    }
+
+    #[test]
+    fn the_inline_style_sheet_is_the_one_the_policy_allows() {
+        let res = home();
+        let page = body(&res);
+        let (_, rest) = page.split_once("<style>").unwrap();
+        let (css, _) = rest.split_once("</style>").unwrap();
+        let hash = format!(
+            "sha256-{}",
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(css))
+        );
+        assert!(
+            CONTENT_SECURITY_POLICY.contains(&format!("style-src '{hash}'")),
+            "templates/style.hash must hold {hash} (base.html's style changed)"
+        );
+        let headers = res.headers();
+        assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY);
+        assert!(CONTENT_SECURITY_POLICY.contains("frame-ancestors 'none'"));
+        assert!(
+            !CONTENT_SECURITY_POLICY.contains("script-src"),
+            "no script at all"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "same-origin");
+    }
+
+    #[test]
+    fn pages_have_landmarks_and_image_links_have_names() {
+        let page = TagPage {
+            tag: "Rust".into(),
+            total_posts: 1,
+            top_posts: vec![TopPost {
+                post_id: Id(42),
+                image_url: "/images/42.svg".into(),
+            }],
+            updated_at: "2026-12-04T00:00:00.000Z".into(),
+        };
+        let res = tag(&page);
+        let html = body(&res);
+        assert!(html.contains("<title>#Rust – Hashtags</title>"), "{html}");
+        assert!(html.contains("<main>") && html.contains("<nav aria-label=\"Site\">"));
+        assert!(html.contains("<a href=\"/posts/42\"><img src=\"/images/42.svg\""));
+        assert!(html.contains("alt=\"Post 42\""), "{html}");
+    }
+
+    #[test]
+    fn times_read_as_people_write_them() {
+        assert_eq!(
+            readable_time("2026-12-04T01:57:47.820Z"),
+            "4 Dec 2026, 01:57 UTC"
+        );
+        assert_eq!(readable_time("2026-13-04T01:57Z"), "2026-13-04T01:57Z");
+        assert_eq!(readable_time("yesterday"), "yesterday");
+    }
+
+    #[test]
+    fn error_pages_say_what_went_wrong() {
+        for (status, title) in [
+            (StatusCode::NOT_FOUND, "Not found"),
+            (StatusCode::UNPROCESSABLE_ENTITY, "Not accepted"),
+            (StatusCode::SERVICE_UNAVAILABLE, "Unavailable for now"),
+        ] {
+            let res = error(&ApiError::new(status, "x", "because"));
+            assert_eq!(res.status(), status);
+            let html = body(&res);
+            assert!(
+                html.contains(&format!("<title>{title} – Hashtags</title>")),
+                "{html}"
+            );
+            assert!(html.contains("<p>because</p>"));
+        }
+    }
 }

@@ -92,9 +92,32 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     with_type(status, "application/json", Body::from(body))
 }
 
-/// An HTML response.
+/// The Content-Security-Policy of every page: nothing but this origin's
+/// own forms and links, the images posts may carry (any http(s) host, see
+/// [`hashtag_core::domain::validate_image_url`]) and the one inline style
+/// sheet, by its hash (a test keeps the hash in step with `base.html`). No
+/// script may run, and no other site may frame a page.
+pub const CONTENT_SECURITY_POLICY: &str = concat!(
+    "default-src 'none'; img-src 'self' https: http:; style-src '",
+    include_str!("../templates/style.hash"),
+    "'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+);
+
+/// An HTML response, with the headers that keep a page from being framed,
+/// sniffed or made to run anything but its own markup.
 pub fn html(status: StatusCode, page: String) -> Response<Body> {
-    with_type(status, "text/html; charset=utf-8", Body::from(page))
+    let mut res = with_type(status, "text/html; charset=utf-8", Body::from(page));
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    // Links to image hosts and other sites do not learn which page led there.
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    res
 }
 
 /// A response with a body of the given content type.
@@ -104,6 +127,11 @@ pub fn with_type(status: StatusCode, content_type: &'static str, body: Body) -> 
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static(content_type),
+    );
+    // Every body is what its type says: browsers must not guess otherwise.
+    res.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
     );
     res
 }

@@ -7,7 +7,7 @@
 use http::{header, Method, Request, Response};
 
 use super::handlers::{
-    create_post, error_response, get_post, hashtag_summary, health, home, not_found,
+    create_post, error_response, favicon, get_post, hashtag_summary, health, home, not_found,
     placeholder_image, register, tag_lookup, tag_page,
 };
 use super::request::path_param;
@@ -49,6 +49,7 @@ enum Handler {
     Tag,
     Post,
     Image,
+    Favicon,
     HashtagSummary,
 }
 
@@ -96,6 +97,7 @@ pub const ROUTES: &[Route] = &[
     route_of("GET", "/tags/{name}", Function::Summary, Handler::Tag),
     route_of("GET", "/posts/{id}", Function::Summary, Handler::Post),
     route_of("GET", "/images/{file}", Function::Summary, Handler::Image),
+    route_of("GET", "/favicon.ico", Function::Summary, Handler::Favicon),
     route_of(
         "POST",
         "/hashtag_summary",
@@ -166,6 +168,7 @@ async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Respons
         Handler::Tag => tag_page(app, &req, &param).await,
         Handler::Post => get_post(app, &req, &param).await,
         Handler::Image => placeholder_image(&req, &param),
+        Handler::Favicon => favicon(),
         Handler::HashtagSummary => hashtag_summary(app, &req).await,
     }
 }
