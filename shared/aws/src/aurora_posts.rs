@@ -434,6 +434,37 @@ impl Outbox for AuroraPostStore {
     }
 }
 
+impl AuroraPostStore {
+    /// The user whose `column` (a unique one) is the parameter `value`.
+    async fn read_user(
+        &self,
+        column: &'static str,
+        value: SqlParameter,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = format!(
+            "SELECT user_id, username, {} FROM users WHERE {column} = :value",
+            rfc3339("created_at")
+        );
+        let out = self
+            .statement(&sql, None)
+            .parameters(value)
+            .send()
+            .await
+            .map_err(|e| sdk_error("select user", e))?;
+        let Some(row) = out.records().first() else {
+            return Ok(None);
+        };
+        let [user_id, username, created_at] = row.as_slice() else {
+            return Err(StoreError::Backend("unexpected user row".into()));
+        };
+        Ok(Some(User {
+            user_id: Id(field_i64(user_id)?),
+            username: field_string(username)?,
+            created_at: field_string(created_at)?,
+        }))
+    }
+}
+
 #[async_trait]
 impl PostStore for AuroraPostStore {
     async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError> {
@@ -572,6 +603,15 @@ impl PostStore for AuroraPostStore {
                 _ => Err(StoreError::Backend("unexpected caption row".into())),
             })
             .collect()
+    }
+
+    async fn user_by_id(&self, user_id: Id) -> Result<Option<User>, StoreError> {
+        self.read_user("user_id", long("value", user_id.0)).await
+    }
+
+    async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.read_user("username_key", string("value", &username.key()))
+            .await
     }
 
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {

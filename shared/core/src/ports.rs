@@ -110,6 +110,13 @@ pub trait PostStore: Send + Sync {
     /// A post by id.
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError>;
 
+    /// A user by id: the author a post page names.
+    async fn user_by_id(&self, user_id: Id) -> Result<Option<User>, StoreError>;
+
+    /// A user by name, in any casing (names are unique regardless of case):
+    /// the user page an `@mention` links to.
+    async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError>;
+
     /// Up to `limit` posts with an id above `after`, in id order, as
     /// (id, caption): what `reconcile` recounts tags from. A store whose
     /// responses are bounded in size (the Data API's 1 MiB) may answer

@@ -196,6 +196,12 @@ mod tests {
         async fn get_post(&self, _: Id) -> Result<Option<Post>, StoreError> {
             unreachable!("reconcile reads captions")
         }
+        async fn user_by_id(&self, _: Id) -> Result<Option<User>, StoreError> {
+            unreachable!("reconcile reads captions")
+        }
+        async fn user_by_name(&self, _: &Username) -> Result<Option<User>, StoreError> {
+            unreachable!("reconcile reads captions")
+        }
         async fn captions_after(
             &self,
             after: Id,

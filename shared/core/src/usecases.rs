@@ -157,6 +157,14 @@ impl<S: PostStore + Outbox> PostStore for PublishingPosts<S> {
         self.store.get_post(post_id).await
     }
 
+    async fn user_by_id(&self, user_id: Id) -> Result<Option<User>, StoreError> {
+        self.store.user_by_id(user_id).await
+    }
+
+    async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.store.user_by_name(username).await
+    }
+
     async fn captions_after(
         &self,
         after: Id,

@@ -97,6 +97,35 @@ impl SqlitePostStore {
     }
 }
 
+impl SqlitePostStore {
+    /// The user whose `column` (a unique one) is `value`.
+    async fn read_user(
+        &self,
+        column: &'static str,
+        value: rusqlite::types::Value,
+    ) -> Result<Option<User>, StoreError> {
+        self.log
+            .db()
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT user_id, username, created_at FROM users WHERE {column} = ?1"
+                ))
+                .and_then(|mut s| {
+                    s.query_row([value], |r| {
+                        Ok(User {
+                            user_id: Id(r.get(0)?),
+                            username: r.get(1)?,
+                            created_at: r.get(2)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(backend)
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl PostStore for SqlitePostStore {
     async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError> {
@@ -183,6 +212,16 @@ impl PostStore for SqlitePostStore {
                     pending: None,
                 })
             }))
+            .await
+    }
+
+    async fn user_by_id(&self, user_id: Id) -> Result<Option<User>, StoreError> {
+        self.read_user("user_id", rusqlite::types::Value::Integer(user_id.0))
+            .await
+    }
+
+    async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.read_user("username_key", rusqlite::types::Value::Text(username.key()))
             .await
     }
 

@@ -163,6 +163,48 @@ fn original_form_routes_keep_working() {
 }
 
 #[test]
+fn users_have_pages_linked_from_registration_posts_and_mentions() {
+    let dir = TempDir::new("users");
+    let server = Server::start(&dir.0, &[]);
+    // The browser's form is answered with a redirect: a reload sends nothing.
+    let res = request(
+        &server.addr,
+        "POST",
+        "/register",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Accept", "text/html"),
+        ],
+        b"username=Erin",
+    );
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(res.header("location"), Some("/users/Erin"));
+    // Found in any casing, as JSON or as a page.
+    let erin = server.get("/users/erin");
+    assert_eq!(erin.status, 200, "{}", erin.body);
+    assert_eq!(erin.json()["username"], "Erin");
+    let id = erin.json()["user_id"].as_str().unwrap().to_string();
+    let page = server.get_html("/users/ERIN");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<h1>@Erin</h1>"), "{}", page.body);
+    assert!(page.body.contains(&id));
+    server.get("/users/nobody").assert_error(404, "not_found");
+    server
+        .get("/users/not%20a%20name")
+        .assert_error(404, "not_found");
+    // A post names its author and links its mentions, registered or not.
+    let post = server.create_post(&id, "hello @frank and @Erin #links");
+    let page = server.get_html(&format!("/posts/{post}"));
+    assert!(
+        page.body.contains("By <a href=\"/users/Erin\">@Erin</a>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<a href=\"/users/frank\">@frank</a>"));
+    assert!(page.body.contains("<a href=\"/tags/links\">#links</a>"));
+}
+
+#[test]
 fn html_pages_escape_captions_and_lazy_load_images() {
     let dir = TempDir::new("html");
     let server = Server::start(&dir.0, &[]);

@@ -110,6 +110,23 @@ async fn users_are_unique_ignoring_case(store: &dyn PostStore) {
         .create_user(Id(2), &Username::parse("ALICE").unwrap())
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    // Found by id, and by name in any casing.
+    assert_eq!(store.user_by_id(Id(1)).await.unwrap(), Some(user.clone()));
+    assert_eq!(
+        store
+            .user_by_name(&Username::parse("aLiCe").unwrap())
+            .await
+            .unwrap(),
+        Some(user)
+    );
+    assert_eq!(store.user_by_id(Id(2)).await.unwrap(), None);
+    assert_eq!(
+        store
+            .user_by_name(&Username::parse("bob").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn posts_round_trip_and_need_an_author(store: &dyn PostStore) {

@@ -208,9 +208,31 @@ pub async fn get_post(app: &App, req: &Request<Body>, raw_id: &str) -> Response<
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no post has id {id}")))?;
         Ok(if wants_html(req) {
-            pages::post(&post)
+            let author = app.posts.user_by_id(post.user_id).await?;
+            pages::post(&post, author.as_ref())
         } else {
             json(StatusCode::OK, &post)
+        })
+    }
+    .await;
+    finish(req, result)
+}
+
+/// `GET /users/{name}`: a user (as JSON, or their page for browsers), found
+/// in any casing; 404 for a name nobody registered.
+pub async fn user_page(app: &App, req: &Request<Body>, name: &str) -> Response<Body> {
+    let result = async {
+        let unknown = || ApiError::not_found(format!("no user is named {name}"));
+        let username = Username::parse(name).map_err(|_| unknown())?;
+        let user = app
+            .posts
+            .user_by_name(&username)
+            .await?
+            .ok_or_else(unknown)?;
+        Ok(if wants_html(req) {
+            pages::user(&user)
+        } else {
+            json(StatusCode::OK, &user)
         })
     }
     .await;

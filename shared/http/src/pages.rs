@@ -7,9 +7,10 @@ use askama::Template;
 use bytes::Bytes as Body;
 use http::{Response, StatusCode};
 
-use super::response::{html, ApiError};
+use super::response::{html, see_other, ApiError};
 use hashtag_core::domain::{Post, TagPage, TopPost, User};
 use hashtag_core::extract::{extract, tag_key, EntityKind};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -23,17 +24,25 @@ struct TagView<'a> {
     posts: &'a [TopPost],
 }
 
-/// A piece of a caption: plain text, or a hashtag linking to its page.
+/// A piece of a caption: plain text, or a hashtag or mention linking to
+/// its page.
 struct Segment<'a> {
     text: &'a str,
-    tag_key: Option<String>,
+    link: Option<String>,
+}
+
+/// A user's page, where a mention or a post's author links.
+fn user_path(name: &str) -> String {
+    format!("/users/{}", utf8_percent_encode(name, NON_ALPHANUMERIC))
 }
 
 #[derive(Template)]
 #[template(path = "post.html")]
 struct PostView<'a> {
     post_id: String,
-    user_id: String,
+    /// The author's name, or their id if the account is gone.
+    author: String,
+    author_link: Option<String>,
     created_at: &'a str,
     created: String,
     caption: Vec<Segment<'a>>,
@@ -94,26 +103,30 @@ pub fn unknown_tag(name: &str) -> Response<Body> {
 fn caption_segments(caption: &str) -> Vec<Segment<'_>> {
     let mut out = Vec::new();
     let mut at = 0;
-    for e in extract(caption)
-        .into_iter()
-        .filter(|e| e.kind == EntityKind::Hashtag)
-    {
+    for e in extract(caption) {
+        let link = match e.kind {
+            EntityKind::Hashtag => format!(
+                "/tags/{}",
+                utf8_percent_encode(&tag_key(e.text), NON_ALPHANUMERIC)
+            ),
+            EntityKind::Mention => user_path(e.text),
+        };
         if e.range.start > at {
             out.push(Segment {
                 text: &caption[at..e.range.start],
-                tag_key: None,
+                link: None,
             });
         }
         out.push(Segment {
             text: &caption[e.range.clone()],
-            tag_key: Some(tag_key(e.text)),
+            link: Some(link),
         });
         at = e.range.end;
     }
     if at < caption.len() {
         out.push(Segment {
             text: &caption[at..],
-            tag_key: None,
+            link: None,
         });
     }
     out
@@ -138,13 +151,18 @@ fn readable_time(rfc3339: &str) -> String {
     readable.unwrap_or_else(|| rfc3339.to_string())
 }
 
-/// A post's page: the caption with linked hashtags, and its images.
-pub fn post(post: &Post) -> Response<Body> {
+/// A post's page: its author, the caption with linked hashtags and
+/// mentions, and its images.
+pub fn post(post: &Post, author: Option<&User>) -> Response<Body> {
     render(
         StatusCode::OK,
         PostView {
             post_id: post.post_id.to_string(),
-            user_id: post.user_id.to_string(),
+            author: author.map_or_else(
+                || format!("user {}", post.user_id),
+                |u| format!("@{}", u.username),
+            ),
+            author_link: author.map(|u| user_path(&u.username)),
             created_at: &post.created_at,
             created: readable_time(&post.created_at),
             caption: caption_segments(&post.caption),
@@ -153,19 +171,28 @@ pub fn post(post: &Post) -> Response<Body> {
     )
 }
 
-/// Confirmation after registering through the home page's form.
-pub fn registered(user: &User) -> Response<Body> {
-    let message = format!(
-        "Welcome, {}. Your user id is {}; use it to post.",
-        user.username, user.user_id
-    );
+#[derive(Template)]
+#[template(path = "user.html")]
+struct UserView<'a> {
+    user: &'a User,
+    joined: String,
+}
+
+/// A user's page: who they are, and the id the post form asks for.
+pub fn user(user: &User) -> Response<Body> {
     render(
-        StatusCode::CREATED,
-        MessageView {
-            heading: "Registered",
-            message: &message,
+        StatusCode::OK,
+        UserView {
+            user,
+            joined: readable_time(&user.created_at),
         },
     )
+}
+
+/// Where the register form leads: the new user's page. A redirect, so that
+/// reloading it does not send the form again.
+pub fn registered(user: &User) -> Response<Body> {
+    see_other(&user_path(&user.username))
 }
 
 /// What an error page is titled: what went wrong, in words a visitor

@@ -8,7 +8,7 @@ use http::{header, Method, Request, Response};
 
 use super::handlers::{
     create_post, error_response, favicon, get_post, hashtag_summary, health, home, not_found,
-    placeholder_image, register, tag_lookup, tag_page,
+    placeholder_image, register, tag_lookup, tag_page, user_page,
 };
 use super::request::path_param;
 use super::response::ApiError;
@@ -48,6 +48,7 @@ enum Handler {
     Lookup,
     Tag,
     Post,
+    User,
     Image,
     Favicon,
     HashtagSummary,
@@ -96,6 +97,7 @@ pub const ROUTES: &[Route] = &[
     route_of("GET", "/tags", Function::Summary, Handler::Lookup),
     route_of("GET", "/tags/{name}", Function::Summary, Handler::Tag),
     route_of("GET", "/posts/{id}", Function::Summary, Handler::Post),
+    route_of("GET", "/users/{name}", Function::Summary, Handler::User),
     route_of("GET", "/images/{file}", Function::Summary, Handler::Image),
     route_of("GET", "/favicon.ico", Function::Summary, Handler::Favicon),
     route_of(
@@ -169,6 +171,7 @@ async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Respons
         Handler::Post => get_post(app, &req, &param).await,
         Handler::Image => placeholder_image(&req, &param),
         Handler::Favicon => favicon(),
+        Handler::User => user_page(app, &req, &param).await,
         Handler::HashtagSummary => hashtag_summary(app, &req).await,
     }
 }
