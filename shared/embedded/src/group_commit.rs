@@ -142,26 +142,37 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_failed_write_rolls_back_alone_and_every_writer_gets_its_answer() {
-        let db = Db::open(
+    /// A database in memory with one table `t (n)`.
+    fn table_t() -> Db {
+        Db::open(
             Path::new(":memory:"),
             Durability::Normal,
             "CREATE TABLE t (n INTEGER PRIMARY KEY)",
         )
-        .unwrap();
-        let panics: Write<i64> = Box::new(|conn| {
-            conn.execute("INSERT INTO t (n) VALUES (4)", []).unwrap();
-            panic!("a bug in one write");
-        });
-        let writes = vec![insert(1, false), insert(2, true), panics, insert(3, false)];
-        let (jobs, answers): (Vec<_>, Vec<_>) = writes
+        .unwrap()
+    }
+
+    /// A group's jobs, and where each writer's answer arrives.
+    type Answered = oneshot::Receiver<Result<i64, StoreError>>;
+    fn jobs_of(writes: Vec<Write<i64>>) -> (Vec<Job<i64>>, Vec<Answered>) {
+        writes
             .into_iter()
             .map(|write| {
                 let (answer, answered) = oneshot::channel();
                 (Job { write, answer }, answered)
             })
-            .unzip();
+            .unzip()
+    }
+
+    #[test]
+    fn a_failed_write_rolls_back_alone_and_every_writer_gets_its_answer() {
+        let db = table_t();
+        let panics: Write<i64> = Box::new(|conn| {
+            conn.execute("INSERT INTO t (n) VALUES (4)", []).unwrap();
+            panic!("a bug in one write");
+        });
+        let writes = vec![insert(1, false), insert(2, true), panics, insert(3, false)];
+        let (jobs, answers) = jobs_of(writes);
         assert!(commit_group(&db, jobs));
         let answers: Vec<_> = answers
             .into_iter()
@@ -185,25 +196,14 @@ mod tests {
 
     #[test]
     fn a_write_that_aborts_the_transaction_fails_its_whole_group() {
-        let db = Db::open(
-            Path::new(":memory:"),
-            Durability::Normal,
-            "CREATE TABLE t (n INTEGER PRIMARY KEY)",
-        )
-        .unwrap();
+        let db = table_t();
         // What a full disk or an I/O error does: the whole transaction goes.
         let aborts: Write<i64> = Box::new(|conn| {
             conn.execute_batch("ROLLBACK").map_err(backend)?;
             Err(StoreError::Backend("disk full".into()))
         });
         let writes = vec![insert(1, false), aborts, insert(3, false)];
-        let (jobs, answers): (Vec<_>, Vec<_>) = writes
-            .into_iter()
-            .map(|write| {
-                let (answer, answered) = oneshot::channel();
-                (Job { write, answer }, answered)
-            })
-            .unzip();
+        let (jobs, answers) = jobs_of(writes);
         assert!(!commit_group(&db, jobs));
         for mut answer in answers {
             assert!(matches!(

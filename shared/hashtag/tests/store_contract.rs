@@ -163,12 +163,9 @@ async fn posts_round_trip_and_need_an_author(store: &dyn PostStore) {
     assert_eq!(store.get_post(Id(5)).await.unwrap(), None);
 }
 
-async fn idempotency_keys_replay_the_first_post(store: &dyn PostStore) {
-    store
-        .create_user(Id(2), &Username::parse("bob").unwrap())
-        .await
-        .unwrap();
-    let post = |id: i64, user: i64, caption: &str| Post {
+/// Post `id` by `user` with one image (id `id + 1`).
+fn post(id: i64, user: i64, caption: &str) -> Post {
+    Post {
         post_id: Id(id),
         user_id: Id(user),
         caption: caption.into(),
@@ -177,7 +174,14 @@ async fn idempotency_keys_replay_the_first_post(store: &dyn PostStore) {
             url: "https://img/k".into(),
         }],
         created_at: "2026-01-02T00:00:00.000Z".into(),
-    };
+    }
+}
+
+async fn idempotency_keys_replay_the_first_post(store: &dyn PostStore) {
+    store
+        .create_user(Id(2), &Username::parse("bob").unwrap())
+        .await
+        .unwrap();
     let first = store
         .create_post(&post(100, 1, "once #idem"), Some("key-1"))
         .await
@@ -221,16 +225,6 @@ async fn idempotency_keys_replay_the_first_post(store: &dyn PostStore) {
 /// group) keep every rule: one post per idempotency key, a missing author
 /// fails alone, and the others are stored. Returns the posts stored.
 async fn concurrent_creates_keep_the_rules(store: &dyn PostStore) -> usize {
-    let post = |id: i64, user: i64, caption: &str| Post {
-        post_id: Id(id),
-        user_id: Id(user),
-        caption: caption.into(),
-        images: vec![Image {
-            image_id: Id(id + 500),
-            url: "https://img/c".into(),
-        }],
-        created_at: "2026-01-03T00:00:00.000Z".into(),
-    };
     let same_key = (0..24).map(|i| post(1000 + i, 1, "raced #together"));
     let orphans = (0..24).map(|i| post(2000 + i, 999, "nobody #wrote"));
     let distinct = (0..24).map(|i| post(3000 + i, 2, &format!("post {i} #apart")));
