@@ -277,12 +277,7 @@ pub async fn hashtag_summary(app: &App, req: &Request<Body>) -> Response<Body> {
 /// `GET /tags?name=x`, the home page's lookup form: redirects to `/tags/x`.
 pub fn tag_lookup(req: &Request<Body>) -> Response<Body> {
     match query_param(req, "name").map(|n| tag_key(&n)) {
-        Some(key) if !key.is_empty() => {
-            let encoded: String =
-                percent_encoding::utf8_percent_encode(&key, percent_encoding::NON_ALPHANUMERIC)
-                    .collect();
-            see_other(&format!("/tags/{encoded}"))
-        }
+        Some(key) if !key.is_empty() => see_other(&pages::tag_path(&key)),
         _ => error_response(
             req,
             ApiError::bad_request("invalid_tag", "query parameter name is required"),

@@ -36,6 +36,11 @@ fn user_path(name: &str) -> String {
     format!("/users/{}", utf8_percent_encode(name, NON_ALPHANUMERIC))
 }
 
+/// The page of the tag with normalised key `key`.
+pub(super) fn tag_path(key: &str) -> String {
+    format!("/tags/{}", utf8_percent_encode(key, NON_ALPHANUMERIC))
+}
+
 #[derive(Template)]
 #[template(path = "post.html")]
 struct PostView<'a> {
@@ -105,10 +110,7 @@ fn caption_segments(caption: &str) -> Vec<Segment<'_>> {
     let mut at = 0;
     for e in extract(caption) {
         let link = match e.kind {
-            EntityKind::Hashtag => format!(
-                "/tags/{}",
-                utf8_percent_encode(&tag_key(e.text), NON_ALPHANUMERIC)
-            ),
+            EntityKind::Hashtag => tag_path(&tag_key(e.text)),
             EntityKind::Mention => user_path(e.text),
         };
         if e.range.start > at {
