@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 
 PORT = sys.argv[1]
 
@@ -85,6 +86,34 @@ status, stored = http("summary", event_with("post.json", path=f"/posts/{post['po
 check("summary: GET /posts/{id} reads the post from Aurora", status == 200 and stored["caption"] == post_body["caption"], (status, stored))
 status, home = http("summary", "home.json")
 check("summary: GET / answers", status == 200, status)
+
+# The mention consumer, on its own consumer group: a post by alice that
+# mentions bob twice and carl, minted now (a mention weighs from its post's
+# time, so a fixed old id would have decayed away), and a malformed record.
+with open("events/hashtag-consumer.json") as f:
+    mentions = json.load(f)
+minted_now = ((int(time.time() * 1000) - 1_577_836_800_000) << 22) + 7
+record = mentions["records"]["posts-0"][0]
+event = {"post_id": str(minted_now), "user_id": "11", "author": "alice",
+         "caption": "Lunch with @bob and @Bob and @carl", "image_url": "/images/1.svg",
+         "created_at": "2026-12-04T00:00:00.000Z"}
+good = {**record, "offset": 10, "value": base64.b64encode(json.dumps(event).encode()).decode()}
+bad = {**record, "offset": 11, "value": base64.b64encode(b"not json").decode()}
+mentions["records"] = {"posts-0": [good, bad]}
+report = invoke("mention-consumer", mentions)
+check("mention-consumer: one write per edge, a mention counted once per post, the malformed set aside",
+      (report["processed"], report["malformed"], report["writes"]) == (1, 1, 2), report)
+report = invoke("mention-consumer", mentions)  # MSK delivers again
+check("mention-consumer: a redelivery writes nothing", report["writes"] == 0, report)
+status, graph = http("summary", event_with("post.json", path="/users/alice/mentions"))
+edges = {e["user"]: e["mentions"] for e in graph.get("edges", [])} if status == 200 else None
+check("summary: GET /users/alice/mentions reads the edges by weight", edges == {"bob": 1, "carl": 1}, (status, graph))
+csv_import = event_with("create-post.json", path="/mentions/import")
+csv_import["headers"]["content-type"] = "text/csv"
+csv_import["body"] = "text,timestamp,username\nhi @alice,2026-12-01T00:00:00Z,dora\nbad row\n"
+status, imported = http("create-post", csv_import)
+check("create-post: POST /mentions/import imports the good rows and reports the bad",
+      status == 200 and (imported["imported"], imported["rejected"]) == (1, 1), (status, imported))
 
 report = invoke("top-posts-consumer", "top-posts-consumer.json")
 check("top-posts-consumer: applies the ranking, sets aside the malformed record",

@@ -12,7 +12,9 @@ use aws_sdk_rdsdata::Client;
 use super::sdk_error;
 use hashtag_core::domain::{Image, Post, User, Username, POSTS_TOPIC};
 use hashtag_core::ids::{Id, MAX_WORKER_ID};
-use hashtag_core::ports::{Created, Outbox, OutboxEvent, OutboxRound, PostStore, StoreError};
+use hashtag_core::ports::{
+    Created, Outbox, OutboxEvent, OutboxRound, PostStore, PostText, StoreError,
+};
 
 /// The schema, as numbered migrations of one statement each (the Data API
 /// runs one statement per call). Applied in order by [`AuroraPostStore::migrate`],
@@ -497,10 +499,8 @@ impl PostStore for AuroraPostStore {
         post: &Post,
         idempotency_key: Option<&str>,
     ) -> Result<Created, StoreError> {
-        let value = serde_json::to_string(&post.event())
-            .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
         let key = post.user_id.to_string();
-        let event_id = self.in_transaction(async |tx| {
+        let stored = self.in_transaction(async |tx| {
             if let Some(idempotency_key) = idempotency_key {
                 // Waits for a concurrent request with the same key, then
                 // inserts nothing.
@@ -520,11 +520,13 @@ impl PostStore for AuroraPostStore {
                     return Ok(None);
                 }
             }
+            // Returns the author's name, which the event carries.
             let inserted = self
                 .statement(
                     "INSERT INTO posts (post_id, user_id, caption, created_at)
                      SELECT :post_id, :user_id, :caption, CAST(:created_at AS timestamptz)
-                     WHERE EXISTS (SELECT 1 FROM users WHERE user_id = :user_id)",
+                     FROM users WHERE user_id = :user_id
+                     RETURNING (SELECT username FROM users WHERE user_id = :user_id)",
                     Some(tx),
                 )
                 .parameters(long("post_id", post.post_id.0))
@@ -534,9 +536,11 @@ impl PostStore for AuroraPostStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error("insert post", e))?;
-            if inserted.number_of_records_updated == 0 {
+            let Some(author) = inserted.records().first().and_then(|r| r.first()) else {
                 return Err(StoreError::Missing(format!("user {}", post.user_id)));
-            }
+            };
+            let value = serde_json::to_string(&post.event(&field_string(author)?))
+                .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
             self.insert_images(post, tx).await?;
             let out = self
                 .statement(
@@ -549,10 +553,10 @@ impl PostStore for AuroraPostStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error("insert outbox event", e))?;
-            single_long(&out, "event id").map(Some)
+            Ok(Some((single_long(&out, "event id")?, value)))
         })
         .await?;
-        let Some(event_id) = event_id else {
+        let Some((event_id, value)) = stored else {
             let key = idempotency_key.unwrap_or_default();
             let stored = self.post_of_key(post.user_id, key).await?.ok_or_else(|| {
                 StoreError::Backend(format!("the post of idempotency key {key} is gone"))
@@ -571,20 +575,17 @@ impl PostStore for AuroraPostStore {
         })
     }
 
-    async fn captions_after(
-        &self,
-        after: Id,
-        limit: usize,
-    ) -> Result<Vec<(Id, String)>, StoreError> {
+    async fn captions_after(&self, after: Id, limit: usize) -> Result<Vec<PostText>, StoreError> {
         // Rows up to CAPTION_PAGE_BYTES of captions (always the first),
         // so a page of long captions stays under the Data API's 1 MiB
         // response limit whatever JSON escaping adds.
         let out = self
             .statement(
-                "SELECT post_id, caption FROM (
-                   SELECT post_id, caption,
-                          sum(octet_length(caption)) OVER (ORDER BY post_id) AS running
-                   FROM posts WHERE post_id > :after ORDER BY post_id LIMIT :limit
+                "SELECT post_id, username, caption FROM (
+                   SELECT p.post_id, u.username, p.caption,
+                          sum(octet_length(p.caption)) OVER (ORDER BY p.post_id) AS running
+                   FROM posts p JOIN users u USING (user_id)
+                   WHERE p.post_id > :after ORDER BY p.post_id LIMIT :limit
                  ) page
                  WHERE running <= :budget OR running = octet_length(caption)
                  ORDER BY post_id",
@@ -599,7 +600,11 @@ impl PostStore for AuroraPostStore {
         out.records()
             .iter()
             .map(|r| match r.as_slice() {
-                [id, caption] => Ok((Id(field_i64(id)?), field_string(caption)?)),
+                [id, author, caption] => Ok(PostText {
+                    post_id: Id(field_i64(id)?),
+                    author: field_string(author)?,
+                    caption: field_string(caption)?,
+                }),
                 _ => Err(StoreError::Backend("unexpected caption row".into())),
             })
             .collect()

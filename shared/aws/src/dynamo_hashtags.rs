@@ -22,13 +22,15 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    PutRequest, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
+use super::dynamo_mentions::{IN_INDEX, OUT_INDEX};
 use super::sdk_error;
 use hashtag_core::aggregate::{CountedPost, TagContribution};
 use hashtag_core::domain::{
@@ -57,7 +59,7 @@ const COUNT_ATTEMPTS: usize = 5;
 const CLAIM_PREFIX: &str = "~claim:";
 const CLAIM_SK: &str = "~claim";
 /// Prefix of the counter item's mark attributes (`mark:<source>`).
-const MARK_PREFIX: &str = "mark:";
+pub(crate) const MARK_PREFIX: &str = "mark:";
 /// DynamoDB's limit per BatchGetItem.
 const BATCH_GET_MAX: usize = 100;
 /// Partition key prefix of dead letters (`~dead-letter:<topic-partition>`),
@@ -69,29 +71,35 @@ const BATCH_WRITE_MAX: usize = 25;
 /// The DynamoDB hashtag store.
 #[derive(Clone)]
 pub struct DynamoHashtagStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+pub(crate) fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
     item.get(name)?.as_s().ok().map(String::as_str)
 }
 
-fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Option<T> {
+pub(crate) fn get_n<T: std::str::FromStr>(
+    item: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Option<T> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
 /// Whether a conditional write applied: `Ok(false)` if its condition
 /// failed, an error for any other failure.
-fn applied<O, E, R>(result: Result<O, SdkError<E, R>>, what: &str) -> Result<bool, StoreError>
+pub(crate) fn applied<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    what: &str,
+) -> Result<bool, StoreError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
@@ -113,7 +121,7 @@ fn post_sk(post_id: Id) -> String {
     format!("{POST_SK_PREFIX}{:020}", post_id.0)
 }
 
-fn mark_attribute(source: &str) -> String {
+pub(crate) fn mark_attribute(source: &str) -> String {
     format!("{MARK_PREFIX}{source}")
 }
 
@@ -189,12 +197,26 @@ impl DynamoHashtagStore {
                 .build()
                 .map_err(|e| sdk_error("key schema", e))
         };
-        let attribute = |name: &str| {
+        let attribute = |name: &str, kind| {
             AttributeDefinition::builder()
                 .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
+                .attribute_type(kind)
                 .build()
                 .map_err(|e| sdk_error("attribute definition", e))
+        };
+        // The mention graph's indexes (see `dynamo_mentions`).
+        let index = |name: &str, user: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(user, KeyType::Hash)?)
+                .key_schema(key("lw", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| sdk_error("index", e))
         };
         let created = self
             .client
@@ -203,8 +225,13 @@ impl DynamoHashtagStore {
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key("tag", KeyType::Hash)?)
             .key_schema(key("sk", KeyType::Range)?)
-            .attribute_definitions(attribute("tag")?)
-            .attribute_definitions(attribute("sk")?)
+            .attribute_definitions(attribute("tag", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("sk", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("out_user", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("in_user", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("lw", ScalarAttributeType::N)?)
+            .global_secondary_indexes(index(OUT_INDEX, "out_user")?)
+            .global_secondary_indexes(index(IN_INDEX, "in_user")?)
             .send()
             .await;
         match created {
@@ -453,7 +480,7 @@ impl DynamoHashtagStore {
 
     /// Every item matching `filter` (a whole-table Scan: for the operator
     /// commands, never for a request path).
-    async fn scan_where(
+    pub(crate) async fn scan_where(
         &self,
         filter: &str,
         name: (&str, &str),

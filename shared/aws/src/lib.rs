@@ -8,6 +8,7 @@
 
 mod aurora_posts;
 mod dynamo_hashtags;
+mod dynamo_mentions;
 pub mod env;
 
 pub use aurora_posts::{AuroraPostStore, DataApiTarget};
@@ -16,6 +17,7 @@ pub use dynamo_hashtags::DynamoHashtagStore;
 /// The hashtag table's item shapes, for the write-cost model of the tools.
 pub mod items {
     pub use crate::dynamo_hashtags::{claim_item, counter_item, recent_post_items};
+    pub use crate::dynamo_mentions::edge_item;
 }
 
 use std::time::Duration;

@@ -182,6 +182,7 @@ mod tests {
         PostEvent {
             post_id: Id(id),
             user_id: Id(1),
+            author: "ann".into(),
             caption: caption.into(),
             image_url: format!("https://img/{id}"),
             created_at: "2026-01-01T00:00:00Z".into(),

@@ -16,9 +16,11 @@ use crate::domain::{
     PostEvent, Ranking, TOP_POSTS,
 };
 use crate::extract::{tag_display, tag_key};
-use crate::ids::Id;
+use crate::ids::{id_time_ms, Id};
+use crate::mentions::{aggregate_mentions, Decay, MentionText};
 use crate::ports::{
-    DeadLetter, DeadLetters, PostClaim, Rankings, StoreError, TagCounter, DEAD_LETTER_VALUE_MAX,
+    DeadLetter, DeadLetters, MentionGraph, PostClaim, Rankings, StoreError, TagCounter,
+    DEAD_LETTER_VALUE_MAX,
 };
 use crate::record::{Batch, Delivered};
 
@@ -160,6 +162,26 @@ fn claims(events: &[SourcedEvent<'_>]) -> Vec<PostClaim> {
         .collect()
 }
 
+/// Keeps the events whose record counts their post
+/// ([`TagCounter::claim_posts`]); returns how many were dropped as
+/// republished. Every consumer of the posts topic agrees on the same
+/// record per post, whichever claims first.
+async fn keep_claimed<S: TagCounter + ?Sized>(
+    store: &S,
+    events: &mut Vec<SourcedEvent<'_>>,
+) -> Result<usize, StoreError> {
+    let claims = claims(events);
+    let lost: HashSet<Id> = store.claim_posts(&claims).await?.into_iter().collect();
+    let winners: HashSet<(&str, i64)> = claims
+        .iter()
+        .filter(|c| !lost.contains(&c.post_id))
+        .map(|c| (c.source.as_str(), c.offset))
+        .collect();
+    let before = events.len();
+    events.retain(|e| winners.contains(&(e.source, e.offset)));
+    Ok(before - events.len())
+}
+
 /// Counts the posts of a batch: one hashtag-table update per distinct tag.
 ///
 /// Malformed records go to the dead-letter store and never fail the batch.
@@ -179,21 +201,46 @@ pub async fn handle_post_batch<S: TagCounter + DeadLetters + ?Sized>(
     if !dead_letters.is_empty() {
         store.set_aside(&dead_letters).await?;
     }
-    let claims = claims(&events);
-    let lost: HashSet<Id> = store.claim_posts(&claims).await?.into_iter().collect();
-    let winners: HashSet<(&str, i64)> = claims
-        .iter()
-        .filter(|c| !lost.contains(&c.post_id))
-        .map(|c| (c.source.as_str(), c.offset))
-        .collect();
-    let before = events.len();
-    events.retain(|e| winners.contains(&(e.source, e.offset)));
-    report.republished = before - events.len();
+    report.republished = keep_claimed(store, &mut events).await?;
     let contributions = aggregate(&events);
     report.writes = contributions.len();
     let outcome = store.apply_counts(&contributions).await?;
     report.posts_counted = outcome.posts_counted;
     report.conditional_retries = outcome.conditional_retries;
+    Ok(report)
+}
+
+/// Adds the mentions of a batch of posts to the mention graph: one write
+/// per distinct (author, mentioned) edge ([`aggregate_mentions`]), each
+/// post through the one record that counts it, as the hashtag consumer
+/// does. Idempotent under redelivery like the counts (offset marks per
+/// edge). A post's mentions weigh from the time of the post (its id's).
+pub async fn handle_mention_batch<S: TagCounter + MentionGraph + DeadLetters + ?Sized>(
+    store: &S,
+    batch: &Batch,
+    decay: Decay,
+) -> Result<BatchReport, StoreError> {
+    let DecodedPosts {
+        mut events,
+        dead_letters,
+        mut report,
+    } = decode_posts(batch);
+    if !dead_letters.is_empty() {
+        store.set_aside(&dead_letters).await?;
+    }
+    report.republished = keep_claimed(store, &mut events).await?;
+    let texts: Vec<MentionText<'_>> = events
+        .iter()
+        .map(|e| MentionText {
+            source: e.source,
+            offset: e.offset,
+            author: &e.event.author,
+            text: &e.event.caption,
+            at_ms: id_time_ms(e.event.post_id) as i64,
+        })
+        .collect();
+    let edges = aggregate_mentions(&texts, &decay);
+    report.writes = store.apply_mentions(&edges).await?;
     Ok(report)
 }
 

@@ -229,11 +229,13 @@ impl Post {
         self.images.first().map_or("", |i| i.url.as_str())
     }
 
-    /// The event published when this post is stored.
-    pub fn event(&self) -> PostEvent {
+    /// The event published when this post is stored, naming its author
+    /// (`author`, the username of `user_id`).
+    pub fn event(&self, author: &str) -> PostEvent {
         PostEvent {
             post_id: self.post_id,
             user_id: self.user_id,
+            author: author.to_string(),
             caption: self.caption.clone(),
             image_url: self.cover_url().to_string(),
             created_at: self.created_at.clone(),
@@ -259,6 +261,11 @@ pub struct PostEvent {
     pub post_id: Id,
     /// Its author: the partition key.
     pub user_id: Id,
+    /// The author's username, for the mention graph (whose nodes are
+    /// names, as mentions are); empty in events published before events
+    /// carried it, which then add no edges.
+    #[serde(default)]
+    pub author: String,
     /// Caption to extract tags from.
     pub caption: String,
     /// Cover image for tag pages.

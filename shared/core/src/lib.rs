@@ -9,6 +9,8 @@ pub mod consumer;
 pub mod domain;
 pub mod extract;
 pub mod ids;
+pub mod mention_import;
+pub mod mentions;
 pub mod metrics;
 pub mod partition;
 pub mod ports;

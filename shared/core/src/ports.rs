@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::aggregate::TagContribution;
 use crate::domain::{Post, Ranking, TagPage, User, Username};
 use crate::ids::Id;
+use crate::mentions::{Direction, EdgeContribution, StoredEdge};
 use crate::record::LogRecord;
 
 /// Why a store call failed.
@@ -117,16 +118,23 @@ pub trait PostStore: Send + Sync {
     /// the user page an `@mention` links to.
     async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError>;
 
-    /// Up to `limit` posts with an id above `after`, in id order, as
-    /// (id, caption): what `reconcile` recounts tags from. A store whose
-    /// responses are bounded in size (the Data API's 1 MiB) may answer
-    /// fewer, but at least one while any is left: only an empty page means
-    /// the end.
-    async fn captions_after(
-        &self,
-        after: Id,
-        limit: usize,
-    ) -> Result<Vec<(Id, String)>, StoreError>;
+    /// Up to `limit` posts with an id above `after`, in id order, with
+    /// their author's name: what `reconcile` recounts tags and mentions
+    /// from. A store whose responses are bounded in size (the Data API's
+    /// 1 MiB) may answer fewer, but at least one while any is left: only an
+    /// empty page means the end.
+    async fn captions_after(&self, after: Id, limit: usize) -> Result<Vec<PostText>, StoreError>;
+}
+
+/// A stored post as `reconcile` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostText {
+    /// The post (its id also says when it was written).
+    pub post_id: Id,
+    /// The author's username.
+    pub author: String,
+    /// The caption.
+    pub caption: String,
 }
 
 /// What [`PostStore::create_post`] stored, or found stored under the
@@ -284,12 +292,72 @@ pub trait Rankings: Send + Sync {
     async fn apply_ranking(&self, ranking: &Ranking) -> Result<bool, StoreError>;
 }
 
-/// The hashtag table (DynamoDB on AWS, SQLite embedded), partitioned by tag
-/// key: every role at once, as an adapter implements it. Code that needs
-/// one role takes that role's port.
-pub trait HashtagStore: TagPages + TagCounter + DeadLetters + TagAudit + Rankings {}
+/// The mention graph's writes, made exactly once under redelivery.
+#[async_trait]
+pub trait MentionGraph: Send + Sync {
+    /// Applies a batch's edges, each with [`EdgeContribution::apply`]: per
+    /// edge one read (batched) and one conditional write, none if nothing
+    /// is new. Returns the edges written.
+    async fn apply_mentions(&self, edges: &[EdgeContribution]) -> Result<usize, StoreError>;
+}
 
-impl<T: TagPages + TagCounter + DeadLetters + TagAudit + Rankings> HashtagStore for T {}
+/// The mention graph's reads.
+#[async_trait]
+pub trait MentionReads: Send + Sync {
+    /// The strongest edges of the user with key `user` in `direction`,
+    /// strongest first, at most `limit`, leaving out those whose stored log
+    /// weight is below `min_log_weight` (decayed away, not yet removed).
+    async fn strongest(
+        &self,
+        user: &str,
+        direction: Direction,
+        limit: usize,
+        min_log_weight: f64,
+    ) -> Result<Vec<StoredEdge>, StoreError>;
+
+    /// The edge from `from` to `to` (user keys), if any.
+    async fn edge(&self, from: &str, to: &str) -> Result<Option<StoredEdge>, StoreError>;
+}
+
+/// What `reconcile --mentions` reads.
+#[async_trait]
+pub trait MentionAudit: Send + Sync {
+    /// Every stored edge.
+    async fn mention_edges(&self) -> Result<Vec<StoredEdge>, StoreError>;
+}
+
+/// What the read routes need: tag pages and the mention graph.
+pub trait ReadModels: TagPages + MentionReads {}
+
+impl<T: TagPages + MentionReads> ReadModels for T {}
+
+/// The hashtag table (DynamoDB on AWS, SQLite embedded), partitioned by tag
+/// key, which also holds the mention graph (partitioned by user): every
+/// role at once, as an adapter implements it. Code that needs one role
+/// takes that role's port.
+pub trait HashtagStore:
+    TagPages
+    + TagCounter
+    + DeadLetters
+    + TagAudit
+    + Rankings
+    + MentionGraph
+    + MentionReads
+    + MentionAudit
+{
+}
+
+impl<T> HashtagStore for T where
+    T: TagPages
+        + TagCounter
+        + DeadLetters
+        + TagAudit
+        + Rankings
+        + MentionGraph
+        + MentionReads
+        + MentionAudit
+{
+}
 
 /// Where the single-machine server's pollers read records and commit their
 /// offsets: the embedded event log, or a Kafka broker. (On Lambda, the MSK

@@ -29,7 +29,8 @@ use serde::Serialize;
 use crate::domain::{now_ms, CLAIM_RETENTION_SECONDS};
 use crate::extract::{distinct_tags, tag_display_form};
 use crate::ids::{id_time_ms, Id};
-use crate::ports::{PostStore, StoreError, TagAudit, TagCount};
+use crate::mentions::{aggregate_mentions, Decay, EdgeState, MentionText};
+use crate::ports::{MentionAudit, PostStore, PostText, StoreError, TagAudit, TagCount};
 
 /// Posts read per request from the post store.
 const PAGE: usize = 1_000;
@@ -110,14 +111,19 @@ pub async fn reconcile(
     let mut after = Id(0);
     loop {
         let page = posts.captions_after(after, PAGE).await?;
-        let ids: Vec<Id> = page.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<Id> = page.iter().map(|p| p.post_id).collect();
         let claims: HashMap<Id, (String, i64)> = hashtags
             .claims(&ids)
             .await?
             .into_iter()
             .map(|c| (c.post_id, (c.source, c.offset)))
             .collect();
-        for (id, caption) in &page {
+        for PostText {
+            post_id: id,
+            caption,
+            ..
+        } in &page
+        {
             let claim = claims.get(id);
             let mut in_flight = false;
             for (key, display) in distinct_tags(caption) {
@@ -141,7 +147,7 @@ pub async fn reconcile(
         // A store may page by size as well as by rows: only an empty page
         // says that nothing is left.
         match page.last() {
-            Some((id, _)) => after = *id,
+            Some(p) => after = p.post_id,
             None => break,
         }
     }
@@ -170,6 +176,117 @@ pub async fn reconcile(
         });
     }
     report.drift.sort_by(|a, b| a.tag.cmp(&b.tag));
+    Ok(report)
+}
+
+/// An edge whose stored state differs from the recount.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EdgeDrift {
+    /// Author key.
+    pub from: String,
+    /// Mentioned user key.
+    pub to: String,
+    /// Mentions stored (`None`: the edge is missing).
+    pub stored: Option<u64>,
+    /// Mentions in the post store.
+    pub expected: u64,
+    /// Stored log weight minus the recount's (0 when only counts differ).
+    pub log_weight_error: f64,
+}
+
+/// What `reconcile --mentions` found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MentionReport {
+    /// Posts read from the post store.
+    pub posts: u64,
+    /// Edges the posts make.
+    pub edges: usize,
+    /// Stored edges fed by an imported file as well, which the post store
+    /// cannot recount: left out of the comparison.
+    pub imported: usize,
+    /// Edges that differ.
+    pub drift: Vec<EdgeDrift>,
+}
+
+/// Largest difference of log weights taken as equal: summing the same
+/// mentions in another order moves the last bits only.
+const LOG_WEIGHT_TOLERANCE: f64 = 1e-9;
+
+/// Recounts the mention graph from the post store and compares it with the
+/// stored edges: mentions exactly, weights within [`LOG_WEIGHT_TOLERANCE`].
+/// For a drained pipeline (no post in flight): an edge whose newest
+/// mention the consumer has not reached yet shows as drift. Edges that an
+/// imported file fed are skipped (the files are not in the post store).
+pub async fn reconcile_mentions(
+    posts: &dyn PostStore,
+    graph: &dyn MentionAudit,
+    decay: &Decay,
+) -> Result<MentionReport, StoreError> {
+    let mut expected: BTreeMap<(String, String), EdgeState> = BTreeMap::new();
+    let mut report = MentionReport::default();
+    let mut after = Id(0);
+    loop {
+        let page = posts.captions_after(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.post_id;
+        report.posts += page.len() as u64;
+        let texts: Vec<MentionText<'_>> = page
+            .iter()
+            .map(|p| MentionText {
+                source: "recount",
+                offset: p.post_id.0,
+                author: &p.author,
+                text: &p.caption,
+                at_ms: id_time_ms(p.post_id) as i64,
+            })
+            .collect();
+        for edge in aggregate_mentions(&texts, decay) {
+            let key = (edge.from.clone(), edge.to.clone());
+            let state = expected.get(&key);
+            if let Some(next) = edge.apply(state) {
+                expected.insert(key, next);
+            }
+        }
+    }
+    // Edges decayed away are gone, or going, from the store.
+    let now = now_ms();
+    expected.retain(|_, e| !decay.expired(e.log_weight, now));
+    report.edges = expected.len();
+    for edge in graph.mention_edges().await? {
+        if decay.expired(edge.state.log_weight, now) {
+            continue;
+        }
+        let recount = expected.remove(&(edge.from.clone(), edge.to.clone()));
+        if edge.state.marks.iter().any(|(s, _)| s.starts_with("csv:")) {
+            report.imported += 1;
+            continue;
+        }
+        let (want, want_lw) =
+            recount.map_or((0, f64::NEG_INFINITY), |r| (r.mentions, r.log_weight));
+        let error = if want == 0 {
+            f64::INFINITY
+        } else {
+            edge.state.log_weight - want_lw
+        };
+        if edge.state.mentions != want || error.abs() > LOG_WEIGHT_TOLERANCE {
+            report.drift.push(EdgeDrift {
+                from: edge.from,
+                to: edge.to,
+                stored: Some(edge.state.mentions),
+                expected: want,
+                log_weight_error: if error.is_finite() { error } else { 0.0 },
+            });
+        }
+    }
+    for ((from, to), state) in expected {
+        report.drift.push(EdgeDrift {
+            from,
+            to,
+            stored: None,
+            expected: state.mentions,
+            log_weight_error: 0.0,
+        });
+    }
     Ok(report)
 }
 
@@ -206,13 +323,17 @@ mod tests {
             &self,
             after: Id,
             limit: usize,
-        ) -> Result<Vec<(Id, String)>, StoreError> {
+        ) -> Result<Vec<PostText>, StoreError> {
             Ok(self
                 .0
                 .iter()
                 .filter(|(id, _)| *id > after)
                 .take(limit)
-                .cloned()
+                .map(|(id, caption)| PostText {
+                    post_id: *id,
+                    author: "ann".into(),
+                    caption: caption.clone(),
+                })
                 .collect())
         }
     }

@@ -13,7 +13,7 @@ use crate::domain::{
     MAX_IMAGES,
 };
 use crate::ids::{id_time_ms, Id, IdGenerator};
-use crate::ports::{Created, EventPublisher, Outbox, PostStore, StoreError};
+use crate::ports::{Created, EventPublisher, Outbox, PostStore, PostText, StoreError};
 
 /// Registers `username` under a new id; [`StoreError::Conflict`] if it is
 /// taken in any casing.
@@ -165,11 +165,7 @@ impl<S: PostStore + Outbox> PostStore for PublishingPosts<S> {
         self.store.user_by_name(username).await
     }
 
-    async fn captions_after(
-        &self,
-        after: Id,
-        limit: usize,
-    ) -> Result<Vec<(Id, String)>, StoreError> {
+    async fn captions_after(&self, after: Id, limit: usize) -> Result<Vec<PostText>, StoreError> {
         self.store.captions_after(after, limit).await
     }
 }

@@ -61,14 +61,18 @@ CREATE TABLE IF NOT EXISTS tag_ranking (
 
 /// The embedded hashtag store.
 pub struct SqliteHashtagStore {
-    db: Db,
+    pub(crate) db: Db,
 }
 
 impl SqliteHashtagStore {
     /// Opens (creating) the table in `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Ok(SqliteHashtagStore {
-            db: Db::open(path, Durability::Normal, SCHEMA)?,
+            db: Db::open(
+                path,
+                Durability::Normal,
+                &format!("{SCHEMA}{}", super::mention_graph::SCHEMA),
+            )?,
         })
     }
 }

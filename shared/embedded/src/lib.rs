@@ -9,6 +9,7 @@ mod db;
 pub mod event_log;
 mod group_commit;
 mod hashtag_store;
+mod mention_graph;
 pub mod poller;
 mod post_store;
 

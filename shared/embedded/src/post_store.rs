@@ -10,7 +10,7 @@ use super::event_log::EventLog;
 use super::group_commit::GroupCommit;
 use hashtag_core::domain::{Image, Post, User, Username, POSTS_TOPIC};
 use hashtag_core::ids::Id;
-use hashtag_core::ports::{Created, PostStore, StoreError};
+use hashtag_core::ports::{Created, PostStore, PostText, StoreError};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -176,13 +176,13 @@ impl PostStore for SqlitePostStore {
                         return Created::replay(stored, &post);
                     }
                 }
-                let author: Option<i64> = tx
-                    .query_row("SELECT user_id FROM users WHERE user_id = ?1", [post.user_id.0], |r| r.get(0))
+                let author: Option<String> = tx
+                    .query_row("SELECT username FROM users WHERE user_id = ?1", [post.user_id.0], |r| r.get(0))
                     .optional()
                     .map_err(backend)?;
-                if author.is_none() {
+                let Some(author) = author else {
                     return Err(StoreError::Missing(format!("user {}", post.user_id)));
-                }
+                };
                 tx.execute(
                     "INSERT INTO posts (post_id, user_id, caption, created_at) VALUES (?1, ?2, ?3, ?4)",
                     params![post.post_id.0, post.user_id.0, post.caption, post.created_at],
@@ -195,7 +195,7 @@ impl PostStore for SqlitePostStore {
                     )
                     .map_err(backend)?;
                 }
-                let value = serde_json::to_vec(&post.event())
+                let value = serde_json::to_vec(&post.event(&author))
                     .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
                 let key = post.user_id.to_string();
                 log.append_in(tx, POSTS_TOPIC, key.as_bytes(), &value)?;
@@ -232,21 +232,20 @@ impl PostStore for SqlitePostStore {
             .await
     }
 
-    async fn captions_after(
-        &self,
-        after: Id,
-        limit: usize,
-    ) -> Result<Vec<(Id, String)>, StoreError> {
+    async fn captions_after(&self, after: Id, limit: usize) -> Result<Vec<PostText>, StoreError> {
         self.log
             .db()
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT post_id, caption FROM posts WHERE post_id > ?1 ORDER BY post_id LIMIT ?2",
+                        "SELECT p.post_id, u.username, p.caption FROM posts p JOIN users u USING (user_id)
+                         WHERE p.post_id > ?1 ORDER BY p.post_id LIMIT ?2",
                     )
                     .map_err(backend)?;
                 let rows = stmt
-                    .query_map(params![after.0, limit as i64], |r| Ok((Id(r.get(0)?), r.get(1)?)))
+                    .query_map(params![after.0, limit as i64], |r| {
+                        Ok(PostText { post_id: Id(r.get(0)?), author: r.get(1)?, caption: r.get(2)? })
+                    })
                     .map_err(backend)?;
                 rows.collect::<Result<_, _>>().map_err(backend)
             })

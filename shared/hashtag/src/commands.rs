@@ -94,10 +94,7 @@ pub async fn reconcile(store: &Store, repair: bool, drained: bool) -> Result<(),
         hashtag_core::reconcile::reconcile(posts.as_ref(), hashtags.as_ref(), recount, repair)
             .await
             .map_err(|e| e.to_string())?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-    );
+    print_json(&report)?;
     let unrepaired = report.drift.iter().filter(|d| !d.repaired).count();
     if unrepaired > 0 {
         eprintln!(
@@ -111,6 +108,73 @@ pub async fn reconcile(store: &Store, repair: bool, drained: bool) -> Result<(),
         );
         std::process::exit(3);
     }
+    Ok(())
+}
+
+/// `hashtag reconcile --mentions`.
+pub async fn reconcile_mentions(store: &Store) -> Result<(), String> {
+    let (posts, hashtags) = stores(store).await?;
+    let report = hashtag_core::reconcile::reconcile_mentions(
+        posts.as_ref(),
+        hashtags.as_ref(),
+        &hashtag_core::mentions::Decay::configured(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    print_json(&report)?;
+    if !report.drift.is_empty() {
+        eprintln!("{} of {} edges drift", report.drift.len(), report.edges);
+        std::process::exit(3);
+    }
+    Ok(())
+}
+
+/// `hashtag import-mentions FILE`: hashes the file (its source name, see
+/// [`hashtag_core::mention_import::ImportSource`]), then imports it, both
+/// streamed from disk.
+pub async fn import_mentions(store: &Store, file: &Path) -> Result<(), String> {
+    use hashtag_core::mention_import::ImportSource;
+    use std::io::Read;
+    let open = || {
+        std::fs::File::open(file)
+            .map(std::io::BufReader::new)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))
+    };
+    let mut source = ImportSource::default();
+    let mut reader = open()?;
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        if n == 0 {
+            break;
+        }
+        source.update(&buf[..n]);
+    }
+    let (_, hashtags) = stores(store).await?;
+    let report = hashtag_core::mention_import::import_mentions(
+        hashtags.as_ref(),
+        &source.finish(),
+        open()?,
+        &hashtag_core::mentions::Decay::configured(),
+        hashtag_core::domain::now_ms(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    print_json(&report)?;
+    if report.rejected > 0 {
+        eprintln!("{} of {} rows rejected", report.rejected, report.rows);
+        std::process::exit(3);
+    }
+    Ok(())
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! `hashtag`: the single-machine service and its tools.
 //!
-//! - `hashtag serve`: every HTTP route plus both consumers, on SQLite files.
+//! - `hashtag serve`: every HTTP route plus the consumers, on SQLite files.
 //! - `hashtag extract`: hashtags and mentions of JSON lines, for backfills.
 //! - `hashtag publish-ranking FILE`: publishes popularity rankings to the
 //!   `top-posts` topic of a data directory's event log.
@@ -165,6 +165,22 @@ enum Command {
         /// or marks (restored from a backup, or recreated).
         #[arg(long)]
         drained: bool,
+        /// Check the mention graph instead: recount every edge from the post
+        /// store and report those that differ (report only; for a drained
+        /// pipeline: mentions in flight show as drift).
+        #[arg(long, conflicts_with_all = ["repair", "drained"])]
+        mentions: bool,
+    },
+    /// Import the mention-graph seed's CSV (text, timestamp, username per
+    /// row; a header row is skipped) into the mention graph, streamed from
+    /// FILE. Prints the report as JSON: rows imported, rows rejected with
+    /// their line and reason (exit status 3 if any). Importing the same
+    /// file again changes nothing.
+    ImportMentions {
+        #[command(flatten)]
+        store: Store,
+        /// The CSV file.
+        file: PathBuf,
     },
     /// Print the records the consumers set aside, newest first, as JSON lines.
     DeadLetters {
@@ -240,9 +256,16 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Reconcile {
             store,
+            mentions: true,
+            ..
+        } => commands::reconcile_mentions(&store).await,
+        Command::Reconcile {
+            store,
             repair,
             drained,
+            ..
         } => commands::reconcile(&store, repair, drained).await,
+        Command::ImportMentions { store, file } => commands::import_mentions(&store, &file).await,
         Command::DeadLetters { store, limit } => commands::dead_letters(&store, limit).await,
         Command::Relay { every_seconds } => commands::relay(every_seconds).await,
         Command::Loadgen(options) => commands::loadgen(options).await,

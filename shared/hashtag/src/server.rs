@@ -1,5 +1,5 @@
 //! The single-machine server: serves every route through the shared router
-//! and runs both Kafka consumers in-process, on the embedded event log or on
+//! and runs the Kafka consumers in-process, on the embedded event log or on
 //! a Kafka broker. `GET /metrics` answers the consumers' metrics in the
 //! Prometheus text format.
 
@@ -22,8 +22,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
-use hashtag_core::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
+use hashtag_core::consumer::{
+    handle_mention_batch, handle_post_batch, handle_ranking_batch, BatchReport,
+};
 use hashtag_core::domain::{POSTS_TOPIC, TOP_POSTS_TOPIC};
+use hashtag_core::mentions::Decay;
 use hashtag_core::metrics::PipelineMetrics;
 use hashtag_core::ports::HashtagStore;
 use hashtag_core::ports::RecordSource;
@@ -77,7 +80,7 @@ impl Monitor {
     async fn prometheus(&self) -> String {
         let mut lag = Vec::with_capacity(CONSUMERS.len());
         for c in &CONSUMERS {
-            match self.records.backlog(&group(c.topic), c.topic).await {
+            match self.records.backlog(c.group, c.topic).await {
                 Ok(n) => lag.push((c.name, n)),
                 Err(e) => tracing::warn!(consumer = c.name, error = %e, "lag unreadable"),
             }
@@ -99,7 +102,8 @@ async fn handle(
             .unwrap_or_default();
         return Ok(res);
     }
-    let read = tokio::time::timeout(body_timeout, read_request(req, app.max_body_bytes)).await;
+    let limit = app.body_limit(req.uri().path());
+    let read = tokio::time::timeout(body_timeout, read_request(req, limit)).await;
     let res = match read {
         Ok(Ok(req)) => route(&app, req).await,
         Ok(Err(e)) => e.into_response(),
@@ -183,31 +187,36 @@ pub async fn run(
     Ok(())
 }
 
-/// An in-process consumer: its name in metrics, its topic, its handler.
+/// An in-process consumer: its name in metrics, its topic, its consumer
+/// group (its own offsets), its handler.
 struct Consumer {
     name: &'static str,
     topic: &'static str,
+    group: &'static str,
     handle: ConsumerFn,
 }
 
 /// The consumers `hashtag serve` runs, one poller each.
-const CONSUMERS: [Consumer; 2] = [
+const CONSUMERS: [Consumer; 3] = [
     Consumer {
         name: "hashtag-consumer",
         topic: POSTS_TOPIC,
+        group: "hashtag-service-posts",
         handle: |s, e| Box::pin(handle_post_batch(s, e)),
     },
     Consumer {
         name: "top-posts-consumer",
         topic: TOP_POSTS_TOPIC,
+        group: "hashtag-service-top-posts",
         handle: |s, e| Box::pin(handle_ranking_batch(s, e)),
     },
+    Consumer {
+        name: "mention-consumer",
+        topic: POSTS_TOPIC,
+        group: "hashtag-service-mentions",
+        handle: |s, e| Box::pin(handle_mention_batch(s, e, Decay::configured())),
+    },
 ];
-
-/// The consumer group reading `topic`.
-fn group(topic: &str) -> String {
-    format!("hashtag-service-{topic}")
-}
 
 /// One poller per consumer, on its topic.
 fn start_consumers(
@@ -222,7 +231,7 @@ fn start_consumers(
         .map(|c| {
             let handler = consumer(c.name, hashtags.clone(), metrics.clone(), c.handle);
             let cfg = PollerConfig {
-                group: group(c.topic),
+                group: c.group.to_string(),
                 topic: c.topic.to_string(),
                 batch_size: consumers.batch_size,
                 max_batch_size: consumers.max_batch_size,

@@ -52,7 +52,8 @@ pub fn embedded_serving(options: &Serve) -> Result<(Serving, std::fs::File), Str
         Some(embedded.hashtags.clone()),
         options.worker_id,
         options.max_body_bytes,
-    )?;
+    )?
+    .with_graph(embedded.hashtags.clone());
     let records: Arc<dyn RecordSource> = Arc::new(embedded.log.clone());
     Ok(((app, embedded.hashtags, records), lock))
 }
@@ -83,12 +84,16 @@ const RELAY_EVERY: Duration = Duration::from_secs(5);
 pub async fn aws_serving(stop: watch::Receiver<bool>) -> Result<Serving, String> {
     let (config, posts, kafka) = aws_relay().await?;
     tokio::spawn(relay_loop(posts, kafka.clone(), RELAY_EVERY, stop));
-    let hashtags: Arc<dyn HashtagStore> =
-        Arc::new(dynamo_store(&config).map_err(|e| e.to_string())?);
+    let hashtags = Arc::new(dynamo_store(&config).map_err(|e| e.to_string())?);
     let publisher: Arc<dyn EventPublisher> = kafka.clone();
-    let app = hashtag_lambda::aws_app(&config, Some(publisher), Some(hashtags.clone()))
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = hashtag_lambda::aws_app(
+        &config,
+        Some(publisher),
+        Some(hashtags.clone()),
+        Some(hashtags.clone()),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let records: Arc<dyn RecordSource> = Arc::new(KafkaSource::new(kafka));
     Ok((app, hashtags, records))
 }

@@ -100,6 +100,7 @@ async fn posts_are_counted_through_the_aws_adapters() {
             hashtag_core::ids::IdGenerator::new(posts.lease_worker_id().await.unwrap()).unwrap(),
         ),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        graph: None,
     };
 
     let (status, user) = body_json(
@@ -184,9 +185,26 @@ async fn the_server_runs_on_the_aws_adapters() {
     let env = stack.env();
     let mut server = common::Server::start_with_env(&dir.0, &[], &env);
     let alice = server.register("alice");
-    server.create_post(&alice, "first #Rust");
+    server.create_post(&alice, "first #Rust with @Bob");
     let page = server.wait_for_tag("rust", Duration::from_secs(30), |p| p["total_posts"] == 1);
     assert_eq!(page["tag"], "Rust");
+    // The mention consumer read the same post from the broker, on its own
+    // consumer group, and gave alice an outgoing edge (bob need not exist).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let edges = loop {
+        let edges = server.get("/users/alice/mentions").json()["edges"].clone();
+        if edges.as_array().is_some_and(|e| !e.is_empty()) || std::time::Instant::now() > deadline {
+            break edges;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(edges[0]["user"], "Bob", "{edges}");
+    assert_eq!(edges[0]["mentions"], 1, "{edges}");
+    let weight = edges[0]["weight"].as_f64().unwrap();
+    assert!(
+        weight > 0.99 && weight <= 1.0,
+        "a fresh mention weighs 1: {edges}"
+    );
     // A restart reads the topic again from its start: nothing counts twice.
     server.kill();
     let server = common::Server::start_with_env(&dir.0, &[], &env);
@@ -194,6 +212,11 @@ async fn the_server_runs_on_the_aws_adapters() {
     server.wait_for_tag("rust", Duration::from_secs(30), |p| p["total_posts"] == 2);
     std::thread::sleep(Duration::from_secs(1)); // a second pass would show by now
     assert_eq!(server.get("/tags/rust").json()["total_posts"], 2);
+    let edge = server.get("/users/alice/mentions?with=bob").json();
+    assert_eq!(
+        edge["mentions"], 1,
+        "the restart counted no mention twice: {edge}"
+    );
     // The consumer's lag is read from the broker: it has caught up.
     let metrics = server.get("/metrics").body;
     assert!(

@@ -5,6 +5,9 @@
 //! table; afterwards `reconcile` must find zero drift and every accepted
 //! post must be in the post store.
 //!
+//! Every batch goes to both consumers of the posts topic, and the mention
+//! graph must match its recount from the post store too.
+//!
 //! Scenarios: every batch delivered twice; a partition replayed from offset
 //! 0; the consumer killed in the middle of batches and restarted; storage
 //! errors injected before and after a fraction of writes; and, on AWS, the
@@ -22,14 +25,15 @@ use async_trait::async_trait;
 use common::{Rng, TempDir};
 use futures_util::{stream, StreamExt};
 use hashtag_core::aggregate::TagContribution;
-use hashtag_core::consumer::handle_post_batch;
+use hashtag_core::consumer::{handle_mention_batch, handle_post_batch};
 use hashtag_core::domain::{Image, Post, Ranking, TagPage, Username, POSTS_TOPIC};
 use hashtag_core::ids::{Id, IdGenerator};
+use hashtag_core::mentions::{Decay, Direction, EdgeContribution, StoredEdge};
 use hashtag_core::ports::{
-    CountOutcome, DeadLetter, DeadLetters, HashtagStore, PostClaim, PostStore, Rankings,
-    StoreError, TagAudit, TagCount, TagCounter, TagPages,
+    CountOutcome, DeadLetter, DeadLetters, HashtagStore, MentionAudit, MentionGraph, MentionReads,
+    PostClaim, PostStore, Rankings, StoreError, TagAudit, TagCount, TagCounter, TagPages,
 };
-use hashtag_core::reconcile::{reconcile, Recount};
+use hashtag_core::reconcile::{reconcile, reconcile_mentions, Recount};
 use hashtag_core::record::{Batch, LogRecord};
 
 const POSTS: usize = 20_000;
@@ -89,6 +93,19 @@ fn caption(rng: &mut Rng, i: usize) -> String {
         let tag = TAGS[(u * u * u * TAGS.len() as f64) as usize];
         caption.push_str(&format!(" #{tag}"));
     }
+    // One post in twenty mentions someone: a registered user, or a name
+    // nobody registered (the graph keeps it), sometimes twice.
+    if rng.below(20) == 0 {
+        let user = 1 + rng.below(USERS as usize + 20);
+        let name = if user as i64 <= USERS {
+            "user"
+        } else {
+            "ghost"
+        };
+        for _ in 0..1 + rng.below(2) {
+            caption.push_str(&format!(" @{name}{user}"));
+        }
+    }
     caption
 }
 
@@ -146,10 +163,13 @@ fn batches(mut records: Vec<LogRecord>) -> Vec<Vec<LogRecord>> {
     records.chunks(BATCH).map(<[LogRecord]>::to_vec).collect()
 }
 
+/// Delivers a batch to both consumers of the posts topic, the counter and
+/// the mention graph, as their event source mappings do.
 async fn deliver(store: &dyn HashtagStore, batch: &[LogRecord]) -> Result<(), StoreError> {
-    handle_post_batch(store, &Batch::from_log(POSTS_TOPIC, batch))
-        .await
-        .map(|_| ())
+    let batch = Batch::from_log(POSTS_TOPIC, batch);
+    handle_post_batch(store, &batch).await?;
+    handle_mention_batch(store, &batch, Decay::configured()).await?;
+    Ok(())
 }
 
 /// Reconciles and checks that every accepted post is stored.
@@ -170,13 +190,23 @@ async fn assert_exact(
         report.drift.len(),
         &report.drift[..report.drift.len().min(3)]
     );
+    let graph = reconcile_mentions(posts, hashtags, &Decay::configured())
+        .await
+        .unwrap();
+    assert!(graph.edges > 300, "{scenario}: only {} edges", graph.edges);
+    assert!(
+        graph.drift.is_empty(),
+        "{scenario}: {} edges drift, e.g. {:?}",
+        graph.drift.len(),
+        &graph.drift[..graph.drift.len().min(3)]
+    );
     let mut stored = HashSet::new();
     let mut after = Id(0);
     loop {
         let page = posts.captions_after(after, 5_000).await.unwrap();
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
-        stored.extend(page.into_iter().map(|(id, _)| id));
+        let Some(last) = page.last() else { break };
+        after = last.post_id;
+        stored.extend(page.into_iter().map(|p| p.post_id));
     }
     let missing = accepted.iter().filter(|id| !stored.contains(id)).count();
     assert_eq!(
@@ -189,8 +219,8 @@ async fn assert_exact(
         "{scenario}: posts stored"
     );
     eprintln!(
-        "{scenario}: {} posts, {} tags, zero drift",
-        report.posts, report.tags
+        "{scenario}: {} posts, {} tags, {} mention edges, zero drift",
+        report.posts, report.tags, graph.edges
     );
 }
 
@@ -280,6 +310,39 @@ impl TagAudit for Faulty {
         total: u64,
     ) -> Result<bool, StoreError> {
         self.inner.repair_count(key, display, expected, total).await
+    }
+}
+
+#[async_trait]
+impl MentionGraph for Faulty {
+    async fn apply_mentions(&self, edges: &[EdgeContribution]) -> Result<usize, StoreError> {
+        self.write(self.inner.apply_mentions(edges)).await
+    }
+}
+
+#[async_trait]
+impl MentionReads for Faulty {
+    async fn strongest(
+        &self,
+        user: &str,
+        direction: Direction,
+        limit: usize,
+        min_log_weight: f64,
+    ) -> Result<Vec<StoredEdge>, StoreError> {
+        self.inner
+            .strongest(user, direction, limit, min_log_weight)
+            .await
+    }
+
+    async fn edge(&self, from: &str, to: &str) -> Result<Option<StoredEdge>, StoreError> {
+        self.inner.edge(from, to).await
+    }
+}
+
+#[async_trait]
+impl MentionAudit for Faulty {
+    async fn mention_edges(&self) -> Result<Vec<StoredEdge>, StoreError> {
+        self.inner.mention_edges().await
     }
 }
 

@@ -6,9 +6,11 @@ mod common;
 
 use common::{total, TempDir};
 use hashtag_core::aggregate::{CountedPost, SourcePosts, TagContribution};
+use hashtag_core::domain::now_ms;
 use hashtag_core::domain::{Image, Post, Ranking, TopPost, Username};
 use hashtag_core::ids::Id;
-use hashtag_core::ports::{DeadLetter, HashtagStore, PostClaim, PostStore, StoreError};
+use hashtag_core::mentions::{aggregate_mentions, Decay, Direction, MentionText};
+use hashtag_core::ports::{DeadLetter, HashtagStore, PostClaim, PostStore, PostText, StoreError};
 
 fn contribution(key: &str, source: &str, offsets: std::ops::Range<i64>) -> TagContribution {
     TagContribution {
@@ -211,13 +213,12 @@ async fn idempotency_keys_replay_the_first_post(store: &dyn PostStore) {
         .unwrap();
     assert!(!bobs.replayed);
     let captions = store.captions_after(Id(99), 2).await.unwrap();
-    assert_eq!(
-        captions,
-        vec![
-            (Id(100), "once #idem".into()),
-            (Id(400), "once #idem".into())
-        ]
-    );
+    let text = |id, author: &str| PostText {
+        post_id: Id(id),
+        author: author.into(),
+        caption: "once #idem".into(),
+    };
+    assert_eq!(captions, vec![text(100, "Alice"), text(400, "bob")]);
     assert_eq!(store.captions_after(Id(100), 1).await.unwrap().len(), 1);
 }
 
@@ -263,7 +264,7 @@ async fn concurrent_creates_keep_the_rules(store: &dyn PostStore) -> usize {
         .await
         .unwrap()
         .into_iter()
-        .map(|(id, _)| id)
+        .map(|p| p.post_id)
         .filter(|id| id.0 < 4000)
         .collect();
     let mut expected = vec![keyed[0].post.post_id];
@@ -353,6 +354,102 @@ async fn counts_are_listed_and_repaired_only_if_unchanged(store: &dyn HashtagSto
     assert_eq!(total(store, "fix").await, 8);
 }
 
+/// Mentions by `author` of each of `to`, one text per offset from
+/// `first`, written `age_days` ago.
+fn mention_texts<'a>(
+    author: &'a str,
+    to: &'a [&'a str],
+    first: i64,
+    age_days: i64,
+) -> Vec<MentionText<'a>> {
+    let at_ms = now_ms() - age_days * 86_400_000;
+    to.iter()
+        .enumerate()
+        .map(|(i, text)| MentionText {
+            source: "posts-1",
+            offset: first + i as i64,
+            author,
+            text,
+            at_ms,
+        })
+        .collect()
+}
+
+async fn the_mention_graph_is_exact_and_ordered(store: &dyn HashtagStore) {
+    let decay = Decay::configured();
+    // ann: bob 3 times (a day ago), carl once (now), dora twice (5 days
+    // ago), eve once 60 days ago (decayed below the minimum); bob: ann.
+    let mut texts = mention_texts("Ann", &["@bob @Bob", "@bob", "@dora", "@dora"], 0, 5);
+    texts.extend(mention_texts("Ann", &["@bob hi", "@eve"], 10, 1));
+    texts[5].at_ms -= 59 * 86_400_000;
+    texts.extend(mention_texts("Ann", &["@Carl"], 20, 0));
+    texts.extend(mention_texts("bob", &["@ann"], 30, 0));
+    let edges = aggregate_mentions(&texts, &decay);
+    assert_eq!(
+        store.apply_mentions(&edges).await.unwrap(),
+        4,
+        "one write per edge; none for eve's, decayed away already"
+    );
+    assert_eq!(
+        store.apply_mentions(&edges).await.unwrap(),
+        0,
+        "a redelivered batch writes nothing"
+    );
+    let floor = decay.min_log_weight(now_ms());
+    let out = store
+        .strongest("ann", Direction::Out, 10, floor)
+        .await
+        .unwrap();
+    let listed: Vec<(&str, u64)> = out
+        .iter()
+        .map(|e| (e.to_name.as_str(), e.state.mentions))
+        .collect();
+    // bob: 2 mentions 5 days ago, 1 a day ago; dora: 2, 5 days ago; Carl:
+    // 1 now. Decayed: bob 2·2^(-5/7) + 2^(-1/7) = 2.13, dora 1.22, Carl 1.
+    assert_eq!(listed, vec![("bob", 3), ("dora", 2), ("Carl", 1)]);
+    let mut by_weight = out.clone();
+    by_weight.sort_by(|a, b| {
+        let now = now_ms();
+        decay
+            .weight_at(b.state.log_weight, now)
+            .total_cmp(&decay.weight_at(a.state.log_weight, now))
+    });
+    assert_eq!(out, by_weight, "index order is decayed-weight order");
+    let bob = decay.weight_at(out[0].state.log_weight, now_ms());
+    let expected = 2.0 * 0.5f64.powf(5.0 / 7.0) + 0.5f64.powf(1.0 / 7.0);
+    assert!((bob - expected).abs() < 1e-3, "{bob} vs {expected}");
+    let top = store
+        .strongest("ann", Direction::Out, 1, floor)
+        .await
+        .unwrap();
+    assert_eq!(top.len(), 1);
+    let into_ann = store
+        .strongest("ann", Direction::In, 10, floor)
+        .await
+        .unwrap();
+    assert_eq!(into_ann.len(), 1);
+    assert_eq!(
+        (into_ann[0].from_name.as_str(), into_ann[0].state.mentions),
+        ("bob", 1)
+    );
+    // A later batch adds only what is above the marks.
+    let more = mention_texts("Ann", &["@bob", "@bob"], 10, 0);
+    let written = store
+        .apply_mentions(&aggregate_mentions(&more, &decay))
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    let edge = store.edge("ann", "bob").await.unwrap().unwrap();
+    assert_eq!(
+        edge.state.mentions, 4,
+        "offset 10 was applied before, 11 is new"
+    );
+    assert_eq!(store.edge("bob", "carl").await.unwrap(), None);
+    let audit = store.mention_edges().await.unwrap();
+    let bob_edge = audit.iter().find(|e| e.to == "bob").unwrap();
+    assert_eq!(bob_edge.state.marks, vec![("posts-1".to_string(), 11)]);
+}
+
 #[tokio::test]
 async fn embedded_adapters_meet_the_contract() {
     let dir = TempDir::new("contract");
@@ -365,10 +462,14 @@ async fn embedded_adapters_meet_the_contract() {
     the_first_record_of_a_post_counts_it(stores.hashtags.as_ref()).await;
     dead_letters_are_kept_once(stores.hashtags.as_ref()).await;
     counts_are_listed_and_repaired_only_if_unchanged(stores.hashtags.as_ref()).await;
-    // The stored post's event is in the log, keyed by its author.
+    the_mention_graph_is_exact_and_ordered(stores.hashtags.as_ref()).await;
+    // The stored post's event is in the log, keyed by its author and
+    // naming them.
     let records = stores.log.fetch("contract", "posts", 10).await.unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].key.as_deref(), Some(&b"1"[..]));
+    let event: hashtag_core::domain::PostEvent = serde_json::from_slice(&records[0].value).unwrap();
+    assert_eq!(event.author, "Alice");
     idempotency_keys_replay_the_first_post(stores.posts.as_ref()).await;
     let records = stores.log.fetch("contract", "posts", 10).await.unwrap();
     assert_eq!(
@@ -398,6 +499,7 @@ async fn dynamodb_hashtag_store_meets_the_contract() {
     the_first_record_of_a_post_counts_it(&store).await;
     dead_letters_are_kept_once(&store).await;
     counts_are_listed_and_repaired_only_if_unchanged(&store).await;
+    the_mention_graph_is_exact_and_ordered(&store).await;
 }
 
 #[cfg(feature = "aws-stack")]
@@ -433,6 +535,7 @@ async fn aurora_post_store_meets_the_contract() {
     );
     let event: hashtag_core::domain::PostEvent = serde_json::from_str(&events[0].value).unwrap();
     assert_eq!(event.post_id, Id(i64::MAX - 1));
+    assert_eq!(event.author, "Alice", "the event names its author");
     idempotency_keys_replay_the_first_post(&store).await;
     assert_eq!(
         store.unpublished(10).await.unwrap().len(),

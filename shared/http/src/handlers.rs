@@ -9,14 +9,16 @@ use super::pages;
 use super::request::{query_param, read_body, wants_html};
 use super::response::{json, see_other, with_type, ApiError};
 use super::App;
+use hashtag_core::domain::now_ms;
 use hashtag_core::domain::{Post, Username, MAX_TAG_BYTES};
 use hashtag_core::extract::{tag_display, tag_key};
 use hashtag_core::ids::Id;
+use hashtag_core::mentions::{user_key, Decay, Direction, WeightedEdge};
 use hashtag_core::ports::StoreError;
 use hashtag_core::usecases::{self, build_post, NewImages, NewPost};
 
 /// Answers an error as JSON, or as an HTML page when a browser asked.
-pub(super) fn error_response(req: &Request<Body>, e: ApiError) -> Response<Body> {
+pub(crate) fn error_response(req: &Request<Body>, e: ApiError) -> Response<Body> {
     if wants_html(req) {
         pages::error(&e)
     } else {
@@ -218,8 +220,12 @@ pub async fn get_post(app: &App, req: &Request<Body>, raw_id: &str) -> Response<
     finish(req, result)
 }
 
-/// `GET /users/{name}`: a user (as JSON, or their page for browsers), found
-/// in any casing; 404 for a name nobody registered.
+/// Edges listed each way on a user page.
+const USER_PAGE_EDGES: usize = 10;
+
+/// `GET /users/{name}`: a user (as JSON, or their page for browsers, with
+/// whom they mention most and who mentions them most), found in any
+/// casing; 404 for a name nobody registered.
 pub async fn user_page(app: &App, req: &Request<Body>, name: &str) -> Response<Body> {
     let result = async {
         let unknown = || ApiError::not_found(format!("no user is named {name}"));
@@ -230,7 +236,22 @@ pub async fn user_page(app: &App, req: &Request<Body>, name: &str) -> Response<B
             .await?
             .ok_or_else(unknown)?;
         Ok(if wants_html(req) {
-            pages::user(&user)
+            let decay = Decay::configured();
+            let now = now_ms();
+            let key = user_key(&user.username);
+            let mut lists = [Direction::Out, Direction::In].map(|_| Vec::new());
+            for (list, direction) in lists.iter_mut().zip([Direction::Out, Direction::In]) {
+                let edges = app
+                    .hashtags()?
+                    .strongest(&key, direction, USER_PAGE_EDGES, decay.min_log_weight(now))
+                    .await?;
+                *list = edges
+                    .iter()
+                    .map(|e| WeightedEdge::of(e, direction, &decay, now))
+                    .collect();
+            }
+            let [out, incoming] = lists;
+            pages::user(&user, &out, &incoming, decay.half_life_days())
         } else {
             json(StatusCode::OK, &user)
         })

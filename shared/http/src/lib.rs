@@ -4,6 +4,8 @@
 //! serves them with hyper).
 
 mod handlers;
+mod mention_routes;
+mod multipart;
 mod pages;
 mod request;
 mod response;
@@ -16,11 +18,16 @@ pub use response::ApiError;
 pub use router::{route, route_function, Function, Route, ROUTES};
 
 use hashtag_core::ids::IdGenerator;
-use hashtag_core::ports::{PostStore, TagPages};
+use hashtag_core::ports::{MentionGraph, PostStore, ReadModels};
 
 /// Largest request body accepted by default: a 2,200-character caption in a
 /// 4-byte script plus twenty 2 KB image URLs fits comfortably.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Largest file `POST /mentions/import` takes in one request: under
+/// Lambda's 6 MB request payload. Larger files go through
+/// `hashtag import-mentions`, which streams them from disk.
+pub const MAX_IMPORT_BYTES: usize = 5 * 1024 * 1024;
 
 /// What the handlers work with: the stores behind their ports and the id
 /// generator. Built once per process (per Lambda container).
@@ -28,10 +35,13 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct App {
     /// Users, posts, images, and the outbox of post events.
     pub posts: Arc<dyn PostStore>,
-    /// Tag counts and top posts. `None` in the write-side Lambda functions
-    /// (register, create-post), which never read tags: their bootstraps
-    /// then do not link the DynamoDB client.
-    pub hashtags: Option<Arc<dyn TagPages>>,
+    /// Tag counts, top posts and the mention graph. `None` in the
+    /// write-side Lambda functions (register, create-post), which never
+    /// read them.
+    pub hashtags: Option<Arc<dyn ReadModels>>,
+    /// Where imported mentions go (`POST /mentions/import`): the hashtag
+    /// table. `None` in the functions that serve no import.
+    pub graph: Option<Arc<dyn MentionGraph>>,
     /// Snowflake ids for users, posts and images.
     pub ids: Arc<IdGenerator>,
     /// Requests with a larger body get 413.
@@ -42,21 +52,38 @@ impl App {
     /// The handlers' state on these stores, minting ids as `worker_id`.
     pub fn new(
         posts: Arc<dyn PostStore>,
-        hashtags: Option<Arc<dyn TagPages>>,
+        hashtags: Option<Arc<dyn ReadModels>>,
         worker_id: u16,
         max_body_bytes: usize,
     ) -> Result<App, String> {
         Ok(App {
             posts,
             hashtags,
+            graph: None,
             ids: Arc::new(IdGenerator::new(worker_id)?),
             max_body_bytes,
         })
     }
 
+    /// The app, serving mention imports into `graph`.
+    pub fn with_graph(mut self, graph: Arc<dyn MentionGraph>) -> App {
+        self.graph = Some(graph);
+        self
+    }
+
+    /// Largest body accepted on `path`: an imported file may be larger
+    /// than any other request (up to [`MAX_IMPORT_BYTES`]).
+    pub fn body_limit(&self, path: &str) -> usize {
+        if mention_routes::IMPORT_PATHS.contains(&path) {
+            self.max_body_bytes.max(MAX_IMPORT_BYTES)
+        } else {
+            self.max_body_bytes
+        }
+    }
+
     /// The hashtag store, or 503 where this process has none (a write-side
     /// function sent a read route: a wiring mistake, not the client's).
-    pub fn hashtags(&self) -> Result<&dyn TagPages, ApiError> {
+    pub fn hashtags(&self) -> Result<&dyn ReadModels, ApiError> {
         self.hashtags.as_deref().ok_or_else(|| {
             ApiError::new(
                 http::StatusCode::SERVICE_UNAVAILABLE,

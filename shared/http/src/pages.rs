@@ -10,6 +10,7 @@ use http::{Response, StatusCode};
 use super::response::{html, see_other, ApiError};
 use hashtag_core::domain::{Post, TagPage, TopPost, User};
 use hashtag_core::extract::{extract, tag_key, EntityKind};
+use hashtag_core::mentions::WeightedEdge;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 #[derive(Template)]
@@ -173,20 +174,54 @@ pub fn post(post: &Post, author: Option<&User>) -> Response<Body> {
     )
 }
 
+/// One line of a user's mention list.
+struct EdgeLine {
+    user: String,
+    link: String,
+    /// Two decimals.
+    weight: String,
+    mentions: u64,
+}
+
+impl EdgeLine {
+    fn of(edge: &WeightedEdge) -> Self {
+        EdgeLine {
+            link: user_path(&edge.user),
+            user: edge.user.clone(),
+            weight: format!("{:.2}", edge.weight),
+            mentions: edge.mentions,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "user.html")]
 struct UserView<'a> {
     user: &'a User,
     joined: String,
+    mentions_out: Vec<EdgeLine>,
+    mentions_in: Vec<EdgeLine>,
+    half_life: String,
+    json_link: String,
 }
 
-/// A user's page: who they are, and the id the post form asks for.
-pub fn user(user: &User) -> Response<Body> {
+/// A user's page: who they are, the id the post form asks for, whom they
+/// mention most and who mentions them most (weights decayed to now).
+pub fn user(
+    user: &User,
+    mentions_out: &[WeightedEdge],
+    mentions_in: &[WeightedEdge],
+    half_life_days: f64,
+) -> Response<Body> {
     render(
         StatusCode::OK,
         UserView {
             user,
             joined: readable_time(&user.created_at),
+            mentions_out: mentions_out.iter().map(EdgeLine::of).collect(),
+            mentions_in: mentions_in.iter().map(EdgeLine::of).collect(),
+            half_life: format!("{half_life_days}"),
+            json_link: format!("{}/mentions", user_path(&user.username)),
         },
     )
 }

@@ -10,6 +10,7 @@ use super::handlers::{
     create_post, error_response, favicon, get_post, hashtag_summary, health, home, not_found,
     placeholder_image, register, tag_lookup, tag_page, user_page,
 };
+use super::mention_routes::{import_mentions, user_mentions};
 use super::request::path_param;
 use super::response::ApiError;
 use super::App;
@@ -49,13 +50,15 @@ enum Handler {
     Tag,
     Post,
     User,
+    UserMentions,
+    ImportMentions,
     Image,
     Favicon,
     HashtagSummary,
 }
 
 /// One route: a method and a path in API Gateway's syntax (`{name}` for
-/// one path segment, only as the last one).
+/// one path segment, at most one per path).
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     /// The method (a `GET` route answers `HEAD` too).
@@ -98,6 +101,24 @@ pub const ROUTES: &[Route] = &[
     route_of("GET", "/tags/{name}", Function::Summary, Handler::Tag),
     route_of("GET", "/posts/{id}", Function::Summary, Handler::Post),
     route_of("GET", "/users/{name}", Function::Summary, Handler::User),
+    route_of(
+        "GET",
+        "/users/{name}/mentions",
+        Function::Summary,
+        Handler::UserMentions,
+    ),
+    route_of(
+        "POST",
+        "/mentions/import",
+        Function::CreatePost,
+        Handler::ImportMentions,
+    ),
+    route_of(
+        "POST",
+        "/upload_csv",
+        Function::CreatePost,
+        Handler::ImportMentions,
+    ),
     route_of("GET", "/images/{file}", Function::Summary, Handler::Image),
     route_of("GET", "/favicon.ico", Function::Summary, Handler::Favicon),
     route_of(
@@ -114,8 +135,9 @@ impl Route {
     fn matches<'p>(&self, path: &'p str) -> Option<Option<&'p str>> {
         match self.path.split_once('{') {
             None => (self.path == path).then_some(None),
-            Some((prefix, _)) => {
-                let segment = path.strip_prefix(prefix)?;
+            Some((prefix, rest)) => {
+                let suffix = rest.split_once('}').map_or("", |(_, s)| s);
+                let segment = path.strip_prefix(prefix)?.strip_suffix(suffix)?;
                 (!segment.is_empty() && !segment.contains('/')).then_some(Some(segment))
             }
         }
@@ -172,6 +194,8 @@ async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Respons
         Handler::Image => placeholder_image(&req, &param),
         Handler::Favicon => favicon(),
         Handler::User => user_page(app, &req, &param).await,
+        Handler::UserMentions => user_mentions(app, &req, &param).await,
+        Handler::ImportMentions => import_mentions(app, &req).await,
         Handler::HashtagSummary => hashtag_summary(app, &req).await,
     }
 }

@@ -23,9 +23,14 @@ use lambda_http::{service_fn, Body};
 use lambda_runtime::LambdaEvent;
 
 use hashtag_aws::env::{aurora_store, dynamo_store, env_or, worker_id};
-use hashtag_core::consumer::{handle_post_batch, handle_ranking_batch, BatchReport};
+use hashtag_core::consumer::{
+    handle_mention_batch, handle_post_batch, handle_ranking_batch, BatchReport,
+};
+use hashtag_core::mentions::Decay;
 use hashtag_core::metrics::emf_line;
-use hashtag_core::ports::{EventPublisher, HashtagStore, PostStore, StoreError, TagPages};
+use hashtag_core::ports::{
+    EventPublisher, HashtagStore, MentionGraph, PostStore, ReadModels, StoreError,
+};
 use hashtag_core::record::Batch;
 use hashtag_core::usecases::{relay_outbox, PublishingPosts, RELAY_MIN_AGE_SECONDS};
 use hashtag_http::{route_function, App, Function, DEFAULT_MAX_BODY_BYTES};
@@ -39,7 +44,12 @@ pub trait HttpFunction {
     const FUNCTION: Function;
     /// The hashtag store, for the function that reads tags; the others
     /// have none, so their bootstraps do not contain the DynamoDB client.
-    fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn TagPages>>, StoreError> {
+    fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn ReadModels>>, StoreError> {
+        let _ = config;
+        Ok(None)
+    }
+    /// The mention graph, for the function that imports mentions.
+    fn graph(config: &SdkConfig) -> Result<Option<Arc<dyn MentionGraph>>, StoreError> {
         let _ = config;
         Ok(None)
     }
@@ -52,11 +62,15 @@ impl HttpFunction for Register {
     const FUNCTION: Function = Function::Register;
 }
 
-/// `POST /posts`, `POST /create_post`.
+/// `POST /posts`, `POST /create_post`, and the imports of mentions
+/// (`POST /mentions/import`, `POST /upload_csv`): the content writes.
 pub struct CreatePost;
 
 impl HttpFunction for CreatePost {
     const FUNCTION: Function = Function::CreatePost;
+    fn graph(config: &SdkConfig) -> Result<Option<Arc<dyn MentionGraph>>, StoreError> {
+        Ok(Some(Arc::new(dynamo_store(config)?)))
+    }
 }
 
 /// The read side: tag pages, post pages, home page, placeholder images.
@@ -64,7 +78,7 @@ pub struct Summary;
 
 impl HttpFunction for Summary {
     const FUNCTION: Function = Function::Summary;
-    fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn TagPages>>, StoreError> {
+    fn hashtags(config: &SdkConfig) -> Result<Option<Arc<dyn ReadModels>>, StoreError> {
         Ok(Some(Arc::new(dynamo_store(config)?)))
     }
 }
@@ -90,6 +104,16 @@ impl KafkaFunction for HashtagConsumer {
     }
 }
 
+/// Builds the mention graph from the posts topic (its own consumer group).
+pub struct MentionConsumer;
+
+impl KafkaFunction for MentionConsumer {
+    const NAME: &'static str = "mention-consumer";
+    async fn handle(store: &dyn HashtagStore, batch: &Batch) -> Result<BatchReport, StoreError> {
+        handle_mention_batch(store, batch, Decay::configured()).await
+    }
+}
+
 /// Applies rankings from the top-posts topic.
 pub struct TopPostsConsumer;
 
@@ -101,11 +125,12 @@ impl KafkaFunction for TopPostsConsumer {
 }
 
 /// The handlers' [`App`] on the AWS adapters: the Aurora post store
-/// (publishing through `publisher` if any) and `hashtags`.
+/// (publishing through `publisher` if any), `hashtags` and `graph`.
 pub async fn aws_app(
     config: &SdkConfig,
     publisher: Option<Arc<dyn EventPublisher>>,
-    hashtags: Option<Arc<dyn TagPages>>,
+    hashtags: Option<Arc<dyn ReadModels>>,
+    graph: Option<Arc<dyn MentionGraph>>,
 ) -> Result<App, lambda_runtime::Error> {
     let aurora = Arc::new(aurora_store(config)?);
     let worker_id = worker_id(&aurora).await?;
@@ -114,7 +139,11 @@ pub async fn aws_app(
         None => aurora,
     };
     let max_body = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
-    Ok(App::new(posts, hashtags, worker_id, max_body)?)
+    let app = App::new(posts, hashtags, worker_id, max_body)?;
+    Ok(match graph {
+        Some(graph) => app.with_graph(graph),
+        None => app,
+    })
 }
 
 /// `lambda_http`'s request as the handlers take it.
@@ -152,7 +181,8 @@ pub async fn run_http<F: HttpFunction>(
     publisher: Option<Arc<dyn EventPublisher>>,
 ) -> Result<(), lambda_runtime::Error> {
     let hashtags = F::hashtags(&config)?;
-    let app = Arc::new(aws_app(&config, publisher, hashtags).await?);
+    let graph = F::graph(&config)?;
+    let app = Arc::new(aws_app(&config, publisher, hashtags, graph).await?);
     lambda_http::run(service_fn(move |req: lambda_http::Request| {
         let app = app.clone();
         async move {

@@ -80,6 +80,7 @@ fn batch(captions: &[String]) -> (Vec<PostEvent>, Vec<LogRecord>) {
         .map(|(i, caption)| PostEvent {
             post_id: Id(1_000_000 + i as i64),
             user_id: Id((i % 997) as i64),
+            author: format!("user{}", i % 997),
             caption: caption.clone(),
             image_url: format!("/img/{i}.jpg"),
             created_at: "2026-11-22T10:00:00.000Z".into(),

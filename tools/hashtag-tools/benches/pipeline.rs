@@ -51,6 +51,7 @@ fn stream() -> Vec<LogRecord> {
             let event = PostEvent {
                 post_id,
                 user_id: Id(FIRST_ID - 1 - post.author as i64),
+                author: format!("user{}", post.author),
                 caption: post.caption,
                 image_url: format!("/images/{post_id}.svg"),
                 created_at: "2026-11-24T10:00:00.000Z".into(),
