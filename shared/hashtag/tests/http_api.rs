@@ -376,3 +376,166 @@ fn a_retry_with_the_same_idempotency_key_creates_nothing() {
         metrics.body
     );
 }
+
+/// Polls `path` until `ready` holds on its JSON, for up to 10 seconds (the
+/// consumers are asynchronous); returns the last answer.
+fn wait_for_json(
+    server: &Server,
+    path: &str,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = server.get(path).json();
+        if ready(&body) || std::time::Instant::now() > deadline {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The users and mention counts of a `/users/{name}/mentions` answer.
+fn edges(body: &serde_json::Value) -> Vec<(String, u64)> {
+    body["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .map(|e| {
+                    let user = e["user"].as_str().unwrap_or_default().to_string();
+                    (user, e["mentions"].as_u64().unwrap_or_default())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn mentions_make_a_weighted_graph_on_user_pages() {
+    let dir = TempDir::new("mentions");
+    let server = Server::start(&dir.0, &["--batching-window-ms", "100"]);
+    let ann = server.register("ann");
+    let bob = server.register("bob");
+    server.create_post(&ann, "hi @bob @Bob and @Carl #x");
+    server.create_post(&ann, "again @bob");
+    server.create_post(&bob, "thanks @ANN");
+    let out = wait_for_json(&server, "/users/ann/mentions", |b| edges(b).len() == 2);
+    // A user mentioned twice in one post counts once for it.
+    assert_eq!(
+        edges(&out),
+        vec![("bob".to_string(), 2), ("Carl".to_string(), 1)],
+        "{out}"
+    );
+    let weight = out["edges"][0]["weight"].as_f64().unwrap();
+    assert!(
+        weight > 1.99 && weight <= 2.0,
+        "fresh mentions weigh 1: {out}"
+    );
+    assert_eq!(out["half_life_days"], 7.0);
+    let incoming = wait_for_json(&server, "/users/ann/mentions?direction=in", |b| {
+        !edges(b).is_empty()
+    });
+    assert_eq!(edges(&incoming), vec![("bob".to_string(), 1)], "{incoming}");
+    let mutual = server.get("/users/ANN/mentions?direction=mutual").json();
+    assert_eq!(edges(&mutual), vec![("bob".to_string(), 3)], "{mutual}");
+    let limited = server.get("/users/ann/mentions?limit=1").json();
+    assert_eq!(edges(&limited).len(), 1);
+    let between = server.get("/users/ann/mentions?with=BOB").json();
+    assert_eq!(between["mentions"], 2, "{between}");
+    // Unregistered names are nodes too: Carl's incoming edge is kept.
+    let carl = server.get("/users/carl/mentions?direction=in").json();
+    assert_eq!(edges(&carl), vec![("ann".to_string(), 1)], "{carl}");
+    // The page lists both directions, linked.
+    let page = server.get_html("/users/ann");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Mentions most"), "{}", page.body);
+    assert!(page.body.contains("<a href=\"/users/bob\">@bob</a>"));
+    assert!(page.body.contains("<a href=\"/users/Carl\">@Carl</a>"));
+    // Bad queries are 400s that say what is wrong.
+    server
+        .get("/users/ann/mentions?direction=sideways")
+        .assert_error(400, "invalid_direction");
+    server
+        .get("/users/ann/mentions?limit=0")
+        .assert_error(400, "invalid_limit");
+    server
+        .get("/users/not%20a%20name/mentions")
+        .assert_error(400, "invalid_username");
+    server
+        .get("/users/ann/mentions?with=no%20one")
+        .assert_error(400, "invalid_username");
+}
+
+#[test]
+fn csv_imports_feed_the_graph_once_and_report_bad_rows() {
+    let dir = TempDir::new("import");
+    let server = Server::start(&dir.0, &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let file = format!(
+        "text,timestamp,username\n\
+         morning @ann,{now},dora\n\
+         \"lunch, with @ann\",{now},dora\n\
+         no timestamp @ann,,dora\n\
+         @ann,{now},not a name\n"
+    );
+    let import = |path: &str, content_type: &str, body: &[u8]| {
+        request(
+            &server.addr,
+            "POST",
+            path,
+            &[("Content-Type", content_type)],
+            body,
+        )
+    };
+    let res = import("/mentions/import", "text/csv", file.as_bytes());
+    assert_eq!(res.status, 200, "{}", res.body);
+    let report = res.json();
+    assert_eq!(
+        (
+            &report["imported"],
+            &report["rejected"],
+            &report["edges_written"]
+        ),
+        (&json!(2), &json!(2), &json!(1)),
+        "{report}"
+    );
+    assert_eq!(report["rejections"][0]["row"], 4);
+    assert_eq!(report["rejections"][1]["row"], 5);
+    let again = import("/mentions/import", "text/csv", file.as_bytes()).json();
+    assert_eq!(
+        again["edges_written"], 0,
+        "the same file changes nothing: {again}"
+    );
+    let into_ann = server.get("/users/ann/mentions?direction=in").json();
+    assert_eq!(
+        edges(&into_ann),
+        vec![("dora".to_string(), 2)],
+        "{into_ann}"
+    );
+    // The seed's route takes the upload form's multipart body.
+    let form = format!(
+        "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\nhello @dora,{now},ann\r\n--b0undary--\r\n"
+    );
+    let res = import(
+        "/upload_csv",
+        "multipart/form-data; boundary=b0undary",
+        form.as_bytes(),
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["imported"], 1);
+    let mutual = server.get("/users/dora/mentions?direction=mutual").json();
+    assert_eq!(edges(&mutual), vec![("ann".to_string(), 3)], "{mutual}");
+    import("/mentions/import", "application/json", b"{}")
+        .assert_error(415, "unsupported_media_type");
+    import("/mentions/import", "text/csv", b"  \n").assert_error(400, "empty_file");
+    import(
+        "/upload_csv",
+        "multipart/form-data; boundary=x",
+        b"--x\r\nbroken",
+    )
+    .assert_error(400, "invalid_multipart");
+}
