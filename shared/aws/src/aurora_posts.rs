@@ -10,7 +10,7 @@ use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use aws_sdk_rdsdata::Client;
 
 use super::sdk_error;
-use hashtag_core::domain::{Image, Post, User, Username, POSTS_TOPIC};
+use hashtag_core::domain::{Image, Post, TopPost, User, Username, POSTS_TOPIC};
 use hashtag_core::ids::{Id, MAX_WORKER_ID};
 use hashtag_core::ports::{
     Created, Outbox, OutboxEvent, OutboxRound, PostStore, PostText, StoreError,
@@ -58,6 +58,8 @@ const MIGRATIONS: &[&str] = &[
         created_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (user_id, key)
     )",
+    // The user page's newest posts of an author.
+    "CREATE INDEX posts_by_author ON posts (user_id, post_id)",
 ];
 
 /// Caption bytes per page of `captions_after`: a caption escaped as JSON
@@ -573,6 +575,31 @@ impl PostStore for AuroraPostStore {
                 value,
             }),
         })
+    }
+
+    async fn recent_posts_by(&self, user_id: Id, limit: usize) -> Result<Vec<TopPost>, StoreError> {
+        let out = self
+            .statement(
+                "SELECT p.post_id, i.url FROM posts p
+                 JOIN images i ON i.post_id = p.post_id AND i.position = 0
+                 WHERE p.user_id = :user_id ORDER BY p.post_id DESC LIMIT :limit",
+                None,
+            )
+            .parameters(long("user_id", user_id.0))
+            .parameters(long("limit", limit as i64))
+            .send()
+            .await
+            .map_err(|e| sdk_error("read recent posts", e))?;
+        out.records()
+            .iter()
+            .map(|r| match r.as_slice() {
+                [id, url] => Ok(TopPost {
+                    post_id: Id(field_i64(id)?),
+                    image_url: field_string(url)?,
+                }),
+                _ => Err(StoreError::Backend("unexpected recent post row".into())),
+            })
+            .collect()
     }
 
     async fn captions_after(&self, after: Id, limit: usize) -> Result<Vec<PostText>, StoreError> {

@@ -17,7 +17,7 @@ use std::io::Read;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{parse_rfc3339_ms, validate_caption, Username};
+use crate::domain::{parse_rfc3339_ms, Username, MAX_CAPTION_CHARS};
 use crate::mentions::{aggregate_mentions, Decay, MentionText};
 use crate::ports::{MentionGraph, StoreError};
 
@@ -131,7 +131,13 @@ fn check_row(record: &csv::StringRecord, first: bool, now_ms: i64) -> Result<Opt
     if text.trim().is_empty() {
         return Err("the text is empty".into());
     }
-    validate_caption(text).map_err(|e| e.message)?;
+    // A post's length rule; its hashtag rules do not concern the graph.
+    let chars = text.chars().count();
+    if chars > MAX_CAPTION_CHARS {
+        return Err(format!(
+            "the text has {chars} characters; at most {MAX_CAPTION_CHARS} are allowed"
+        ));
+    }
     let at_ms = parse_timestamp(timestamp, now_ms)?;
     let author = Username::parse(username.trim()).map_err(|e| e.message)?;
     Ok(Some(Row {

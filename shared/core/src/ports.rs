@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use crate::aggregate::TagContribution;
-use crate::domain::{Post, Ranking, TagPage, User, Username};
+use crate::domain::{Post, Ranking, TagPage, TopPost, User, Username};
 use crate::ids::Id;
 use crate::mentions::{Direction, EdgeContribution, StoredEdge};
 use crate::record::LogRecord;
@@ -117,6 +117,10 @@ pub trait PostStore: Send + Sync {
     /// A user by name, in any casing (names are unique regardless of case):
     /// the user page an `@mention` links to.
     async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError>;
+
+    /// The newest `limit` posts of a user, newest first, as their cover
+    /// images: the user page's grid.
+    async fn recent_posts_by(&self, user_id: Id, limit: usize) -> Result<Vec<TopPost>, StoreError>;
 
     /// Up to `limit` posts with an id above `after`, in id order, with
     /// their author's name: what `reconcile` recounts tags and mentions

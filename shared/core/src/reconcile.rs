@@ -293,7 +293,7 @@ pub async fn reconcile_mentions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Post, User, Username};
+    use crate::domain::{Post, TopPost, User, Username};
     use crate::ids::EPOCH_MS;
     use crate::ports::{Created, PostClaim};
     use async_trait::async_trait;
@@ -317,6 +317,9 @@ mod tests {
             unreachable!("reconcile reads captions")
         }
         async fn user_by_name(&self, _: &Username) -> Result<Option<User>, StoreError> {
+            unreachable!("reconcile reads captions")
+        }
+        async fn recent_posts_by(&self, _: Id, _: usize) -> Result<Vec<TopPost>, StoreError> {
             unreachable!("reconcile reads captions")
         }
         async fn captions_after(

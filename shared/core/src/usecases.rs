@@ -9,8 +9,8 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::domain::{
-    rfc3339_ms, validate_caption, validate_image_url, Image, Invalid, Post, User, Username,
-    MAX_IMAGES,
+    rfc3339_ms, validate_caption, validate_image_url, Image, Invalid, Post, TopPost, User,
+    Username, MAX_IMAGES,
 };
 use crate::ids::{id_time_ms, Id, IdGenerator};
 use crate::ports::{Created, EventPublisher, Outbox, PostStore, PostText, StoreError};
@@ -163,6 +163,10 @@ impl<S: PostStore + Outbox> PostStore for PublishingPosts<S> {
 
     async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
         self.store.user_by_name(username).await
+    }
+
+    async fn recent_posts_by(&self, user_id: Id, limit: usize) -> Result<Vec<TopPost>, StoreError> {
+        self.store.recent_posts_by(user_id, limit).await
     }
 
     async fn captions_after(&self, after: Id, limit: usize) -> Result<Vec<PostText>, StoreError> {

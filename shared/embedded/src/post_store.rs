@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::db::backend;
 use super::event_log::EventLog;
 use super::group_commit::GroupCommit;
-use hashtag_core::domain::{Image, Post, User, Username, POSTS_TOPIC};
+use hashtag_core::domain::{Image, Post, TopPost, User, Username, POSTS_TOPIC};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::{Created, PostStore, PostText, StoreError};
 
@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS images (
     url TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS images_by_post ON images (post_id, position);
+CREATE INDEX IF NOT EXISTS posts_by_author ON posts (user_id, post_id);
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     user_id INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -229,6 +230,26 @@ impl PostStore for SqlitePostStore {
         self.log
             .db()
             .read(move |conn| read_post(conn, post_id))
+            .await
+    }
+
+    async fn recent_posts_by(&self, user_id: Id, limit: usize) -> Result<Vec<TopPost>, StoreError> {
+        self.log
+            .db()
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT p.post_id, i.url FROM posts p JOIN images i ON i.post_id = p.post_id AND i.position = 0
+                         WHERE p.user_id = ?1 ORDER BY p.post_id DESC LIMIT ?2",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![user_id.0, limit as i64], |r| {
+                        Ok(TopPost { post_id: Id(r.get(0)?), image_url: r.get(1)? })
+                    })
+                    .map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)
+            })
             .await
     }
 

@@ -240,10 +240,11 @@ pub async fn loadgen(options: Loadgen) -> Result<(), String> {
         "{}",
         serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
     );
-    if !summary.mismatches.is_empty() {
+    if !summary.mismatches.is_empty() || !summary.edge_mismatches.is_empty() {
         eprintln!(
-            "{} tags differ from what was sent",
-            summary.mismatches.len()
+            "{} tags and {} mention edges differ from what was sent",
+            summary.mismatches.len(),
+            summary.edge_mismatches.len()
         );
         std::process::exit(3);
     }

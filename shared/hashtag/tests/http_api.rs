@@ -449,6 +449,13 @@ fn mentions_make_a_weighted_graph_on_user_pages() {
     let page = server.get_html("/users/ann");
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Mentions most"), "{}", page.body);
+    // And their newest posts, as on a tag page.
+    assert_eq!(
+        page.body.matches("<a href=\"/posts/").count(),
+        2,
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("<a href=\"/users/bob\">@bob</a>"));
     assert!(page.body.contains("<a href=\"/users/Carl\">@Carl</a>"));
     // Bad queries are 400s that say what is wrong.

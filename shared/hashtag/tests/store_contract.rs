@@ -220,6 +220,20 @@ async fn idempotency_keys_replay_the_first_post(store: &dyn PostStore) {
     };
     assert_eq!(captions, vec![text(100, "Alice"), text(400, "bob")]);
     assert_eq!(store.captions_after(Id(100), 1).await.unwrap().len(), 1);
+    // A user's newest posts, with their covers.
+    let ids = |posts: Vec<TopPost>| posts.into_iter().map(|p| p.post_id).collect::<Vec<_>>();
+    let alices = store.recent_posts_by(Id(1), 10).await.unwrap();
+    assert_eq!(ids(alices.clone()), vec![Id(i64::MAX - 1), Id(100)]);
+    assert_eq!(alices[1].image_url, "https://img/k");
+    assert_eq!(
+        ids(store.recent_posts_by(Id(1), 1).await.unwrap()),
+        vec![Id(i64::MAX - 1)]
+    );
+    assert_eq!(
+        ids(store.recent_posts_by(Id(2), 10).await.unwrap()),
+        vec![Id(400)]
+    );
+    assert!(store.recent_posts_by(Id(3), 10).await.unwrap().is_empty());
 }
 
 /// Creates arriving together (which the embedded store commits as one

@@ -13,7 +13,9 @@ use hashtag_core::domain::now_ms;
 use hashtag_core::domain::{Post, Username, MAX_TAG_BYTES};
 use hashtag_core::extract::{tag_display, tag_key};
 use hashtag_core::ids::Id;
-use hashtag_core::mentions::{user_key, Decay, Direction, WeightedEdge};
+use hashtag_core::mentions::{user_key, Decay, Direction};
+
+use super::mention_routes::strongest_now;
 use hashtag_core::ports::StoreError;
 use hashtag_core::usecases::{self, build_post, NewImages, NewPost};
 
@@ -222,10 +224,12 @@ pub async fn get_post(app: &App, req: &Request<Body>, raw_id: &str) -> Response<
 
 /// Edges listed each way on a user page.
 const USER_PAGE_EDGES: usize = 10;
+/// The user's newest posts on their page.
+const USER_PAGE_POSTS: usize = 24;
 
 /// `GET /users/{name}`: a user (as JSON, or their page for browsers, with
-/// whom they mention most and who mentions them most), found in any
-/// casing; 404 for a name nobody registered.
+/// their newest posts, whom they mention most and who mentions them most),
+/// found in any casing; 404 for a name nobody registered.
 pub async fn user_page(app: &App, req: &Request<Body>, name: &str) -> Response<Body> {
     let result = async {
         let unknown = || ApiError::not_found(format!("no user is named {name}"));
@@ -239,19 +243,14 @@ pub async fn user_page(app: &App, req: &Request<Body>, name: &str) -> Response<B
             let decay = Decay::configured();
             let now = now_ms();
             let key = user_key(&user.username);
-            let mut lists = [Direction::Out, Direction::In].map(|_| Vec::new());
-            for (list, direction) in lists.iter_mut().zip([Direction::Out, Direction::In]) {
-                let edges = app
-                    .hashtags()?
-                    .strongest(&key, direction, USER_PAGE_EDGES, decay.min_log_weight(now))
-                    .await?;
-                *list = edges
-                    .iter()
-                    .map(|e| WeightedEdge::of(e, direction, &decay, now))
-                    .collect();
-            }
-            let [out, incoming] = lists;
-            pages::user(&user, &out, &incoming, decay.half_life_days())
+            let graph = app.hashtags()?;
+            let out = strongest_now(graph, &key, Direction::Out, USER_PAGE_EDGES, now).await?;
+            let incoming = strongest_now(graph, &key, Direction::In, USER_PAGE_EDGES, now).await?;
+            let posts = app
+                .posts
+                .recent_posts_by(user.user_id, USER_PAGE_POSTS)
+                .await?;
+            pages::user(&user, &posts, &out, &incoming, decay.half_life_days())
         } else {
             json(StatusCode::OK, &user)
         })

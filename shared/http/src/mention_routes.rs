@@ -13,6 +13,7 @@ use super::App;
 use hashtag_core::domain::{now_ms, rfc3339_ms, Username};
 use hashtag_core::mention_import::{self, ImportSource};
 use hashtag_core::mentions::{mutual, user_key, Decay, Direction, WeightedEdge, MAX_EDGES_LISTED};
+use hashtag_core::ports::ReadModels;
 
 /// The paths of the import, which take larger bodies (see
 /// [`App::body_limit`]).
@@ -41,6 +42,25 @@ struct EdgeBetween {
     at: String,
     weight: f64,
     mentions: u64,
+}
+
+/// The strongest edges of the user with key `user` in `direction`,
+/// decayed to `now_ms`: what the user page and the JSON route list.
+pub(crate) async fn strongest_now(
+    graph: &dyn ReadModels,
+    user: &str,
+    direction: Direction,
+    limit: usize,
+    now_ms: i64,
+) -> Result<Vec<WeightedEdge>, ApiError> {
+    let decay = Decay::configured();
+    let edges = graph
+        .strongest(user, direction, limit, decay.min_log_weight(now_ms))
+        .await?;
+    Ok(edges
+        .iter()
+        .map(|e| WeightedEdge::of(e, direction, &decay, now_ms))
+        .collect())
 }
 
 fn username(raw: &str, what: &str) -> Result<Username, ApiError> {
@@ -99,9 +119,9 @@ pub async fn user_mentions(app: &App, req: &Request<Body>, name: &str) -> Respon
         }
         let limit = limit(req)?;
         let direction = query_param(req, "direction").unwrap_or_else(|| "out".into());
-        let floor = decay.min_log_weight(now);
         let (direction, edges) = match direction.as_str() {
             "mutual" => {
+                let floor = decay.min_log_weight(now);
                 let out = graph
                     .strongest(&key, Direction::Out, MAX_EDGES_LISTED, floor)
                     .await?;
@@ -119,17 +139,15 @@ pub async fn user_mentions(app: &App, req: &Request<Body>, name: &str) -> Respon
                         "direction must be out, in or mutual",
                     )
                 })?;
-                let edges = graph.strongest(&key, direction, limit, floor).await?;
                 let label = if direction == Direction::Out {
                     "out"
                 } else {
                     "in"
                 };
-                let weighted = edges
-                    .iter()
-                    .map(|e| WeightedEdge::of(e, direction, &decay, now))
-                    .collect();
-                (label, weighted)
+                (
+                    label,
+                    strongest_now(graph, &key, direction, limit, now).await?,
+                )
             }
         };
         Ok(json(

@@ -199,16 +199,19 @@ impl EdgeLine {
 struct UserView<'a> {
     user: &'a User,
     joined: String,
+    posts: &'a [TopPost],
     mentions_out: Vec<EdgeLine>,
     mentions_in: Vec<EdgeLine>,
     half_life: String,
     json_link: String,
 }
 
-/// A user's page: who they are, the id the post form asks for, whom they
-/// mention most and who mentions them most (weights decayed to now).
+/// A user's page: who they are, the id the post form asks for, their
+/// newest posts, whom they mention most and who mentions them most
+/// (weights decayed to now).
 pub fn user(
     user: &User,
+    posts: &[TopPost],
     mentions_out: &[WeightedEdge],
     mentions_in: &[WeightedEdge],
     half_life_days: f64,
@@ -218,6 +221,7 @@ pub fn user(
         UserView {
             user,
             joined: readable_time(&user.created_at),
+            posts,
             mentions_out: mentions_out.iter().map(EdgeLine::of).collect(),
             mentions_in: mentions_in.iter().map(EdgeLine::of).collect(),
             half_life: format!("{half_life_days}"),

@@ -25,12 +25,11 @@ use std::time::Instant;
 
 use hashtag_core::aggregate::aggregate;
 use hashtag_core::consumer::{decode_posts, handle_post_batch};
-use hashtag_core::domain::{PostEvent, TopPost, POSTS_TOPIC, TOP_POSTS};
+use hashtag_core::domain::{TopPost, POSTS_TOPIC, TOP_POSTS};
 use hashtag_core::ids::Id;
-use hashtag_core::partition::partition_for;
 use hashtag_core::ports::PostClaim;
 use hashtag_core::record::{Batch, LogRecord};
-use hashtag_tools::workload::{Shape, Workload};
+use hashtag_tools::workload::post_records;
 use hashtag_tools::write_cost::{original_increment_units, WriteCost};
 
 const POSTS: usize = 100_000;
@@ -39,39 +38,6 @@ const PARTITIONS: u32 = 4;
 const BATCHES: [usize; 3] = [100, 1_000, 10_000];
 /// Snowflake-sized ids, so item sizes are those of production.
 const FIRST_ID: i64 = 912_423_684_273_078_272;
-
-/// The stream in delivery order: partitions interleaved, each in offset order.
-fn stream() -> Vec<LogRecord> {
-    let mut workload = Workload::new(Shape::default(), USERS);
-    let mut next_offset = [0i64; PARTITIONS as usize];
-    let mut records: Vec<LogRecord> = (0..POSTS)
-        .map(|i| {
-            let post = workload.next_post();
-            let post_id = Id(FIRST_ID + i as i64 * 4096);
-            let event = PostEvent {
-                post_id,
-                user_id: Id(FIRST_ID - 1 - post.author as i64),
-                author: format!("user{}", post.author),
-                caption: post.caption,
-                image_url: format!("/images/{post_id}.svg"),
-                created_at: "2026-11-24T10:00:00.000Z".into(),
-            };
-            let key = event.user_id.0.to_string().into_bytes();
-            let partition = partition_for(&key, PARTITIONS);
-            let offset = next_offset[partition as usize];
-            next_offset[partition as usize] += 1;
-            LogRecord {
-                partition,
-                offset,
-                key: Some(key),
-                value: serde_json::to_vec(&event).expect("event serialises"),
-                timestamp_ms: 0,
-            }
-        })
-        .collect();
-    records.sort_by_key(|r| (r.offset, r.partition));
-    records
-}
 
 /// Writes and units per post, with the ratio to the original design.
 fn write_amplification(records: &[LogRecord], sources: &[String]) {
@@ -198,7 +164,7 @@ fn throughput(records: &[LogRecord]) {
 }
 
 fn main() {
-    let records = stream();
+    let records = post_records(POSTS, USERS, PARTITIONS, FIRST_ID);
     let sources: Vec<String> = (0..PARTITIONS)
         .map(|p| format!("{POSTS_TOPIC}-{p}"))
         .collect();

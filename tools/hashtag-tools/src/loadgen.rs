@@ -11,6 +11,10 @@
 //! - Expected counts are the server's counts before the run plus what the
 //!   run's accepted posts carry, so a server with earlier data checks too
 //!   (as long as nothing else posts meanwhile).
+//! - The mention graph is checked too: the run's authors are new users, so
+//!   each of their edges must count exactly the accepted posts that mention
+//!   its user (`GET /users/{author}/mentions?with=`), for the
+//!   [`EDGES_CHECKED`] most mentioned edges.
 //! - The hashtag consumer's lag (`GET /metrics`) is sampled every 100 ms
 //!   from the first post until the counts match, so a freshness regression
 //!   shows whether the consumer fell behind, by how much and for how long.
@@ -30,6 +34,7 @@ use serde::Serialize;
 
 use crate::workload::{tag, GeneratedPost, Shape, Workload};
 use hashtag_core::extract::distinct_tags;
+use hashtag_core::mentions::{mentioned, user_key};
 
 /// What to send, and where.
 #[derive(Debug, Clone)]
@@ -112,6 +117,14 @@ pub struct Summary {
     /// Tags whose server count differs from the expected one after the
     /// drain timeout, with (expected, found); empty when everything matched.
     pub mismatches: Vec<(String, u64, u64)>,
+    /// Mention edges (author, mentioned) whose count of posts was checked
+    /// (`GET /users/{author}/mentions?with=`), the most mentioned first.
+    pub edges_checked: usize,
+    /// Edges whose count differs after the drain timeout, with (author,
+    /// mentioned, expected, found); empty when everything matched.
+    pub edge_mismatches: Vec<(String, String, u64, u64)>,
+    /// The author of the most mentioned edge: a user page with mentions.
+    pub busiest_author: Option<String>,
     /// The hashtag consumer's lag during the run; `None` when the server
     /// does not report it.
     pub lag: Option<Lag>,
@@ -325,23 +338,30 @@ fn tag_path(key: &str) -> String {
     )
 }
 
-/// The server's count of a tag (0 when it has no page), or no answer.
-async fn count_of(client: &mut Client, key: &str) -> Result<u64, String> {
-    let (status, body) = client.send(Method::GET, &tag_path(key), &[], None).await?;
+/// Path of the edge from `from` to `to` in the mention graph.
+fn edge_path(from: &str, to: &str) -> String {
+    format!("/users/{from}/mentions?with={to}")
+}
+
+/// A count the server shows: `field` of the JSON at `path` (0 when the path
+/// is 404: a tag without a page), or no answer.
+async fn count_of(client: &mut Client, path: &str, field: &str) -> Result<u64, String> {
+    let (status, body) = client.send(Method::GET, path, &[], None).await?;
     match status {
         StatusCode::NOT_FOUND => Ok(0),
-        StatusCode::OK => json_field(&body, "total_posts")
+        StatusCode::OK => json_field(&body, field)
             .and_then(|v| v.as_u64())
-            .ok_or_else(|| "tag page without total_posts".to_string()),
-        other => Err(format!("GET {key}: {other}")),
+            .ok_or_else(|| format!("{path} answered without {field}")),
+        other => Err(format!("GET {path}: {other}")),
     }
 }
 
-/// Counts of `keys` on the server, `concurrency` requests at a time, each
-/// worker on one keep-alive connection.
+/// The counts `field` at `paths` on the server, `concurrency` requests at
+/// a time, each worker on one keep-alive connection.
 async fn counts_of(
     address: &str,
-    keys: &[String],
+    paths: &[String],
+    field: &str,
     concurrency: usize,
 ) -> Result<Vec<u64>, LoadError> {
     let next = AtomicUsize::new(0);
@@ -350,12 +370,12 @@ async fn counts_of(
         let mut found = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(key) = keys.get(i) else { break };
-            found.push((i, count_of(&mut client, key).await?));
+            let Some(path) = paths.get(i) else { break };
+            found.push((i, count_of(&mut client, path, field).await?));
         }
         Ok::<_, String>(found)
     });
-    let mut counts = vec![0; keys.len()];
+    let mut counts = vec![0; paths.len()];
     for worker in futures_util::future::join_all(workers).await {
         for (i, n) in worker.map_err(LoadError)? {
             counts[i] = n;
@@ -394,7 +414,10 @@ async fn report_progress(done: &AtomicUsize, total: usize, started: Instant) {
 async fn probe(address: &str, key: &str, accepted: Instant, timeout: Duration) -> Option<Duration> {
     let mut client = Client::new(address);
     while accepted.elapsed() < timeout {
-        if count_of(&mut client, key).await.is_ok_and(|n| n >= 1) {
+        if count_of(&mut client, &tag_path(key), "total_posts")
+            .await
+            .is_ok_and(|n| n >= 1)
+        {
             return Some(accepted.elapsed());
         }
         // Coarse enough that the probes add little load to the server.
@@ -412,9 +435,14 @@ struct Worker {
     freshness: Vec<Duration>,
 }
 
+/// The name of user `i` of the run `run`.
+fn username(run: &str, i: usize) -> String {
+    format!("lg{run}_{i}")
+}
+
 /// Registers `config.users` users; their ids as the server wrote them.
 async fn register(address: &str, config: &LoadConfig, run: &str) -> Result<Vec<String>, LoadError> {
-    let names: Vec<String> = (0..config.users).map(|i| format!("lg{run}_{i}")).collect();
+    let names: Vec<String> = (0..config.users).map(|i| username(run, i)).collect();
     let results: Vec<Result<String, String>> = stream::iter(names)
         .map(|name| async move {
             let mut client = Client::new(address);
@@ -522,6 +550,9 @@ async fn post_worker(
     sent
 }
 
+/// Posts per mention edge, by (author, mentioned user key).
+type EdgeCounts = HashMap<(String, String), u64>;
+
 /// The summary of what the workers saw, and what the accepted posts add to
 /// each tag (probe tags left out).
 fn tally(
@@ -529,7 +560,8 @@ fn tally(
     workers: Vec<Worker>,
     users: usize,
     seconds: f64,
-) -> (Summary, HashMap<String, u64>) {
+    run: &str,
+) -> (Summary, HashMap<String, u64>, EdgeCounts) {
     let mut summary = Summary {
         users,
         seconds,
@@ -545,6 +577,7 @@ fn tally(
     }
     summary.freshness = Percentiles::of(freshness);
     let mut added: HashMap<String, u64> = HashMap::new();
+    let mut edges = EdgeCounts::new();
     let mut latencies = Vec::new();
     let mut tag_total = 0;
     for (i, outcome) in outcomes {
@@ -559,6 +592,10 @@ fn tally(
                         *added.entry(key).or_default() += 1;
                     }
                 }
+                let author = username(run, post.author);
+                for (to, _) in mentioned(&user_key(&author), &post.caption) {
+                    *edges.entry((author.clone(), to)).or_default() += 1;
+                }
             }
             Err(why) => *summary.posts_failed.entry(why).or_default() += 1,
         }
@@ -568,8 +605,11 @@ fn tally(
     summary.post_latency = Percentiles::of(latencies);
     summary.tags_per_post = tag_total as f64 / summary.posts_accepted.max(1) as f64;
     summary.distinct_tags = added.len();
-    (summary, added)
+    (summary, added, edges)
 }
+
+/// Mention edges checked per run: the strongest (most mentioned) first.
+const EDGES_CHECKED: usize = 500;
 
 /// Runs the load and the checks; see the module documentation.
 pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
@@ -594,7 +634,8 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
         .map(|r| hashtag_core::extract::tag_key(&tag(r)))
         .collect();
     eprintln!("reading the server's counts of {} tags", keys.len());
-    let before = counts_of(address, &keys, concurrency).await?;
+    let tag_paths: Vec<String> = keys.iter().map(|k| tag_path(k)).collect();
+    let before = counts_of(address, &tag_paths, "total_posts", concurrency).await?;
 
     eprintln!("registering {} users", config.users);
     let users = register(address, config, &run).await?;
@@ -611,7 +652,13 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
     };
     let seconds = started.elapsed().as_secs_f64();
     eprintln!();
-    let (mut summary, added) = tally(&posts, workers, users.len(), seconds);
+    let (mut summary, added, edges) = tally(&posts, workers, users.len(), seconds, &run);
+    // The run's authors are new: their edges hold exactly what it sent.
+    let mut edges: Vec<((String, String), u64)> = edges.into_iter().collect();
+    edges.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    edges.truncate(EDGES_CHECKED);
+    let edge_paths: Vec<String> = edges.iter().map(|((a, b), _)| edge_path(a, b)).collect();
+    summary.busiest_author = edges.first().map(|((author, _), _)| author.clone());
 
     // Wait for the pipeline to drain: until every tag shows what it should.
     let expected: HashMap<String, u64> = keys
@@ -620,9 +667,10 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
         .filter_map(|(k, b)| Some((k.clone(), b + added.get(k)?)))
         .collect();
     keys.retain(|k| expected.contains_key(k));
+    let tag_paths: Vec<String> = keys.iter().map(|k| tag_path(k)).collect();
     let deadline = Instant::now() + config.drain_timeout;
     loop {
-        let found = counts_of(address, &keys, concurrency).await?;
+        let found = counts_of(address, &tag_paths, "total_posts", concurrency).await?;
         summary.tags_checked = keys.len();
         summary.mismatches = keys
             .iter()
@@ -631,6 +679,21 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
             .map(|(k, n)| (k.clone(), expected[k.as_str()], n))
             .collect();
         if summary.mismatches.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // And every checked mention edge its number of posts.
+    loop {
+        let found = counts_of(address, &edge_paths, "mentions", concurrency).await?;
+        summary.edges_checked = edges.len();
+        summary.edge_mismatches = edges
+            .iter()
+            .zip(found)
+            .filter(|((_, want), n)| want != n)
+            .map(|(((a, b), want), n)| (a.clone(), b.clone(), *want, n))
+            .collect();
+        if summary.edge_mismatches.is_empty() || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -6,7 +6,10 @@
 //! measure the same stream.
 
 use crate::corpus::Rng;
-use hashtag_core::domain::MAX_CAPTION_TAGS;
+use hashtag_core::domain::{rfc3339_ms, PostEvent, MAX_CAPTION_TAGS};
+use hashtag_core::ids::{id_time_ms, Id};
+use hashtag_core::partition::partition_for;
+use hashtag_core::record::LogRecord;
 
 /// Tags of the first popularity ranks, as real services see them at the top.
 const HEAD: &[&str] = &[
@@ -115,6 +118,19 @@ pub struct GeneratedPost {
     pub caption: String,
 }
 
+/// Friends per author: each author mentions people of their own circle,
+/// some far more often than others, as in real mention graphs (where most
+/// of a user's mentions go to a few accounts).
+const CIRCLE: usize = 20;
+
+/// The friend a draw of 0..1000 picks in `author`'s circle: the draw's
+/// square skews it towards the circle's first members. Friends are named
+/// `friend_<n>`, n below 1000, unregistered (the graph keeps them).
+fn friend_of(author: usize, draw: usize) -> usize {
+    let member = draw * draw * CIRCLE / 1_000_000;
+    (author * 37 + member * 101) % 1000
+}
+
 /// An endless, deterministic stream of posts of a [`Shape`].
 pub struct Workload {
     rng: Rng,
@@ -164,11 +180,9 @@ impl Workload {
             caption.push_str(self.rng.pick(WORDS));
             caption.push(' ');
         }
-        if self.rng.below(4) == 0 {
-            caption.push_str("with @friend_");
-            caption.push_str(&self.rng.below(1000).to_string());
-            caption.push(' ');
-        }
+        // One post in four mentions a friend; drawn now, named once the
+        // author is known (the draws stay in the same order).
+        let friend = (self.rng.below(4) == 0).then(|| (caption.len(), self.rng.below(1000)));
         for _ in 0..tags {
             let rank = self.rank();
             caption.push('#');
@@ -179,11 +193,54 @@ impl Workload {
             caption.push(' ');
         }
         caption.pop();
-        GeneratedPost {
-            author: self.rng.below(self.users),
-            caption,
+        let author = self.rng.below(self.users);
+        if let Some((at, draw)) = friend {
+            let mention = format!("with @friend_{}", friend_of(author, draw));
+            match at < caption.len() {
+                true => caption.insert_str(at, &format!("{mention} ")),
+                // No tag followed: the caption ended where the mention goes.
+                false => caption.push_str(&format!(" {mention}")),
+            }
         }
+        GeneratedPost { author, caption }
     }
+}
+
+/// `posts` posts of the default [`Shape`] from `users` authors (named
+/// `user<n>`), as post events keyed by author over `partitions` partitions
+/// as the producer keys them, post ids from `first_id` up: the stream in
+/// delivery order (partitions interleaved, each in offset order), what the
+/// consumer benchmarks feed their handlers.
+pub fn post_records(posts: usize, users: usize, partitions: u32, first_id: i64) -> Vec<LogRecord> {
+    let mut workload = Workload::new(Shape::default(), users);
+    let mut next_offset = vec![0i64; partitions as usize];
+    let mut records: Vec<LogRecord> = (0..posts)
+        .map(|i| {
+            let post = workload.next_post();
+            let post_id = Id(first_id + i as i64 * 4096);
+            let event = PostEvent {
+                post_id,
+                user_id: Id(first_id - 1 - post.author as i64),
+                author: format!("user{}", post.author),
+                caption: post.caption,
+                image_url: format!("/images/{post_id}.svg"),
+                created_at: rfc3339_ms(id_time_ms(post_id) as i64),
+            };
+            let key = event.user_id.0.to_string().into_bytes();
+            let partition = partition_for(&key, partitions);
+            let offset = next_offset[partition as usize];
+            next_offset[partition as usize] += 1;
+            LogRecord {
+                partition,
+                offset,
+                key: Some(key),
+                value: serde_json::to_vec(&event).expect("event serialises"),
+                timestamp_ms: 0,
+            }
+        })
+        .collect();
+    records.sort_by_key(|r| (r.offset, r.partition));
+    records
 }
 
 #[cfg(test)]
