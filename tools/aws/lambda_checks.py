@@ -111,8 +111,8 @@ check("summary: GET /users/alice/mentions reads the edges by weight", edges == {
 csv_import = event_with("create-post.json", path="/mentions/import")
 csv_import["headers"]["content-type"] = "text/csv"
 csv_import["body"] = "text,timestamp,username\nhi @alice,2026-12-01T00:00:00Z,dora\nbad row\n"
-status, imported = http("create-post", csv_import)
-check("create-post: POST /mentions/import imports the good rows and reports the bad",
+status, imported = http("import-mentions", csv_import)
+check("import-mentions: POST /mentions/import imports the good rows and reports the bad",
       status == 200 and (imported["imported"], imported["rejected"]) == (1, 1), (status, imported))
 
 report = invoke("top-posts-consumer", "top-posts-consumer.json")

@@ -63,9 +63,14 @@ fn missing_from(template: &[TemplateRoute]) -> Vec<String> {
 }
 
 fn function_of(binary: &str) -> Option<Function> {
-    [Function::Register, Function::CreatePost, Function::Summary]
-        .into_iter()
-        .find(|f| f.binary() == binary)
+    [
+        Function::Register,
+        Function::CreatePost,
+        Function::Summary,
+        Function::ImportMentions,
+    ]
+    .into_iter()
+    .find(|f| f.binary() == binary)
 }
 
 /// A request for a template route, with a plausible body and parameters.

@@ -25,6 +25,9 @@ pub enum Function {
     CreatePost,
     /// `functions/summary`: the read side.
     Summary,
+    /// `functions/import-mentions`: CSV imports into the mention graph,
+    /// apart so that create-post's bootstrap carries no DynamoDB client.
+    ImportMentions,
 }
 
 impl Function {
@@ -35,6 +38,7 @@ impl Function {
             Function::Register => "register",
             Function::CreatePost => "create-post",
             Function::Summary => "summary",
+            Function::ImportMentions => "import-mentions",
         }
     }
 }
@@ -110,13 +114,13 @@ pub const ROUTES: &[Route] = &[
     route_of(
         "POST",
         "/mentions/import",
-        Function::CreatePost,
+        Function::ImportMentions,
         Handler::ImportMentions,
     ),
     route_of(
         "POST",
         "/upload_csv",
-        Function::CreatePost,
+        Function::ImportMentions,
         Handler::ImportMentions,
     ),
     route_of("GET", "/images/{file}", Function::Summary, Handler::Image),

@@ -62,12 +62,18 @@ impl HttpFunction for Register {
     const FUNCTION: Function = Function::Register;
 }
 
-/// `POST /posts`, `POST /create_post`, and the imports of mentions
-/// (`POST /mentions/import`, `POST /upload_csv`): the content writes.
+/// `POST /posts`, `POST /create_post`.
 pub struct CreatePost;
 
 impl HttpFunction for CreatePost {
     const FUNCTION: Function = Function::CreatePost;
+}
+
+/// `POST /mentions/import`, `POST /upload_csv`: CSV imports into the graph.
+pub struct ImportMentions;
+
+impl HttpFunction for ImportMentions {
+    const FUNCTION: Function = Function::ImportMentions;
     fn graph(config: &SdkConfig) -> Result<Option<Arc<dyn MentionGraph>>, StoreError> {
         Ok(Some(Arc::new(dynamo_store(config)?)))
     }
