@@ -30,6 +30,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
+use super::dynamo_history::TRENDING_INDEX;
 use super::dynamo_mentions::{IN_INDEX, OUT_INDEX};
 use super::sdk_error;
 use hashtag_core::aggregate::{CountedPost, TagContribution};
@@ -61,7 +62,7 @@ const CLAIM_SK: &str = "~claim";
 /// Prefix of the counter item's mark attributes (`mark:<source>`).
 pub(crate) const MARK_PREFIX: &str = "mark:";
 /// DynamoDB's limit per BatchGetItem.
-const BATCH_GET_MAX: usize = 100;
+pub(crate) const BATCH_GET_MAX: usize = 100;
 /// Partition key prefix of dead letters (`~dead-letter:<topic-partition>`),
 /// sort key the zero-padded offset.
 const DEAD_LETTER_PREFIX: &str = "~dead-letter:";
@@ -204,17 +205,14 @@ impl DynamoHashtagStore {
                 .build()
                 .map_err(|e| sdk_error("attribute definition", e))
         };
-        // The mention graph's indexes (see `dynamo_mentions`).
-        let index = |name: &str, user: &str| {
+        // The mention graph's indexes (see `dynamo_mentions`) and the
+        // trends' (see `dynamo_history`).
+        let index = |name: &str, hash: &str, range: &str, projection| {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
-                .key_schema(key(user, KeyType::Hash)?)
-                .key_schema(key("lw", KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(projection).build())
                 .build()
                 .map_err(|e| sdk_error("index", e))
         };
@@ -230,8 +228,16 @@ impl DynamoHashtagStore {
             .attribute_definitions(attribute("out_user", ScalarAttributeType::S)?)
             .attribute_definitions(attribute("in_user", ScalarAttributeType::S)?)
             .attribute_definitions(attribute("lw", ScalarAttributeType::N)?)
-            .global_secondary_indexes(index(OUT_INDEX, "out_user")?)
-            .global_secondary_indexes(index(IN_INDEX, "in_user")?)
+            .attribute_definitions(attribute("trend_day", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("peak", ScalarAttributeType::N)?)
+            .global_secondary_indexes(index(OUT_INDEX, "out_user", "lw", ProjectionType::All)?)
+            .global_secondary_indexes(index(IN_INDEX, "in_user", "lw", ProjectionType::All)?)
+            .global_secondary_indexes(index(
+                TRENDING_INDEX,
+                "trend_day",
+                "peak",
+                ProjectionType::KeysOnly,
+            )?)
             .send()
             .await;
         match created {
@@ -307,8 +313,46 @@ impl DynamoHashtagStore {
         Ok(())
     }
 
-    /// The claims of up to [`BATCH_GET_MAX`] posts, in one BatchGetItem
-    /// (and its retries for unprocessed keys).
+    /// The items of up to [`BATCH_GET_MAX`] `keys`, in one BatchGetItem
+    /// (and its retries for unprocessed keys); missing items are left out.
+    pub(crate) async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+        what: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(consistent)
+            .build()
+            .map_err(|e| sdk_error(what, e))?;
+        let mut items = Vec::new();
+        for attempt in 0.. {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("batch get {what}"), e))?;
+            items.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(left) if !left.keys.is_empty() => pending = left,
+                _ => break,
+            }
+            if attempt == COUNT_ATTEMPTS {
+                return Err(StoreError::Backend(format!("{what} left unprocessed")));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        }
+        Ok(items)
+    }
+
+    /// The claims of up to [`BATCH_GET_MAX`] posts.
     async fn get_claims(&self, posts: Vec<Id>) -> Result<Vec<PostClaim>, StoreError> {
         let keys = posts
             .iter()
@@ -323,47 +367,21 @@ impl DynamoHashtagStore {
         // its posts, and must see every claim written before the count it
         // read; an eventually consistent read could miss one and have the
         // repair lower a correct count for good.
-        let mut pending = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| sdk_error("claim keys", e))?;
-        let mut claims = Vec::with_capacity(posts.len());
-        for attempt in 0.. {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, pending)
-                .send()
-                .await
-                .map_err(|e| sdk_error("batch get claims", e))?;
-            for item in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let post =
-                    get_s(&item, "tag").and_then(|t| t.strip_prefix(CLAIM_PREFIX)?.parse().ok());
-                if let (Some(post), Some(source), Some(offset)) =
-                    (post, get_s(&item, "source"), get_n(&item, "offset"))
-                {
-                    claims.push(PostClaim {
-                        post_id: Id(post),
-                        source: source.to_string(),
-                        offset,
-                    });
-                }
-            }
-            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                Some(left) if !left.keys.is_empty() => pending = left,
-                _ => break,
-            }
-            if attempt == COUNT_ATTEMPTS {
-                return Err(StoreError::Backend("claims left unprocessed".into()));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-        }
-        Ok(claims)
+        let items = self.batch_get(keys, true, "claims").await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let post = get_s(item, "tag")?
+                    .strip_prefix(CLAIM_PREFIX)?
+                    .parse()
+                    .ok()?;
+                Some(PostClaim {
+                    post_id: Id(post),
+                    source: get_s(item, "source")?.to_string(),
+                    offset: get_n(item, "offset")?,
+                })
+            })
+            .collect())
     }
 
     /// Applies one tag's contribution: its recent posts, then its counter.

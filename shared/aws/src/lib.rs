@@ -8,6 +8,7 @@
 
 mod aurora_posts;
 mod dynamo_hashtags;
+mod dynamo_history;
 mod dynamo_mentions;
 pub mod env;
 
@@ -17,6 +18,7 @@ pub use dynamo_hashtags::DynamoHashtagStore;
 /// The hashtag table's item shapes, for the write-cost model of the tools.
 pub mod items {
     pub use crate::dynamo_hashtags::{claim_item, counter_item, recent_post_items};
+    pub use crate::dynamo_history::day_item;
     pub use crate::dynamo_mentions::edge_item;
 }
 

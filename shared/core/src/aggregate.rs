@@ -20,6 +20,8 @@ pub struct CountedPost {
     pub offset: i64,
     /// The post.
     pub post_id: Id,
+    /// Its author (for the tag's distinct authors per day).
+    pub author: Id,
     /// Its cover image, shared by every tag of the post (a batch lists
     /// each post under several tags; copying the URL for each was a
     /// measurable part of the consumer's time).
@@ -156,6 +158,7 @@ pub fn aggregate(records: &[SourcedEvent<'_>]) -> Vec<TagContribution> {
             let counted = CountedPost {
                 offset: record.offset,
                 post_id: record.event.post_id,
+                author: record.event.user_id,
                 image_url: image_url
                     .get_or_insert_with(|| record.event.image_url.as_str().into())
                     .clone(),

@@ -16,10 +16,11 @@ use crate::domain::{
     PostEvent, Ranking, TOP_POSTS,
 };
 use crate::extract::{tag_display, tag_key};
+use crate::history::{tag_days, Day};
 use crate::ids::{id_time_ms, Id};
 use crate::mentions::{aggregate_mentions, Decay, MentionText};
 use crate::ports::{
-    DeadLetter, DeadLetters, MentionGraph, PostClaim, Rankings, StoreError, TagCounter,
+    DeadLetter, DeadLetters, MentionGraph, PostClaim, Rankings, StoreError, TagCounter, TagHistory,
     DEAD_LETTER_VALUE_MAX,
 };
 use crate::record::{Batch, Delivered};
@@ -46,6 +47,8 @@ pub struct BatchReport {
     pub conditional_retries: usize,
     /// Distinct tags written (counts) or rankings applied.
     pub writes: usize,
+    /// Distinct (tag, day) history entries written.
+    pub history_writes: usize,
 }
 
 /// Records of a batch sorted by source and offset, so every partition is
@@ -182,14 +185,16 @@ async fn keep_claimed<S: TagCounter + ?Sized>(
     Ok(before - events.len())
 }
 
-/// Counts the posts of a batch: one hashtag-table update per distinct tag.
+/// Counts the posts of a batch: one hashtag-table update per distinct tag,
+/// and one history update per distinct (tag, day) ([`crate::history`]).
 ///
 /// Malformed records go to the dead-letter store and never fail the batch.
 /// Each post is counted through one record only ([`TagCounter::claim_posts`]),
 /// so a post published twice is counted once. A store error fails the
-/// batch; the redelivery is harmless because claims and
-/// [`TagCounter::apply_counts`] are idempotent.
-pub async fn handle_post_batch<S: TagCounter + DeadLetters + ?Sized>(
+/// batch; the redelivery is harmless because claims,
+/// [`TagCounter::apply_counts`] and [`TagHistory::apply_history`] are
+/// idempotent.
+pub async fn handle_post_batch<S: TagCounter + TagHistory + DeadLetters + ?Sized>(
     store: &S,
     batch: &Batch,
 ) -> Result<BatchReport, StoreError> {
@@ -207,6 +212,11 @@ pub async fn handle_post_batch<S: TagCounter + DeadLetters + ?Sized>(
     let outcome = store.apply_counts(&contributions).await?;
     report.posts_counted = outcome.posts_counted;
     report.conditional_retries = outcome.conditional_retries;
+    // After the counts: the history has its own marks, so a failure here is
+    // completed by the redelivery without counting anything twice.
+    let now = crate::domain::now_ms();
+    let days = tag_days(&contributions, Day::of_ms(now));
+    report.history_writes = store.apply_history(&days, now).await?;
     Ok(report)
 }
 

@@ -6,9 +6,11 @@ use async_trait::async_trait;
 
 use crate::aggregate::TagContribution;
 use crate::domain::{Post, Ranking, TagPage, TopPost, User, Username};
+use crate::history::{Day, DayContribution, DayRow};
 use crate::ids::Id;
 use crate::mentions::{Direction, EdgeContribution, StoredEdge};
 use crate::record::LogRecord;
+use crate::trends::Moderation;
 
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,6 +290,39 @@ pub trait TagAudit: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// A tag's history per day (see [`crate::history`]) and its trend peaks
+/// (see [`crate::trends`]).
+#[async_trait]
+pub trait TagHistory: Send + Sync {
+    /// Applies a batch's days at `now_ms`, each with
+    /// [`DayContribution::apply`] (today's against yesterday's distinct
+    /// authors): per (tag, day) one read and one conditional write, none if
+    /// nothing is new. Returns the days written.
+    async fn apply_history(
+        &self,
+        days: &[DayContribution],
+        now_ms: i64,
+    ) -> Result<usize, StoreError>;
+
+    /// The stored days of tag `key` from `first` to `last` (inclusive), in
+    /// any order.
+    async fn history(&self, key: &str, first: Day, last: Day) -> Result<Vec<DayRow>, StoreError>;
+
+    /// The tags with the highest trend peaks reached on `day`, highest
+    /// first, at most `limit`: (tag key, stored peak). One index read.
+    async fn trending(&self, day: Day, limit: usize) -> Result<Vec<(String, f64)>, StoreError>;
+}
+
+/// What operators decide about tags (see [`Moderation`]).
+#[async_trait]
+pub trait TagModeration: Send + Sync {
+    /// Sets a tag's status.
+    async fn set_moderation(&self, key: &str, status: Moderation) -> Result<(), StoreError>;
+
+    /// The statuses of those of `keys` that are not [`Moderation::Listed`].
+    async fn moderated(&self, keys: &[String]) -> Result<Vec<(String, Moderation)>, StoreError>;
+}
+
 /// The ranking consumer's writes.
 #[async_trait]
 pub trait Rankings: Send + Sync {
@@ -330,10 +365,11 @@ pub trait MentionAudit: Send + Sync {
     async fn mention_edges(&self) -> Result<Vec<StoredEdge>, StoreError>;
 }
 
-/// What the read routes need: tag pages and the mention graph.
-pub trait ReadModels: TagPages + MentionReads {}
+/// What the read routes need: tag pages, their history and moderation, and
+/// the mention graph.
+pub trait ReadModels: TagPages + TagHistory + TagModeration + MentionReads {}
 
-impl<T: TagPages + MentionReads> ReadModels for T {}
+impl<T: TagPages + TagHistory + TagModeration + MentionReads> ReadModels for T {}
 
 /// The hashtag table (DynamoDB on AWS, SQLite embedded), partitioned by tag
 /// key, which also holds the mention graph (partitioned by user): every
@@ -342,6 +378,8 @@ impl<T: TagPages + MentionReads> ReadModels for T {}
 pub trait HashtagStore:
     TagPages
     + TagCounter
+    + TagHistory
+    + TagModeration
     + DeadLetters
     + TagAudit
     + Rankings
@@ -354,6 +392,8 @@ pub trait HashtagStore:
 impl<T> HashtagStore for T where
     T: TagPages
         + TagCounter
+        + TagHistory
+        + TagModeration
         + DeadLetters
         + TagAudit
         + Rankings

@@ -71,7 +71,11 @@ impl SqliteHashtagStore {
             db: Db::open(
                 path,
                 Durability::Normal,
-                &format!("{SCHEMA}{}", super::mention_graph::SCHEMA),
+                &format!(
+                    "{SCHEMA}{}{}",
+                    super::mention_graph::SCHEMA,
+                    super::tag_history::SCHEMA
+                ),
             )?,
         })
     }

@@ -194,6 +194,22 @@ pub async fn dead_letters(store: &Store, limit: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// `hashtag moderate TAG STATUS`.
+pub async fn moderate(store: &Store, tag: &str, status: &str) -> Result<(), String> {
+    use hashtag_core::trends::Moderation;
+    let status = Moderation::parse(status).ok_or_else(|| format!("unknown status {status}"))?;
+    let key = hashtag_core::extract::tag_key(tag);
+    if key.is_empty() || key.len() > hashtag_core::domain::MAX_TAG_BYTES {
+        return Err(format!("{tag:?} is not a tag"));
+    }
+    let (_, hashtags) = stores(store).await?;
+    hashtags
+        .set_moderation(&key, status)
+        .await
+        .map_err(|e| e.to_string())?;
+    print_json(&serde_json::json!({"tag": key, "status": status}))
+}
+
 /// `hashtag relay`: the outbox published once, or every `every_seconds`.
 pub async fn relay(every_seconds: Option<u64>) -> Result<(), String> {
     let (_, posts, kafka) = aws_relay().await?;

@@ -182,6 +182,18 @@ enum Command {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Decide whether a tag is listed in trends: `hidden` leaves it out of
+    /// trends, `banned` out of everything (its page answers 410 Gone),
+    /// `listed` undoes either. Prints the tag's key and status as JSON.
+    Moderate {
+        #[command(flatten)]
+        store: Store,
+        /// The tag, with or without `#`, in any spelling.
+        tag: String,
+        /// listed, hidden or banned.
+        #[arg(value_parser = ["listed", "hidden", "banned"])]
+        status: String,
+    },
     /// Print the records the consumers set aside, newest first, as JSON lines.
     DeadLetters {
         #[command(flatten)]
@@ -266,6 +278,7 @@ async fn run(command: Command) -> Result<(), String> {
             ..
         } => commands::reconcile(&store, repair, drained).await,
         Command::ImportMentions { store, file } => commands::import_mentions(&store, &file).await,
+        Command::Moderate { store, tag, status } => commands::moderate(&store, &tag, &status).await,
         Command::DeadLetters { store, limit } => commands::dead_letters(&store, limit).await,
         Command::Relay { every_seconds } => commands::relay(every_seconds).await,
         Command::Loadgen(options) => commands::loadgen(options).await,

@@ -15,7 +15,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,14 +27,18 @@ use futures_util::{stream, StreamExt};
 use hashtag_core::aggregate::TagContribution;
 use hashtag_core::consumer::{handle_mention_batch, handle_post_batch};
 use hashtag_core::domain::{Image, Post, Ranking, TagPage, Username, POSTS_TOPIC};
+use hashtag_core::extract::distinct_tags;
+use hashtag_core::history::{Day, DayContribution, DayRow, HISTORY_RETENTION_DAYS};
 use hashtag_core::ids::{Id, IdGenerator};
 use hashtag_core::mentions::{Decay, Direction, EdgeContribution, StoredEdge};
 use hashtag_core::ports::{
     CountOutcome, DeadLetter, DeadLetters, HashtagStore, MentionAudit, MentionGraph, MentionReads,
-    PostClaim, PostStore, Rankings, StoreError, TagAudit, TagCount, TagCounter, TagPages,
+    PostClaim, PostStore, Rankings, StoreError, TagAudit, TagCount, TagCounter, TagHistory,
+    TagModeration, TagPages,
 };
 use hashtag_core::reconcile::{reconcile, reconcile_mentions, Recount};
 use hashtag_core::record::{Batch, LogRecord};
+use hashtag_core::trends::Moderation;
 
 const POSTS: usize = 20_000;
 const USERS: i64 = 200;
@@ -208,6 +212,7 @@ async fn assert_exact(
         after = last.post_id;
         stored.extend(page.into_iter().map(|p| p.post_id));
     }
+    assert_history_exact(posts, hashtags, scenario).await;
     let missing = accepted.iter().filter(|id| !stored.contains(id)).count();
     assert_eq!(
         missing, 0,
@@ -222,6 +227,47 @@ async fn assert_exact(
         "{scenario}: {} posts, {} tags, {} mention edges, zero drift",
         report.posts, report.tags, graph.edges
     );
+}
+
+/// Checks every tag's uses per day against a recount from the post store
+/// (each stored post once, on the day its id says).
+async fn assert_history_exact(posts: &dyn PostStore, hashtags: &dyn HashtagStore, scenario: &str) {
+    let mut expected: HashMap<(String, Day), u64> = HashMap::new();
+    let mut after = Id(0);
+    loop {
+        let page = posts.captions_after(after, 5_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.post_id;
+        for post in &page {
+            for (key, _) in distinct_tags(&post.caption) {
+                *expected
+                    .entry((key, Day::of_post(post.post_id)))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let today = Day::of_ms(hashtag_core::domain::now_ms());
+    let first = Day(today.0 - HISTORY_RETENTION_DAYS + 1);
+    let tags: HashSet<&String> = expected.keys().map(|(key, _)| key).collect();
+    let mut found: HashMap<(String, Day), u64> = HashMap::new();
+    for key in tags {
+        for DayRow {
+            day,
+            uses,
+            accounts,
+            ..
+        } in hashtags.history(key, first, today).await.unwrap()
+        {
+            // At most USERS authors, estimated within a few percent.
+            let most = uses.min(USERS as u64) as f64 * 1.1 + 2.0;
+            assert!(
+                accounts >= 1 && accounts as f64 <= most,
+                "{scenario}: {key} {day:?}: {accounts} authors of {uses} posts"
+            );
+            found.insert((key.clone(), day), uses);
+        }
+    }
+    assert_eq!(found, expected, "{scenario}: uses per tag and day");
 }
 
 /// A hashtag store that fails a fraction of its writes, half of them before
@@ -278,6 +324,36 @@ impl TagCounter for Faulty {
 
     async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError> {
         self.write(self.inner.claim_posts(claims)).await
+    }
+}
+
+#[async_trait]
+impl TagHistory for Faulty {
+    async fn apply_history(
+        &self,
+        days: &[DayContribution],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        self.write(self.inner.apply_history(days, now_ms)).await
+    }
+
+    async fn history(&self, key: &str, first: Day, last: Day) -> Result<Vec<DayRow>, StoreError> {
+        self.inner.history(key, first, last).await
+    }
+
+    async fn trending(&self, day: Day, limit: usize) -> Result<Vec<(String, f64)>, StoreError> {
+        self.inner.trending(day, limit).await
+    }
+}
+
+#[async_trait]
+impl TagModeration for Faulty {
+    async fn set_moderation(&self, key: &str, status: Moderation) -> Result<(), StoreError> {
+        self.write(self.inner.set_moderation(key, status)).await
+    }
+
+    async fn moderated(&self, keys: &[String]) -> Result<Vec<(String, Moderation)>, StoreError> {
+        self.inner.moderated(keys).await
     }
 }
 

@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{publish_ranking, request, Server, TempDir};
+use common::{hashtag_cli, publish_ranking, request, Server, TempDir};
+use hashtag_core::domain::now_ms;
+use hashtag_core::history::Day;
 use serde_json::json;
 
 #[test]
@@ -30,6 +32,150 @@ fn post_is_counted_on_its_tag_pages_within_two_seconds() {
     let svg = server.get(&image);
     assert_eq!(svg.status, 200);
     assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+}
+
+#[test]
+fn tag_pages_show_uses_and_authors_per_day() {
+    let dir = TempDir::new("history");
+    let server = Server::start(&dir.0, &[]);
+    let (ann, ben) = (server.register("ann"), server.register("ben"));
+    server.create_post(&ann, "#Daily #daily morning");
+    server.create_post(&ann, "#daily noon");
+    server.create_post(&ben, "#DAILY evening #coffee");
+    let page = server.wait_for_tag("daily", Duration::from_secs(10), |p| {
+        p["history"][0]["uses"] == 3
+    });
+    let today = Day::of_ms(now_ms());
+    let history = page["history"].as_array().unwrap();
+    assert_eq!(history.len(), 7, "{page}");
+    assert_eq!(
+        history[0],
+        json!({"day": today.iso(), "uses": 3, "accounts": 2})
+    );
+    assert_eq!(
+        history[1],
+        json!({"day": Day(today.0 - 1).iso(), "uses": 0, "accounts": 0})
+    );
+    assert_eq!(page["related"], json!([{"tag": "coffee", "posts": 1}]));
+
+    let long = server.get("/tags/Daily/history?days=30");
+    assert_eq!(long.status, 200, "{}", long.body);
+    let long = long.json();
+    assert_eq!(long["tag"], "daily");
+    assert_eq!(long["days"].as_array().unwrap().len(), 30);
+    assert_eq!(long["days"][0]["uses"], 3);
+    let short = server.get("/tags/nobodyusesthis/history").json();
+    assert_eq!(
+        short["days"].as_array().unwrap().len(),
+        7,
+        "days default to 7"
+    );
+    for bad in ["0", "31", "seven", "-1"] {
+        let res = server.get(&format!("/tags/daily/history?days={bad}"));
+        assert_eq!(res.status, 400, "days={bad}");
+        assert_eq!(res.json()["error"]["code"], "invalid_days");
+    }
+    assert_eq!(server.get("/tags/%20/history").status, 400);
+
+    let html = server.get_html("/tags/daily");
+    assert!(html.body.contains("<polyline points="), "{}", html.body);
+    assert!(html.body.contains("3 in the last 7 days"), "{}", html.body);
+    assert!(
+        html.body.contains("<a href=\"/tags/coffee\">#coffee</a>"),
+        "{}",
+        html.body
+    );
+}
+
+#[test]
+fn a_tag_many_people_start_using_trends_until_banned() {
+    let dir = TempDir::new("trends");
+    let server = Server::start(&dir.0, &[]);
+    let users: Vec<String> = (0..6)
+        .map(|i| server.register(&format!("fan{i}")))
+        .collect();
+    for user in &users {
+        server.create_post(user, "#Rising star");
+    }
+    let lonely = server.register("lonely");
+    for _ in 0..10 {
+        server.create_post(&lonely, "#alone again");
+    }
+    let start = std::time::Instant::now();
+    let trends = loop {
+        let res = server.get("/trends/tags?limit=5");
+        assert_eq!(res.status, 200, "{}", res.body);
+        let body = res.json();
+        if body["tags"][0]["tag"] == "rising" {
+            break body;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no trend: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let rising = &trends["tags"][0];
+    assert_eq!(rising["history"][0]["accounts"], 6);
+    // (6 authors - 1 expected)^2 / 1, decayed since (half-life 2 hours).
+    let score = rising["score"].as_f64().unwrap();
+    assert!(score > 24.9 && score <= 25.0, "{score}");
+    let tags: Vec<&str> = trends["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tag"].as_str().unwrap())
+        .collect();
+    assert!(!tags.contains(&"alone"), "one author is no trend: {tags:?}");
+    for bad in ["0", "51", "ten"] {
+        let res = server.get(&format!("/trends/tags?limit={bad}"));
+        assert_eq!(res.status, 400);
+        assert_eq!(res.json()["error"]["code"], "invalid_limit");
+    }
+    let home = server.get_html("/");
+    assert!(home.body.contains("Trending"), "{}", home.body);
+    assert!(
+        home.body.contains("href=\"/tags/rising\">#rising</a>"),
+        "{}",
+        home.body
+    );
+    assert!(
+        home.body.contains("6 posts today by 6 people"),
+        "{}",
+        home.body
+    );
+
+    let out = hashtag_cli(&dir.0, &["moderate", "#Rising", "banned"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = server.get("/tags/rising");
+    assert_eq!(page.status, 410, "{}", page.body);
+    assert_eq!(page.json()["error"]["code"], "tag_banned");
+    assert_eq!(server.get("/tags/rising/history").status, 410);
+    assert_eq!(server.get_html("/tags/rising").status, 410);
+    let trends = server.get("/trends/tags").json();
+    assert!(
+        trends["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["tag"] != "rising"),
+        "{trends}"
+    );
+    assert!(!server.get_html("/").body.contains("#rising"));
+
+    let out = hashtag_cli(&dir.0, &["moderate", "rising", "listed"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.get("/tags/rising").status, 200);
+    let out = hashtag_cli(&dir.0, &["moderate", "rising", "famous"]);
+    assert!(!out.status.success(), "an unknown status is refused");
 }
 
 #[test]

@@ -8,9 +8,11 @@ use common::{total, TempDir};
 use hashtag_core::aggregate::{CountedPost, SourcePosts, TagContribution};
 use hashtag_core::domain::now_ms;
 use hashtag_core::domain::{Image, Post, Ranking, TopPost, Username};
+use hashtag_core::history::{Day, DayContribution, DayPost, DaySource, Sketch};
 use hashtag_core::ids::Id;
 use hashtag_core::mentions::{aggregate_mentions, Decay, Direction, MentionText};
 use hashtag_core::ports::{DeadLetter, HashtagStore, PostClaim, PostStore, PostText, StoreError};
+use hashtag_core::trends::{score, trending_tags, Moderation, HALF_LIFE_HOURS};
 
 fn contribution(key: &str, source: &str, offsets: std::ops::Range<i64>) -> TagContribution {
     TagContribution {
@@ -22,6 +24,7 @@ fn contribution(key: &str, source: &str, offsets: std::ops::Range<i64>) -> TagCo
                 .map(|o| CountedPost {
                     offset: o,
                     post_id: Id(1000 + o),
+                    author: Id(o % 3 + 1),
                     image_url: format!("https://img/{o}").into(),
                 })
                 .collect(),
@@ -464,6 +467,170 @@ async fn the_mention_graph_is_exact_and_ordered(store: &dyn HashtagStore) {
     assert_eq!(bob_edge.state.marks, vec![("posts-1".to_string(), 11)]);
 }
 
+/// A day's contribution: posts at `offsets` of `source`, authors
+/// `offset % authors`, each post also carrying `#with`.
+fn day_of(
+    key: &str,
+    day: Day,
+    source: &str,
+    offsets: std::ops::Range<i64>,
+    authors: i64,
+) -> DayContribution {
+    let tags: std::sync::Arc<[String]> = [key.to_string(), "with".to_string()].into();
+    DayContribution {
+        key: key.into(),
+        day,
+        sources: vec![DaySource {
+            source: source.into(),
+            posts: offsets
+                .map(|offset| DayPost {
+                    offset,
+                    author: Id(offset % authors + 1),
+                    tags: tags.clone(),
+                })
+                .collect(),
+        }],
+    }
+}
+
+async fn history_counts_each_post_once_per_day(store: &dyn HashtagStore) {
+    let today = Day::of_ms(now_ms());
+    let yesterday = Day(today.0 - 1);
+    let batch = vec![
+        day_of("hist", today, "posts-0", 0..40, 25),
+        day_of("hist", yesterday, "posts-0", 40..45, 5),
+        day_of("other", today, "posts-1", 0..3, 3),
+    ];
+    let now = now_ms();
+    assert_eq!(store.apply_history(&batch, now).await.unwrap(), 3);
+    assert_eq!(
+        store.apply_history(&batch, now).await.unwrap(),
+        0,
+        "a redelivery writes nothing"
+    );
+    // Overlapping boundaries and another partition.
+    let mut more = day_of("hist", today, "posts-0", 30..50, 25);
+    more.sources
+        .extend(day_of("hist", today, "posts-2", 0..10, 100).sources);
+    let more = vec![more];
+    assert_eq!(
+        store.apply_history(&more, now).await.unwrap(),
+        1,
+        "one write per (tag, day)"
+    );
+    let rows = store
+        .history("hist", Day(today.0 - 6), today)
+        .await
+        .unwrap();
+    let mut days: Vec<(Day, u64, u64)> = rows.iter().map(|r| (r.day, r.uses, r.accounts)).collect();
+    days.sort();
+    let today_row = rows.iter().find(|r| r.day == today).unwrap();
+    assert_eq!(
+        today_row.related,
+        vec![("with".to_string(), 60)],
+        "counted once per post"
+    );
+    // Today's authors: 1 to 25 from posts-0, 1 to 10 again from posts-2.
+    let sketch_of = |n: i64| {
+        let mut sketch = Sketch::default();
+        (1..=n).for_each(|a| sketch.insert(Id(a)));
+        sketch.estimate()
+    };
+    assert_eq!(
+        days,
+        vec![(yesterday, 5, sketch_of(5)), (today, 60, sketch_of(25))]
+    );
+    assert!((24..=26).contains(&sketch_of(25)));
+    assert!(
+        store
+            .history("hist", Day(today.0 - 30), Day(today.0 - 2))
+            .await
+            .unwrap()
+            .is_empty(),
+        "only the days asked for"
+    );
+    assert!(store
+        .history("nothing", today, today)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A tag that jumps from 1 author yesterday to 50 today tops the trends,
+/// and its peak halves every half-life (injected clock); hidden and banned
+/// tags are left out.
+async fn a_jump_in_authors_trends_and_decays(store: &dyn HashtagStore) {
+    let now = now_ms();
+    let today = Day::of_ms(now);
+    let yesterday = Day(today.0 - 1);
+    let days = vec![
+        day_of("jump", yesterday, "posts-0", 1000..1001, 1),
+        day_of("steady", yesterday, "posts-0", 1001..1021, 20),
+        day_of("small", yesterday, "posts-0", 1021..1022, 1),
+    ];
+    store.apply_history(&days, now).await.unwrap();
+    let days = vec![
+        day_of("jump", today, "posts-0", 2000..2050, 50),
+        day_of("steady", today, "posts-0", 2050..2075, 25),
+        day_of("small", today, "posts-0", 2075..2079, 4),
+    ];
+    store.apply_history(&days, now).await.unwrap();
+    let listed = trending_tags(store, now, 10).await.unwrap();
+    let tags: Vec<&str> = listed.iter().map(|t| t.tag.as_str()).collect();
+    assert_eq!(tags[0], "jump", "{listed:?}");
+    assert!(
+        !tags.contains(&"small"),
+        "4 authors do not trend: {listed:?}"
+    );
+    let jump = &listed[0];
+    let expected = score(jump.history[0].accounts, jump.history[1].accounts);
+    assert!((jump.score - expected).abs() < 1e-6 * expected, "{jump:?}");
+    assert_eq!(jump.history[0].uses, 50);
+    // Two hours later, without new posts: half.
+    let later = now + (HALF_LIFE_HOURS * 3_600_000.0) as i64;
+    let decayed = trending_tags(store, later, 10).await.unwrap();
+    let jump_later = decayed.iter().find(|t| t.tag == "jump").unwrap();
+    assert!((jump_later.score - expected / 2.0).abs() < 1e-6 * expected);
+    // Moderation.
+    store
+        .set_moderation("jump", Moderation::Hidden)
+        .await
+        .unwrap();
+    store
+        .set_moderation("steady", Moderation::Banned)
+        .await
+        .unwrap();
+    let listed = trending_tags(store, now, 10).await.unwrap();
+    assert!(
+        listed.iter().all(|t| t.tag != "jump" && t.tag != "steady"),
+        "{listed:?}"
+    );
+    let keys = [
+        "jump".to_string(),
+        "steady".to_string(),
+        "small".to_string(),
+    ];
+    let mut moderated = store.moderated(&keys).await.unwrap();
+    moderated.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        moderated,
+        vec![
+            ("jump".to_string(), Moderation::Hidden),
+            ("steady".to_string(), Moderation::Banned)
+        ]
+    );
+    store
+        .set_moderation("jump", Moderation::Listed)
+        .await
+        .unwrap();
+    store
+        .set_moderation("steady", Moderation::Listed)
+        .await
+        .unwrap();
+    assert_eq!(store.moderated(&keys).await.unwrap(), vec![]);
+    assert_eq!(trending_tags(store, now, 10).await.unwrap()[0].tag, "jump");
+}
+
 #[tokio::test]
 async fn embedded_adapters_meet_the_contract() {
     let dir = TempDir::new("contract");
@@ -477,6 +644,8 @@ async fn embedded_adapters_meet_the_contract() {
     dead_letters_are_kept_once(stores.hashtags.as_ref()).await;
     counts_are_listed_and_repaired_only_if_unchanged(stores.hashtags.as_ref()).await;
     the_mention_graph_is_exact_and_ordered(stores.hashtags.as_ref()).await;
+    history_counts_each_post_once_per_day(stores.hashtags.as_ref()).await;
+    a_jump_in_authors_trends_and_decays(stores.hashtags.as_ref()).await;
     // The stored post's event is in the log, keyed by its author and
     // naming them.
     let records = stores.log.fetch("contract", "posts", 10).await.unwrap();
@@ -514,6 +683,8 @@ async fn dynamodb_hashtag_store_meets_the_contract() {
     dead_letters_are_kept_once(&store).await;
     counts_are_listed_and_repaired_only_if_unchanged(&store).await;
     the_mention_graph_is_exact_and_ordered(&store).await;
+    history_counts_each_post_once_per_day(&store).await;
+    a_jump_in_authors_trends_and_decays(&store).await;
 }
 
 #[cfg(feature = "aws-stack")]

@@ -15,8 +15,13 @@ use hashtag_core::extract::{tag_display, tag_key};
 use hashtag_core::ids::Id;
 use hashtag_core::mentions::{user_key, Decay, Direction};
 
+use super::history_routes::recent_history;
 use super::mention_routes::strongest_now;
+use hashtag_core::domain::TagPage;
+use hashtag_core::history::{related_tags, DayCount, RelatedTag, PAGE_HISTORY_DAYS};
+use hashtag_core::ports::ReadModels;
 use hashtag_core::ports::StoreError;
+use hashtag_core::trends::Moderation;
 use hashtag_core::usecases::{self, build_post, NewImages, NewPost};
 
 /// Answers an error as JSON, or as an HTML page when a browser asked.
@@ -259,20 +264,82 @@ pub async fn user_page(app: &App, req: &Request<Body>, name: &str) -> Response<B
     finish(req, result)
 }
 
+/// The key of a tag named in a request, or the 400 that says why not.
+pub(crate) fn valid_tag_key(name: &str) -> Result<String, ApiError> {
+    let key = tag_key(name);
+    if key.is_empty() || key.len() > MAX_TAG_BYTES {
+        return Err(ApiError::bad_request(
+            "invalid_tag",
+            format!("a tag name of 1 to {MAX_TAG_BYTES} bytes (once normalised) is required"),
+        ));
+    }
+    Ok(key)
+}
+
+/// `Ok` unless operators banned the tag: then 410 Gone, for its page and
+/// its history alike.
+pub(crate) async fn unless_banned(store: &dyn ReadModels, key: &str) -> Result<(), ApiError> {
+    let moderated = store.moderated(&[key.to_string()]).await?;
+    match moderated.first() {
+        Some((_, Moderation::Banned)) => Err(ApiError::new(
+            StatusCode::GONE,
+            "tag_banned",
+            format!("#{key} is not available"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A tag page as JSON: the precomputed document, its last days and the
+/// tags seen with it.
+#[derive(Serialize)]
+struct TagPageJson {
+    #[serde(flatten)]
+    page: TagPage,
+    /// The last [`PAGE_HISTORY_DAYS`] days, newest first.
+    history: Vec<DayCount>,
+    /// The tags most often seen with it over those days, banned ones left
+    /// out.
+    related: Vec<RelatedTag>,
+}
+
+/// Related tags a tag page lists.
+const RELATED_SHOWN: usize = 10;
+
 /// `GET /tags/{name}` and the original `POST /hashtag_summary`: the tag page,
-/// one read of the precomputed document.
+/// one read of the precomputed document and one of its last 7 days, side
+/// by side.
 pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Body> {
     let result = async {
-        let key = tag_key(name);
-        if key.is_empty() || key.len() > MAX_TAG_BYTES {
-            return Err(ApiError::bad_request(
-                "invalid_tag",
-                format!("a tag name of 1 to {MAX_TAG_BYTES} bytes (once normalised) is required"),
-            ));
+        let key = valid_tag_key(name)?;
+        let store = app.hashtags()?;
+        let (page, history, ()) = futures_util::future::try_join3(
+            async { store.page(&key).await.map_err(ApiError::from) },
+            recent_history(store, &key, PAGE_HISTORY_DAYS),
+            unless_banned(store, &key),
+        )
+        .await?;
+        let mut related = related_tags(&history.rows, RELATED_SHOWN);
+        if !related.is_empty() {
+            let keys: Vec<String> = related.iter().map(|r| r.tag.clone()).collect();
+            let banned = store.moderated(&keys).await?;
+            related.retain(|r| {
+                !banned
+                    .iter()
+                    .any(|(k, m)| *k == r.tag && *m == Moderation::Banned)
+            });
         }
-        match app.hashtags()?.page(&key).await? {
-            Some(page) if wants_html(req) => Ok(pages::tag(&page)),
-            Some(page) => Ok(json(StatusCode::OK, &page)),
+        let history = history.days;
+        match page {
+            Some(page) if wants_html(req) => Ok(pages::tag(&page, &history, &related)),
+            Some(page) => Ok(json(
+                StatusCode::OK,
+                &TagPageJson {
+                    page,
+                    history,
+                    related,
+                },
+            )),
             None if wants_html(req) => Ok(pages::unknown_tag(tag_display(name))),
             None => Err(ApiError::not_found(format!("no post carries #{key} yet"))),
         }
@@ -337,11 +404,6 @@ pub fn favicon() -> Response<Body> {
         header::HeaderValue::from_static("public, max-age=86400"),
     );
     res
-}
-
-/// `GET /`: the home page with the register, post and lookup forms.
-pub fn home() -> Response<Body> {
-    pages::home()
 }
 
 /// `GET /health`: the process answers.

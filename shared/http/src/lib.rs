@@ -4,12 +4,14 @@
 //! serves them with hyper).
 
 mod handlers;
+mod history_routes;
 mod mention_routes;
 mod multipart;
 mod pages;
 mod request;
 mod response;
 mod router;
+mod trend_routes;
 
 use std::sync::Arc;
 

@@ -10,12 +10,26 @@ use http::{Response, StatusCode};
 use super::response::{html, see_other, ApiError};
 use hashtag_core::domain::{Post, TagPage, TopPost, User};
 use hashtag_core::extract::{extract, tag_key, EntityKind};
+use hashtag_core::history::{DayCount, RelatedTag};
 use hashtag_core::mentions::WeightedEdge;
+use hashtag_core::trends::TrendingTag;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 #[derive(Template)]
 #[template(path = "home.html")]
-struct HomePage;
+struct HomePage {
+    trends: Vec<TrendLine>,
+}
+
+/// A trending tag on the home page.
+struct TrendLine {
+    tag: String,
+    path: String,
+    spark: Sparkline,
+    /// Today's posts and distinct authors.
+    uses: u64,
+    accounts: u64,
+}
 
 #[derive(Template)]
 #[template(path = "tag.html")]
@@ -23,6 +37,55 @@ struct TagView<'a> {
     tag: &'a str,
     total_posts: u64,
     posts: &'a [TopPost],
+    /// The last days' uses, if the tag has any.
+    spark: Option<Sparkline>,
+    /// Tags seen with it, with their pages.
+    related: Vec<(String, String)>,
+}
+
+/// Width and height of a sparkline, in CSS pixels.
+const SPARK_WIDTH: f64 = 112.0;
+const SPARK_HEIGHT: f64 = 24.0;
+
+/// Daily uses drawn as an SVG polyline (no script, no image request).
+pub(crate) struct Sparkline {
+    /// The polyline's points, oldest day first.
+    points: String,
+    /// The values in words, for screen readers.
+    label: String,
+    /// Posts over the days drawn.
+    total: u64,
+    days: usize,
+}
+
+impl Sparkline {
+    /// The sparkline of `days` (newest first, as the API lists them).
+    fn of(days: &[DayCount]) -> Sparkline {
+        let values: Vec<u64> = days.iter().rev().map(|d| d.uses).collect();
+        let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
+        let step = SPARK_WIDTH / (values.len().max(2) - 1) as f64;
+        let points = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let y = SPARK_HEIGHT - 2.0 - (SPARK_HEIGHT - 4.0) * *v as f64 / max;
+                format!("{:.1},{y:.1}", i as f64 * step)
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let label = days
+            .iter()
+            .rev()
+            .map(|d| format!("{} {}", d.day, d.uses))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Sparkline {
+            points,
+            label,
+            total: values.iter().sum(),
+            days: values.len(),
+        }
+    }
 }
 
 /// A piece of a caption: plain text, or a hashtag or mention linking to
@@ -78,18 +141,33 @@ fn render<T: Template>(status: StatusCode, page: T) -> Response<Body> {
 }
 
 /// The home page.
-pub fn home() -> Response<Body> {
-    render(StatusCode::OK, HomePage)
+pub fn home(trending: &[TrendingTag]) -> Response<Body> {
+    let trends = trending
+        .iter()
+        .map(|t| TrendLine {
+            path: tag_path(&t.tag),
+            tag: t.tag.clone(),
+            spark: Sparkline::of(&t.history),
+            uses: t.history.first().map_or(0, |d| d.uses),
+            accounts: t.history.first().map_or(0, |d| d.accounts),
+        })
+        .collect();
+    render(StatusCode::OK, HomePage { trends })
 }
 
 /// A tag's page.
-pub fn tag(page: &TagPage) -> Response<Body> {
+pub fn tag(page: &TagPage, history: &[DayCount], related: &[RelatedTag]) -> Response<Body> {
     render(
         StatusCode::OK,
         TagView {
             tag: &page.tag,
             total_posts: page.total_posts,
             posts: &page.top_posts,
+            spark: Some(Sparkline::of(history)),
+            related: related
+                .iter()
+                .map(|r| (r.tag.clone(), tag_path(&r.tag)))
+                .collect(),
         },
     )
 }
@@ -102,6 +180,8 @@ pub fn unknown_tag(name: &str) -> Response<Body> {
             tag: name,
             total_posts: 0,
             posts: &[],
+            spark: None,
+            related: Vec::new(),
         },
     )
 }
@@ -277,7 +357,7 @@ mod tests {
 
     #[test]
     fn the_inline_style_sheet_is_the_one_the_policy_allows() {
-        let res = home();
+        let res = home(&[]);
         let page = body(&res);
         let (_, rest) = page.split_once("<style>").unwrap();
         let (css, _) = rest.split_once("</style>").unwrap();
@@ -311,12 +391,46 @@ mod tests {
             }],
             updated_at: "2026-12-04T00:00:00.000Z".into(),
         };
-        let res = tag(&page);
+        let history = [DayCount {
+            day: "2026-12-04".into(),
+            uses: 1,
+            accounts: 1,
+        }];
+        let related = [RelatedTag {
+            tag: "go".into(),
+            posts: 1,
+        }];
+        let res = tag(&page, &history, &related);
         let html = body(&res);
         assert!(html.contains("<title>#Rust – Hashtags</title>"), "{html}");
+        assert!(html.contains("<nav aria-label=\"Related tags\">"), "{html}");
+        assert!(
+            html.contains("aria-label=\"Posts per day: 2026-12-04 1\""),
+            "{html}"
+        );
         assert!(html.contains("<main>") && html.contains("<nav aria-label=\"Site\">"));
         assert!(html.contains("<a href=\"/posts/42\"><img src=\"/images/42.svg\""));
         assert!(html.contains("alt=\"Post 42\""), "{html}");
+    }
+
+    #[test]
+    fn sparklines_scale_to_the_busiest_day() {
+        let day = |day: &str, uses| DayCount {
+            day: day.into(),
+            uses,
+            accounts: uses,
+        };
+        // Newest first, as the API lists them; drawn oldest first.
+        let spark = Sparkline::of(&[
+            day("2026-12-03", 4),
+            day("2026-12-02", 0),
+            day("2026-12-01", 2),
+        ]);
+        assert_eq!(spark.points, "0.0,12.0 56.0,22.0 112.0,2.0");
+        assert_eq!(spark.label, "2026-12-01 2, 2026-12-02 0, 2026-12-03 4");
+        assert_eq!((spark.total, spark.days), (6, 3));
+        let quiet = Sparkline::of(&[day("2026-12-03", 0), day("2026-12-02", 0)]);
+        assert_eq!(quiet.points, "0.0,22.0 112.0,22.0", "no day is the busiest");
     }
 
     #[test]

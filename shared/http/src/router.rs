@@ -7,12 +7,14 @@
 use http::{header, Method, Request, Response};
 
 use super::handlers::{
-    create_post, error_response, favicon, get_post, hashtag_summary, health, home, not_found,
+    create_post, error_response, favicon, get_post, hashtag_summary, health, not_found,
     placeholder_image, register, tag_lookup, tag_page, user_page,
 };
+use super::history_routes::tag_history;
 use super::mention_routes::{import_mentions, user_mentions};
 use super::request::path_param;
 use super::response::ApiError;
+use super::trend_routes::{home, trends};
 use super::App;
 use bytes::Bytes as Body;
 
@@ -49,9 +51,11 @@ enum Handler {
     Register,
     CreatePost,
     Home,
+    Trends,
     Health,
     Lookup,
     Tag,
+    TagHistory,
     Post,
     User,
     UserMentions,
@@ -100,9 +104,16 @@ pub const ROUTES: &[Route] = &[
         Handler::CreatePost,
     ),
     route_of("GET", "/", Function::Summary, Handler::Home),
+    route_of("GET", "/trends/tags", Function::Summary, Handler::Trends),
     route_of("GET", "/health", Function::Summary, Handler::Health),
     route_of("GET", "/tags", Function::Summary, Handler::Lookup),
     route_of("GET", "/tags/{name}", Function::Summary, Handler::Tag),
+    route_of(
+        "GET",
+        "/tags/{name}/history",
+        Function::Summary,
+        Handler::TagHistory,
+    ),
     route_of("GET", "/posts/{id}", Function::Summary, Handler::Post),
     route_of("GET", "/users/{name}", Function::Summary, Handler::User),
     route_of(
@@ -190,10 +201,12 @@ async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Respons
     match found.handler {
         Handler::Register => register(app, req).await,
         Handler::CreatePost => create_post(app, req).await,
-        Handler::Home => home(),
+        Handler::Home => home(app).await,
+        Handler::Trends => trends(app, &req).await,
         Handler::Health => health(),
         Handler::Lookup => tag_lookup(&req),
         Handler::Tag => tag_page(app, &req, &param).await,
+        Handler::TagHistory => tag_history(app, &req, &param).await,
         Handler::Post => get_post(app, &req, &param).await,
         Handler::Image => placeholder_image(&req, &param),
         Handler::Favicon => favicon(),

@@ -23,12 +23,17 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use hashtag_core::aggregate::aggregate;
+use async_trait::async_trait;
+use hashtag_core::aggregate::{aggregate, TagContribution};
 use hashtag_core::consumer::{decode_posts, handle_post_batch};
 use hashtag_core::domain::{TopPost, POSTS_TOPIC, TOP_POSTS};
+use hashtag_core::history::{Day, DayContribution, DayRow};
 use hashtag_core::ids::Id;
-use hashtag_core::ports::PostClaim;
+use hashtag_core::ports::{
+    CountOutcome, DeadLetter, DeadLetters, PostClaim, StoreError, TagCounter, TagHistory,
+};
 use hashtag_core::record::{Batch, LogRecord};
+use hashtag_embedded::SqliteHashtagStore;
 use hashtag_tools::workload::post_records;
 use hashtag_tools::write_cost::{original_increment_units, WriteCost};
 
@@ -36,11 +41,14 @@ const POSTS: usize = 100_000;
 const USERS: usize = 1_000;
 const PARTITIONS: u32 = 4;
 const BATCHES: [usize; 3] = [100, 1_000, 10_000];
-/// Snowflake-sized ids, so item sizes are those of production.
-const FIRST_ID: i64 = 912_423_684_273_078_272;
+/// The first post id: minted at the run's time, so item sizes are those of
+/// production and the posts' day is today (history keeps 30 days).
+fn first_id() -> i64 {
+    (hashtag_core::domain::now_ms() - hashtag_core::ids::EPOCH_MS as i64) << 22
+}
 
 /// Writes and units per post, with the ratio to the original design.
-fn write_amplification(records: &[LogRecord], sources: &[String]) {
+fn write_amplification(records: &[LogRecord], sources: &[String], first_id: i64) {
     let event = Batch::from_log(POSTS_TOPIC, records);
     let events = decode_posts(&event).events;
     // The original design: one increment per distinct tag of each post, of
@@ -48,8 +56,8 @@ fn write_amplification(records: &[LogRecord], sources: &[String]) {
     // Units depend on the key's length and the posts held: computed once each.
     let full: Vec<TopPost> = (0..TOP_POSTS as i64)
         .map(|i| TopPost {
-            post_id: Id(FIRST_ID + i),
-            image_url: format!("/images/{}.svg", FIRST_ID + i),
+            post_id: Id(first_id + i),
+            image_url: format!("/images/{}.svg", first_id + i),
         })
         .collect();
     let mut units: HashMap<(usize, usize), u64> = HashMap::new();
@@ -72,8 +80,9 @@ fn write_amplification(records: &[LogRecord], sources: &[String]) {
         original_units as f64 / posts
     );
     println!(
-        "| batch | counter writes/post | counter WCU/post | post-list items/post | post-list requests/post | claims/post | all requests/post | all WCU/post | counter writes vs original | all WCU vs original |"
+        "| batch | counter writes/post | counter WCU/post | post-list items/post | post-list requests/post | claims/post | history writes/post | history WCU/post | all requests/post | all WCU/post | counter writes vs original | all WCU vs original |"
     );
+    let today = Day::of_post(Id(first_id));
     for batch in BATCHES {
         let mut cost = WriteCost::default();
         let mut floor = 0u64;
@@ -89,21 +98,27 @@ fn write_amplification(records: &[LogRecord], sources: &[String]) {
                     offset: e.offset,
                 })
                 .collect();
-            cost += WriteCost::of_batch(&contributions, &claims, sources);
+            cost += WriteCost::of_batch(&contributions, &claims, sources, today);
         }
         assert_eq!(
             cost.counter_writes, floor,
             "one counter write per distinct tag"
         );
         assert_eq!(cost.counter_units, cost.counter_writes, "each costs 1 WCU");
+        assert!(
+            cost.history_writes <= floor * 2,
+            "at most one history write per distinct tag and day (a batch spans two days at most)"
+        );
         let per = |n: u64| n as f64 / posts;
         println!(
-            "| {batch} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1}x fewer | {:.1}x fewer |",
+            "| {batch} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1}x fewer | {:.1}x fewer |",
             per(cost.counter_writes),
             per(cost.counter_units),
             per(cost.post_items),
             per(cost.post_requests),
             per(cost.claim_writes),
+            per(cost.history_writes),
+            per(cost.history_units),
             per(cost.requests()),
             per(cost.units()),
             original_writes as f64 / cost.counter_writes as f64,
@@ -112,7 +127,53 @@ fn write_amplification(records: &[LogRecord], sources: &[String]) {
     }
 }
 
-/// Posts per second of the pure path and of the whole handler on SQLite.
+/// The SQLite store with history writes left out: the handler's cost
+/// without them, for comparison.
+struct WithoutHistory<'a>(&'a SqliteHashtagStore);
+
+#[async_trait]
+impl TagCounter for WithoutHistory<'_> {
+    async fn apply_counts(&self, batch: &[TagContribution]) -> Result<CountOutcome, StoreError> {
+        self.0.apply_counts(batch).await
+    }
+
+    async fn claim_posts(&self, claims: &[PostClaim]) -> Result<Vec<Id>, StoreError> {
+        self.0.claim_posts(claims).await
+    }
+}
+
+#[async_trait]
+impl TagHistory for WithoutHistory<'_> {
+    async fn apply_history(
+        &self,
+        _days: &[DayContribution],
+        _now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    async fn history(&self, key: &str, first: Day, last: Day) -> Result<Vec<DayRow>, StoreError> {
+        self.0.history(key, first, last).await
+    }
+
+    async fn trending(&self, day: Day, limit: usize) -> Result<Vec<(String, f64)>, StoreError> {
+        self.0.trending(day, limit).await
+    }
+}
+
+#[async_trait]
+impl DeadLetters for WithoutHistory<'_> {
+    async fn set_aside(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        self.0.set_aside(letters).await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        self.0.dead_letters(limit).await
+    }
+}
+
+/// Posts per second of the pure path and of the whole handler on SQLite,
+/// with and without history.
 fn throughput(records: &[LogRecord]) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -120,7 +181,7 @@ fn throughput(records: &[LogRecord]) {
         .expect("runtime");
     let dir = std::env::temp_dir().join(format!("hashtag-pipeline-bench-{}", std::process::id()));
     println!(
-        "| batch | aggregate posts/s | decode + aggregate posts/s | handler on SQLite posts/s |"
+        "| batch | aggregate posts/s | decode + aggregate posts/s | handler on SQLite posts/s | handler without history posts/s |"
     );
     for batch in BATCHES {
         let events: Vec<_> = records
@@ -139,32 +200,39 @@ fn throughput(records: &[LogRecord]) {
         let pure = started.elapsed().as_secs_f64();
         assert_eq!(tags, tags_again);
 
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let store = hashtag_embedded::SqliteHashtagStore::open(&dir.join("hashtags.db"))
-            .expect("open the SQLite store");
-        let started = Instant::now();
-        runtime.block_on(async {
-            for event in &events {
-                handle_post_batch(&store, event)
-                    .await
-                    .expect("batch counted");
-            }
-        });
-        let handler = started.elapsed().as_secs_f64();
+        let handler = |history: bool| {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let store = hashtag_embedded::SqliteHashtagStore::open(&dir.join("hashtags.db"))
+                .expect("open the SQLite store");
+            let started = Instant::now();
+            runtime.block_on(async {
+                for event in &events {
+                    let counted = match history {
+                        true => handle_post_batch(&store, event).await,
+                        false => handle_post_batch(&WithoutHistory(&store), event).await,
+                    };
+                    counted.expect("batch counted");
+                }
+            });
+            started.elapsed().as_secs_f64()
+        };
+        let (with_history, without) = (handler(true), handler(false));
         let posts = records.len() as f64;
         println!(
-            "| {batch} | {:.0} | {:.0} | {:.0} |",
+            "| {batch} | {:.0} | {:.0} | {:.0} | {:.0} |",
             posts / aggregate_only,
             posts / pure,
-            posts / handler
+            posts / with_history,
+            posts / without
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn main() {
-    let records = post_records(POSTS, USERS, PARTITIONS, FIRST_ID);
+    let first_id = first_id();
+    let records = post_records(POSTS, USERS, PARTITIONS, first_id);
     let sources: Vec<String> = (0..PARTITIONS)
         .map(|p| format!("{POSTS_TOPIC}-{p}"))
         .collect();
@@ -172,6 +240,6 @@ fn main() {
     println!(
         "stream: {POSTS} posts from {USERS} authors over {PARTITIONS} partitions, {bytes} bytes of events (hashtag_tools::workload, seed 2026, 10,000 tags, Zipf 1.0)"
     );
-    write_amplification(&records, &sources);
+    write_amplification(&records, &sources, first_id);
     throughput(&records);
 }

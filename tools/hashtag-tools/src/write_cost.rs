@@ -13,9 +13,10 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
-use hashtag_aws::items::{claim_item, counter_item, recent_post_items};
+use hashtag_aws::items::{claim_item, counter_item, day_item, recent_post_items};
 use hashtag_core::aggregate::TagContribution;
 use hashtag_core::domain::{TopPost, TOP_POSTS};
+use hashtag_core::history::{tag_days, Day, DayState, Sketch, RELATED_KEPT};
 use hashtag_core::ports::PostClaim;
 
 /// DynamoDB's size of an attribute value, in bytes: strings and binaries
@@ -75,13 +76,23 @@ pub struct WriteCost {
     pub claim_writes: u64,
     /// Their write units.
     pub claim_units: u64,
+    /// History days put (one conditional PutItem per distinct (tag, day)).
+    pub history_writes: u64,
+    /// Their write units.
+    pub history_units: u64,
 }
 
 impl WriteCost {
     /// The writes of one batch: `batch` as the aggregation hands it to the
     /// store, `claims` its posts' claims, `sources` every partition the
-    /// table's counters have marks for (counter items grow with them).
-    pub fn of_batch(batch: &[TagContribution], claims: &[PostClaim], sources: &[String]) -> Self {
+    /// table's counters have marks for (counter items grow with them), and
+    /// `today` the day the history is written on.
+    pub fn of_batch(
+        batch: &[TagContribution],
+        claims: &[PostClaim],
+        sources: &[String],
+        today: Day,
+    ) -> Self {
         // Offsets and counts as long as they get: an upper bound of the bill.
         let marks: Vec<(&str, i64)> = sources.iter().map(|s| (s.as_str(), i64::MAX)).collect();
         let total = u64::MAX;
@@ -98,17 +109,35 @@ impl WriteCost {
             cost.claim_writes += 1;
             cost.claim_units += write_units(&claim_item(claim, i64::from(u32::MAX)));
         }
+        // A day as large as it gets: uses and marks at their longest, the
+        // authors' sketch dense, a trend peak, every related tag kept (with
+        // keys of 12 bytes, longer than most tags).
+        let mut authors = Sketch::default();
+        (0..1_000).for_each(|a| authors.insert(hashtag_core::ids::Id(a)));
+        let full = DayState {
+            uses: u64::MAX,
+            authors,
+            marks: marks.iter().map(|(s, m)| (s.to_string(), *m)).collect(),
+            peak: Some(3_000.123_456_789_012),
+            related: (0..RELATED_KEPT)
+                .map(|i| (format!("relatedtag{i:02}"), u64::from(u32::MAX)))
+                .collect(),
+        };
+        for day in tag_days(batch, today) {
+            cost.history_writes += 1;
+            cost.history_units += write_units(&day_item(&day, &full));
+        }
         cost
     }
 
     /// Every write request.
     pub fn requests(&self) -> u64 {
-        self.counter_writes + self.post_requests + self.claim_writes
+        self.counter_writes + self.post_requests + self.claim_writes + self.history_writes
     }
 
     /// Every write unit.
     pub fn units(&self) -> u64 {
-        self.counter_units + self.post_units + self.claim_units
+        self.counter_units + self.post_units + self.claim_units + self.history_units
     }
 }
 
@@ -121,6 +150,8 @@ impl std::ops::AddAssign for WriteCost {
         self.post_units += o.post_units;
         self.claim_writes += o.claim_writes;
         self.claim_units += o.claim_units;
+        self.history_writes += o.history_writes;
+        self.history_units += o.history_units;
     }
 }
 

@@ -44,16 +44,24 @@ pub async fn total(store: &dyn hashtag_core::ports::HashtagStore, key: &str) -> 
     store.page(key).await.unwrap().map_or(0, |p| p.total_posts)
 }
 
-/// Runs `hashtag publish-ranking FILE` on a data directory, or, when the
+/// Runs a `hashtag` command (`args`) on a data directory, or, when the
 /// server runs through the local API Gateway, on its local AWS stack.
-pub fn publish_ranking(data_dir: &Path, file: &Path) -> std::process::Output {
+pub fn hashtag_cli<S: AsRef<std::ffi::OsStr>>(data_dir: &Path, args: &[S]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hashtag"))
-        .args(["publish-ranking", "--data-dir"])
+        .args(args)
+        .arg("--data-dir")
         .arg(data_dir)
-        .arg(file)
         .envs(local_aws_env(data_dir))
         .output()
-        .expect("run hashtag publish-ranking")
+        .expect("run hashtag")
+}
+
+/// Runs `hashtag publish-ranking FILE`, as [`hashtag_cli`].
+pub fn publish_ranking(data_dir: &Path, file: &Path) -> std::process::Output {
+    hashtag_cli(
+        data_dir,
+        &[std::ffi::OsStr::new("publish-ranking"), file.as_os_str()],
+    )
 }
 
 /// Whether the HTTP tests run through the local API Gateway

@@ -1,0 +1,74 @@
+//! Trending tags: `GET /trends/tags?limit=` and the home page's list.
+
+use bytes::Bytes as Body;
+use http::{Request, Response, StatusCode};
+use serde::Serialize;
+
+use super::handlers::error_response;
+use super::pages;
+use super::request::query_param;
+use super::response::{json, ApiError};
+use super::App;
+use hashtag_core::domain::{now_ms, rfc3339_ms};
+use hashtag_core::trends::{trending_tags, TrendingTag, DEFAULT_TRENDS, MAX_TRENDS};
+
+/// `GET /trends/tags`.
+#[derive(Serialize)]
+struct Trends {
+    /// The time the scores are decayed to.
+    at: String,
+    /// Strongest first.
+    tags: Vec<TrendingTag>,
+}
+
+/// `?limit=`: 1 to [`MAX_TRENDS`], [`DEFAULT_TRENDS`] if not given.
+fn limit(req: &Request<Body>) -> Result<usize, ApiError> {
+    match query_param(req, "limit") {
+        None => Ok(DEFAULT_TRENDS),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_TRENDS).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be a number from 1 to {MAX_TRENDS}"),
+                )
+            }),
+    }
+}
+
+/// `GET /trends/tags?limit=`: the trending tags, strongest first, with
+/// their scores decayed to now and their last 7 days.
+pub async fn trends(app: &App, req: &Request<Body>) -> Response<Body> {
+    let result = async {
+        let limit = limit(req)?;
+        let now = now_ms();
+        let tags = trending_tags(app.hashtags()?, now, limit).await?;
+        Ok(json(
+            StatusCode::OK,
+            &Trends {
+                at: rfc3339_ms(now),
+                tags,
+            },
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|e| error_response(req, e))
+}
+
+/// `GET /`: the home page, with the trending tags. The page still answers
+/// (without them) if they cannot be read.
+pub async fn home(app: &App) -> Response<Body> {
+    let trending = match app.hashtags() {
+        Ok(store) => trending_tags(store, now_ms(), DEFAULT_TRENDS)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let trending = trending.unwrap_or_else(|e| {
+        tracing::warn!(error = %e.message, "home page without trends");
+        Vec::new()
+    });
+    pages::home(&trending)
+}
