@@ -229,13 +229,13 @@ impl DynamoHashtagStore {
             .attribute_definitions(attribute("in_user", ScalarAttributeType::S)?)
             .attribute_definitions(attribute("lw", ScalarAttributeType::N)?)
             .attribute_definitions(attribute("trend_day", ScalarAttributeType::S)?)
-            .attribute_definitions(attribute("peak", ScalarAttributeType::N)?)
+            .attribute_definitions(attribute("trend_rank", ScalarAttributeType::N)?)
             .global_secondary_indexes(index(OUT_INDEX, "out_user", "lw", ProjectionType::All)?)
             .global_secondary_indexes(index(IN_INDEX, "in_user", "lw", ProjectionType::All)?)
             .global_secondary_indexes(index(
                 TRENDING_INDEX,
                 "trend_day",
-                "peak",
+                "trend_rank",
                 ProjectionType::KeysOnly,
             )?)
             .send()

@@ -1,16 +1,17 @@
 //! Tag history in the hashtag table: under each tag, one item per UTC day,
 //! sort key `day#YYYY-MM-DD`, with `uses`, `authors` (the packed
-//! distinct-author sketch: at most 769 bytes), `related` (a map of the tags
+//! distinct-author sketch: at most 641 bytes), `related` (a map of the tags
 //! seen with it to their posts, at most 10), one `mark:<source>` attribute
 //! per source, and `expires_at` for DynamoDB's TTL to delete the day after
 //! its retention at no write cost. Most days fit one write unit; a day
 //! with a dense sketch and a full related map takes two.
 //!
 //! A day on which the tag trended also carries `peak` (its forward-decayed
-//! trend peak, see [`hashtag_core::trends`]) and `trend_day` (the day):
-//! the sparse index `trending` (`trend_day`, `peak`, keys only) lists a
-//! day's strongest trends in one Query, and costs a write unit only on the
-//! days of tags that trend.
+//! trend peak, see [`hashtag_core::trends`]), `trend_day` (the day) and
+//! `trend_rank` (the peak rounded down to [`hashtag_core::trends::INDEX_STEP`]):
+//! the sparse index `trending` (`trend_day`, `trend_rank`, keys only) lists
+//! a day's strongest trends in one Query. It costs write units only on the
+//! days of tags that trend, and only when their rounded peak moves.
 //!
 //! `d` sorts before `p`: a tag page's Query (descending, newest posts
 //! first) reaches its posts before any day; a history read is one Query on
@@ -31,7 +32,7 @@ use super::dynamo_hashtags::{
 use super::{sdk_error, DynamoHashtagStore};
 use hashtag_core::history::{Day, DayContribution, DayRow, DayState, Sketch};
 use hashtag_core::ports::{StoreError, TagHistory, TagModeration};
-use hashtag_core::trends::Moderation;
+use hashtag_core::trends::{index_rank, rank_floor, Moderation};
 
 /// Sort key prefix of a day.
 const DAY_PREFIX: &str = "day#";
@@ -124,6 +125,7 @@ pub fn day_item(contribution: &DayContribution, state: &DayState) -> Item {
     if let Some(peak) = state.peak {
         item.insert("peak".to_string(), n(peak));
         item.insert("trend_day".to_string(), s(contribution.day.iso()));
+        item.insert("trend_rank".to_string(), n(index_rank(peak)));
     }
     item
 }
@@ -223,10 +225,11 @@ impl TagHistory for DynamoHashtagStore {
             .expression_attribute_values(":t", s(key))
             .expression_attribute_values(":first", s(day_sk(first)))
             .expression_attribute_values(":last", s(day_sk(last)))
-            .projection_expression("sk, #u, #a, #r")
+            .projection_expression("sk, #u, #a, #r, #p")
             .expression_attribute_names("#u", "uses")
             .expression_attribute_names("#a", "authors")
             .expression_attribute_names("#r", "related")
+            .expression_attribute_names("#p", "peak")
             .send()
             .await
             .map_err(|e| sdk_error("query history", e))?;
@@ -239,6 +242,7 @@ impl TagHistory for DynamoHashtagStore {
                     uses: get_n(item, "uses")?,
                     accounts: sketch_of(item)?.estimate(),
                     related: related_of(item),
+                    peak: get_n(item, "peak"),
                 })
             })
             .collect())
@@ -260,7 +264,10 @@ impl TagHistory for DynamoHashtagStore {
         Ok(out
             .items()
             .iter()
-            .filter_map(|item| Some((get_s(item, "tag")?.to_string(), get_n(item, "peak")?)))
+            .filter_map(|item| {
+                let rank = get_n(item, "trend_rank")?;
+                Some((get_s(item, "tag")?.to_string(), rank_floor(rank)))
+            })
             .collect())
     }
 }

@@ -15,7 +15,7 @@
 //! A post's day is the day of its id's time (when it was written), so a
 //! post counted late still lands on the day it was written.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -74,15 +74,17 @@ impl Day {
 }
 
 /// Registers of the dense sketch: 2^10, for a standard error of
-/// 1.04 / √1024 = 3.25 % (Flajolet et al., 2007), 6 bits each.
+/// 1.04 / √1024 = 3.25 % (Flajolet et al., 2007). Hashes are 32 bits (the
+/// original HyperLogLog's; exact far beyond any day's authors), so a
+/// register's rank fits 5 bits: 640 bytes.
 const PRECISION: u32 = 10;
 const REGISTERS: usize = 1 << PRECISION;
-const DENSE_BYTES: usize = REGISTERS * 6 / 8;
-/// Authors kept exactly (as 64-bit hashes) before the sketch turns dense:
+const DENSE_BYTES: usize = REGISTERS * 5 / 8;
+/// Authors kept exactly (as 32-bit hashes) before the sketch turns dense:
 /// as many as fit in the dense sketch's bytes.
-const EXACT_MAX: usize = DENSE_BYTES / 8 - 1;
+pub const EXACT_MAX: usize = DENSE_BYTES / 4 - 1;
 /// Largest packed sketch: a format byte and the registers, so that a day's
-/// item stays under DynamoDB's 1 KB write unit.
+/// item, with its related tags, stays about DynamoDB's 1 KB write unit.
 pub const SKETCH_BYTES: usize = 1 + DENSE_BYTES;
 
 /// Distinct authors: exact (their hashes) up to [`EXACT_MAX`], which is
@@ -91,7 +93,7 @@ pub const SKETCH_BYTES: usize = 1 + DENSE_BYTES;
 #[derive(Clone, PartialEq, Eq)]
 pub enum Sketch {
     /// The authors' hashes, sorted.
-    Exact(Vec<u64>),
+    Exact(Vec<u32>),
     /// HyperLogLog registers.
     Dense(Vec<u8>),
 }
@@ -108,19 +110,20 @@ impl Default for Sketch {
     }
 }
 
-/// A 64-bit mix of an id (SplitMix64's finaliser): fixed, so that sketches
-/// written by different processes merge.
-fn mix(id: Id) -> u64 {
+/// A 32-bit hash of an id (the high half of SplitMix64's finaliser):
+/// fixed, so that sketches written by different processes merge.
+fn mix(id: Id) -> u32 {
     let mut x = id.0 as u64;
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
+    ((x ^ (x >> 31)) >> 32) as u32
 }
 
-/// Adds a hash to HyperLogLog registers.
-fn add_to_registers(registers: &mut [u8], hash: u64) {
-    let index = (hash >> (64 - PRECISION)) as usize;
-    let rank = ((hash << PRECISION).leading_zeros() + 1).min(64 - PRECISION + 1) as u8;
+/// Adds a hash to HyperLogLog registers: the first bits pick the
+/// register, the rank of the first 1 in the others is its value.
+fn add_to_registers(registers: &mut [u8], hash: u32) {
+    let index = (hash >> (32 - PRECISION)) as usize;
+    let rank = ((hash << PRECISION).leading_zeros() + 1).min(32 - PRECISION + 1) as u8;
     registers[index] = registers[index].max(rank);
 }
 
@@ -130,7 +133,7 @@ impl Sketch {
         self.insert_hash(mix(author));
     }
 
-    fn insert_hash(&mut self, hash: u64) {
+    fn insert_hash(&mut self, hash: u32) {
         match self {
             Sketch::Exact(hashes) => {
                 if let Err(at) = hashes.binary_search(&hash) {
@@ -189,24 +192,24 @@ impl Sketch {
         estimate.round() as u64
     }
 
-    /// The sketch packed: `0` then the hashes (8 bytes each, big-endian),
-    /// or `1` then the registers at 6 bits each.
+    /// The sketch packed: `0` then the hashes (4 bytes each, big-endian),
+    /// or `1` then the registers at 5 bits each (8 in 5 bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             Sketch::Exact(hashes) => {
-                let mut out = Vec::with_capacity(1 + hashes.len() * 8);
+                let mut out = Vec::with_capacity(1 + hashes.len() * 4);
                 out.push(0);
                 hashes.iter().for_each(|h| out.extend(h.to_be_bytes()));
                 out
             }
             Sketch::Dense(registers) => {
-                let mut out = vec![0u8; SKETCH_BYTES];
-                out[0] = 1;
-                for (i, chunk) in registers.chunks(4).enumerate() {
+                let mut out = Vec::with_capacity(SKETCH_BYTES);
+                out.push(1);
+                for chunk in registers.chunks(8) {
                     let bits = chunk
                         .iter()
-                        .fold(0u32, |acc, r| (acc << 6) | u32::from(*r & 0x3f));
-                    out[1 + i * 3..4 + i * 3].copy_from_slice(&bits.to_be_bytes()[1..]);
+                        .fold(0u64, |acc, r| (acc << 5) | u64::from(*r & 0x1f));
+                    out.extend(&bits.to_be_bytes()[3..]);
                 }
                 out
             }
@@ -216,10 +219,10 @@ impl Sketch {
     /// A sketch from [`Sketch::to_bytes`]; `None` if it is not one.
     pub fn from_bytes(bytes: &[u8]) -> Option<Sketch> {
         match bytes.split_first()? {
-            (0, hashes) if hashes.len() % 8 == 0 && hashes.len() / 8 <= EXACT_MAX => {
-                let hashes: Vec<u64> = hashes
-                    .chunks(8)
-                    .map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()))
+            (0, hashes) if hashes.len() % 4 == 0 && hashes.len() / 4 <= EXACT_MAX => {
+                let hashes: Vec<u32> = hashes
+                    .chunks(4)
+                    .map(|c| u32::from_be_bytes(c.try_into().unwrap_or_default()))
                     .collect();
                 hashes
                     .windows(2)
@@ -228,9 +231,11 @@ impl Sketch {
             }
             (1, packed) if packed.len() == DENSE_BYTES => {
                 let mut registers = Vec::with_capacity(REGISTERS);
-                for chunk in packed.chunks(3) {
-                    let bits = u32::from_be_bytes([0, chunk[0], chunk[1], chunk[2]]);
-                    registers.extend((0..4).rev().map(|k| ((bits >> (6 * k)) & 0x3f) as u8));
+                for chunk in packed.chunks(5) {
+                    let mut word = [0u8; 8];
+                    word[3..].copy_from_slice(chunk);
+                    let bits = u64::from_be_bytes(word);
+                    registers.extend((0..8).rev().map(|k| ((bits >> (5 * k)) & 0x1f) as u8));
                 }
                 Some(Sketch::Dense(registers))
             }
@@ -315,6 +320,13 @@ impl DayContribution {
     ) -> Option<DayState> {
         let mut next = stored.cloned().unwrap_or_default();
         let mut changed = false;
+        // Co-occurrences counted in a map: a popular tag's batch meets
+        // thousands of other tags before they are cut to the most frequent.
+        let mut related: HashMap<&str, u64> = next
+            .related
+            .iter()
+            .map(|(tag, n)| (tag.as_str(), *n))
+            .collect();
         for source in &self.sources {
             let mark = stored.and_then(|s| s.mark(&source.source));
             let mut last = None;
@@ -326,10 +338,7 @@ impl DayContribution {
                 next.uses += 1;
                 next.authors.insert(post.author);
                 for tag in post.tags.iter().filter(|t| **t != self.key) {
-                    match next.related.iter_mut().find(|(k, _)| k == tag) {
-                        Some((_, n)) => *n += 1,
-                        None => next.related.push((tag.clone(), 1)),
-                    }
+                    *related.entry(tag).or_default() += 1;
                 }
                 last = Some(post.offset);
             }
@@ -340,9 +349,13 @@ impl DayContribution {
                 None => next.marks.push((source.source.clone(), last)),
             }
         }
-        next.related
-            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        next.related.truncate(RELATED_KEPT);
+        let mut related: Vec<(&str, u64)> = related.into_iter().collect();
+        related.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        next.related = related
+            .into_iter()
+            .take(RELATED_KEPT)
+            .map(|(tag, n)| (tag.to_string(), n))
+            .collect();
         if changed && self.day == Day::of_ms(now_ms) {
             let score = trends::score(next.authors.estimate(), yesterday_accounts);
             next.peak = trends::next_peak(next.peak, score, now_ms);
@@ -357,7 +370,7 @@ impl DayContribution {
 pub fn tag_days(tags: &[TagContribution], today: Day) -> Vec<DayContribution> {
     let oldest = Day::oldest_kept(today);
     // Each post's tags, from the contributions that list it.
-    let mut post_tags: HashMap<(&str, i64), Vec<String>> = HashMap::new();
+    let mut post_tags: HashMap<(&str, i64), Vec<String>> = HashMap::default();
     for tag in tags {
         for source in &tag.sources {
             for post in &source.posts {
@@ -433,6 +446,8 @@ pub struct DayRow {
     pub accounts: u64,
     /// The tags that appeared with it, most first.
     pub related: Vec<(String, u64)>,
+    /// Its trend peak, if it trended ([`DayState::peak`]).
+    pub peak: Option<f64>,
 }
 
 /// `days` days of history ending with `last`, newest first, a day without
@@ -466,7 +481,7 @@ pub struct RelatedTag {
 /// The tags that most often appeared with a tag over `rows`, most first,
 /// at most `limit`.
 pub fn related_tags(rows: &[DayRow], limit: usize) -> Vec<RelatedTag> {
-    let mut sums: HashMap<&str, u64> = HashMap::new();
+    let mut sums: HashMap<&str, u64> = HashMap::default();
     for (tag, posts) in rows.iter().flat_map(|r| &r.related) {
         *sums.entry(tag).or_default() += posts;
     }
@@ -503,7 +518,7 @@ mod tests {
 
     #[test]
     fn the_sketch_stays_within_three_standard_errors() {
-        for truth in [1u64, 5, 50, 95, 96, 200, 500, 5_000, 50_000, 500_000] {
+        for truth in [1u64, 5, 50, 159, 160, 500, 5_000, 50_000, 500_000] {
             let mut sketch = Sketch::default();
             for author in 0..truth {
                 // Each author several times: repeats add nothing.
@@ -543,7 +558,7 @@ mod tests {
         (0..10).for_each(|i| small.insert(Id(i)));
         assert_eq!(small.estimate(), 10);
         let bytes = small.to_bytes();
-        assert_eq!(bytes.len(), 1 + 80);
+        assert_eq!(bytes.len(), 1 + 40);
         assert_eq!(Sketch::from_bytes(&bytes), Some(small.clone()));
         assert_eq!(Sketch::from_bytes(&[0, 1, 2]), None);
         let mut union = Sketch::default();
@@ -672,6 +687,7 @@ mod tests {
             uses: 0,
             accounts: 0,
             related,
+            peak: None,
         };
         let other_day = vec![("go".to_string(), 1), ("css".to_string(), 4)];
         let merged = related_tags(&[row(rust.related), row(other_day)], 2);
@@ -687,6 +703,7 @@ mod tests {
             uses,
             accounts,
             related: Vec::new(),
+            peak: None,
         };
         let days = history_days(&[row(Day(last.0 - 2), 5, 4), row(last, 1, 1)], last, 4);
         let got: Vec<(&str, u64, u64)> = days

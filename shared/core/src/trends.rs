@@ -125,7 +125,9 @@ pub async fn trending_tags<S: TagHistory + TagModeration + ?Sized>(
     let keys: Vec<String> = peaks.iter().map(|(k, _)| k.clone()).collect();
     let moderated = store.moderated(&keys).await?;
     peaks.retain(|(key, _)| !moderated.iter().any(|(k, _)| k == key));
-    peaks.truncate(limit);
+    // An index may order by a rounded peak ([`index_rank`]): a few more
+    // candidates are scored exactly from their days.
+    peaks.truncate(limit + 5);
     let first = Day(today.0 - PAGE_HISTORY_DAYS + 1);
     let histories = futures_util::future::try_join_all(
         peaks
@@ -133,15 +135,41 @@ pub async fn trending_tags<S: TagHistory + TagModeration + ?Sized>(
             .map(|(tag, _)| store.history(tag, first, today)),
     )
     .await?;
-    Ok(peaks
+    let mut tags: Vec<TrendingTag> = peaks
         .into_iter()
         .zip(histories)
-        .map(|((tag, peak), found)| TrendingTag {
-            history: history_days(&found, today, PAGE_HISTORY_DAYS),
-            score: decayed(peak, now_ms),
-            tag,
+        .map(|((tag, listed), rows)| {
+            let exact = rows
+                .iter()
+                .filter(|r| r.day.0 >= today.0 - 1)
+                .filter_map(|r| r.peak)
+                .fold(listed, f64::max);
+            TrendingTag {
+                history: history_days(&rows, today, PAGE_HISTORY_DAYS),
+                score: decayed(exact, now_ms),
+                tag,
+            }
         })
-        .collect())
+        .collect();
+    tags.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.tag.cmp(&b.tag)));
+    tags.truncate(limit);
+    Ok(tags)
+}
+
+/// Steps of an index's rounded peak, in log space: a stored peak that
+/// grows by less than e^0.25 (28 %) keeps its index entry, so a tag that
+/// trends all day rewrites its entry a few dozen times, not on every
+/// batch.
+pub const INDEX_STEP: f64 = 0.25;
+
+/// A peak rounded down to its index step.
+pub fn index_rank(peak: f64) -> i64 {
+    (peak / INDEX_STEP).floor() as i64
+}
+
+/// The lowest peak of an index rank.
+pub fn rank_floor(rank: i64) -> f64 {
+    rank as f64 * INDEX_STEP
 }
 
 /// A trending tag, as the API lists it.

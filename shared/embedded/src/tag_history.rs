@@ -152,7 +152,7 @@ impl TagHistory for SqliteHashtagStore {
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT day, uses, authors, related FROM tag_days
+                        "SELECT day, uses, authors, related, peak FROM tag_days
                          WHERE tag_key = ?1 AND day BETWEEN ?2 AND ?3",
                     )
                     .map_err(backend)?;
@@ -163,12 +163,13 @@ impl TagHistory for SqliteHashtagStore {
                             r.get::<_, i64>(1)?,
                             r.get::<_, Vec<u8>>(2)?,
                             r.get::<_, String>(3)?,
+                            r.get::<_, Option<f64>>(4)?,
                         ))
                     })
                     .map_err(backend)?;
                 let mut out = Vec::new();
                 for row in rows {
-                    let (day, uses, authors, related) = row.map_err(backend)?;
+                    let (day, uses, authors, related, peak) = row.map_err(backend)?;
                     let authors =
                         Sketch::from_bytes(&authors).ok_or_else(|| corrupt("sketch", &key, day))?;
                     out.push(DayRow {
@@ -177,6 +178,7 @@ impl TagHistory for SqliteHashtagStore {
                         accounts: authors.estimate(),
                         related: serde_json::from_str(&related)
                             .map_err(|_| corrupt("related", &key, day))?,
+                        peak,
                     });
                 }
                 Ok(out)

@@ -8,7 +8,8 @@
 //! and then, for batches of 100, 1,000 and 10,000 records:
 //!
 //! - write amplification: the hashtag-table writes the DynamoDB adapter
-//!   makes per batch (counter updates, recent-post items, post claims) and
+//!   makes per batch (counter updates, recent-post items, post claims,
+//!   history days as they grow over the run) and
 //!   their write units ([`hashtag_tools::write_cost`]), per post, next to the
 //!   original design's one increment per tag per post of a document that
 //!   holds the tag's 100 top posts;
@@ -35,7 +36,7 @@ use hashtag_core::ports::{
 use hashtag_core::record::{Batch, LogRecord};
 use hashtag_embedded::SqliteHashtagStore;
 use hashtag_tools::workload::post_records;
-use hashtag_tools::write_cost::{original_increment_units, WriteCost};
+use hashtag_tools::write_cost::{original_increment_units, HistoryModel, WriteCost};
 
 const POSTS: usize = 100_000;
 const USERS: usize = 1_000;
@@ -80,10 +81,11 @@ fn write_amplification(records: &[LogRecord], sources: &[String], first_id: i64)
         original_units as f64 / posts
     );
     println!(
-        "| batch | counter writes/post | counter WCU/post | post-list items/post | post-list requests/post | claims/post | history writes/post | history WCU/post | all requests/post | all WCU/post | counter writes vs original | all WCU vs original |"
+        "| batch | counter writes/post | counter WCU/post | post-list items/post | post-list requests/post | claims/post | history writes/post | history WCU/post | trend index WCU/post | all requests/post | all WCU/post | counter writes vs original | all WCU vs original |"
     );
-    let today = Day::of_post(Id(first_id));
+    let now = hashtag_core::domain::now_ms();
     for batch in BATCHES {
+        let mut history = HistoryModel::default();
         let mut cost = WriteCost::default();
         let mut floor = 0u64;
         for chunk in events.chunks(batch) {
@@ -98,7 +100,8 @@ fn write_amplification(records: &[LogRecord], sources: &[String], first_id: i64)
                     offset: e.offset,
                 })
                 .collect();
-            cost += WriteCost::of_batch(&contributions, &claims, sources, today);
+            cost += WriteCost::of_batch(&contributions, &claims, sources);
+            history.apply(&contributions, now, &mut cost);
         }
         assert_eq!(
             cost.counter_writes, floor,
@@ -111,7 +114,7 @@ fn write_amplification(records: &[LogRecord], sources: &[String], first_id: i64)
         );
         let per = |n: u64| n as f64 / posts;
         println!(
-            "| {batch} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1}x fewer | {:.1}x fewer |",
+            "| {batch} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1}x fewer | {:.1}x fewer |",
             per(cost.counter_writes),
             per(cost.counter_units),
             per(cost.post_items),
@@ -119,6 +122,7 @@ fn write_amplification(records: &[LogRecord], sources: &[String], first_id: i64)
             per(cost.claim_writes),
             per(cost.history_writes),
             per(cost.history_units),
+            per(cost.trend_index_units),
             per(cost.requests()),
             per(cost.units()),
             original_writes as f64 / cost.counter_writes as f64,

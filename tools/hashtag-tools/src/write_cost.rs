@@ -16,8 +16,9 @@ use serde::Serialize;
 use hashtag_aws::items::{claim_item, counter_item, day_item, recent_post_items};
 use hashtag_core::aggregate::TagContribution;
 use hashtag_core::domain::{TopPost, TOP_POSTS};
-use hashtag_core::history::{tag_days, Day, DayState, Sketch, RELATED_KEPT};
+use hashtag_core::history::{tag_days, Day, DayState};
 use hashtag_core::ports::PostClaim;
+use hashtag_core::trends::index_rank;
 
 /// DynamoDB's size of an attribute value, in bytes: strings and binaries
 /// by length, numbers at 1 byte per two significant digits plus 1, lists
@@ -80,19 +81,19 @@ pub struct WriteCost {
     pub history_writes: u64,
     /// Their write units.
     pub history_units: u64,
+    /// Write units of the `trending` index: a day's entry is written when
+    /// its rounded peak first appears (1) or moves (2: the old entry
+    /// deleted, the new one put); a write that leaves it alone costs the
+    /// index nothing.
+    pub trend_index_units: u64,
 }
 
 impl WriteCost {
-    /// The writes of one batch: `batch` as the aggregation hands it to the
-    /// store, `claims` its posts' claims, `sources` every partition the
-    /// table's counters have marks for (counter items grow with them), and
-    /// `today` the day the history is written on.
-    pub fn of_batch(
-        batch: &[TagContribution],
-        claims: &[PostClaim],
-        sources: &[String],
-        today: Day,
-    ) -> Self {
+    /// The writes of one batch but its history ([`HistoryModel`]):
+    /// `batch` as the aggregation hands it to the store, `claims` its posts'
+    /// claims, `sources` every partition the table's counters have marks
+    /// for (counter items grow with them).
+    pub fn of_batch(batch: &[TagContribution], claims: &[PostClaim], sources: &[String]) -> Self {
         // Offsets and counts as long as they get: an upper bound of the bill.
         let marks: Vec<(&str, i64)> = sources.iter().map(|s| (s.as_str(), i64::MAX)).collect();
         let total = u64::MAX;
@@ -109,24 +110,6 @@ impl WriteCost {
             cost.claim_writes += 1;
             cost.claim_units += write_units(&claim_item(claim, i64::from(u32::MAX)));
         }
-        // A day as large as it gets: uses and marks at their longest, the
-        // authors' sketch dense, a trend peak, every related tag kept (with
-        // keys of 12 bytes, longer than most tags).
-        let mut authors = Sketch::default();
-        (0..1_000).for_each(|a| authors.insert(hashtag_core::ids::Id(a)));
-        let full = DayState {
-            uses: u64::MAX,
-            authors,
-            marks: marks.iter().map(|(s, m)| (s.to_string(), *m)).collect(),
-            peak: Some(3_000.123_456_789_012),
-            related: (0..RELATED_KEPT)
-                .map(|i| (format!("relatedtag{i:02}"), u64::from(u32::MAX)))
-                .collect(),
-        };
-        for day in tag_days(batch, today) {
-            cost.history_writes += 1;
-            cost.history_units += write_units(&day_item(&day, &full));
-        }
         cost
     }
 
@@ -137,7 +120,47 @@ impl WriteCost {
 
     /// Every write unit.
     pub fn units(&self) -> u64 {
-        self.counter_units + self.post_units + self.claim_units + self.history_units
+        self.counter_units
+            + self.post_units
+            + self.claim_units
+            + self.history_units
+            + self.trend_index_units
+    }
+}
+
+/// The history's writes, by its items as they grow: the days the store
+/// would hold, each batch's days applied to them as the adapter does.
+#[derive(Default)]
+pub struct HistoryModel {
+    days: HashMap<(String, Day), DayState>,
+}
+
+impl HistoryModel {
+    /// The history writes of one batch at `now_ms`, added to `cost`: one
+    /// conditional put per distinct (tag, day) with something new, billed
+    /// on the item it writes, plus the `trending` index's entry for a day
+    /// with a trend peak.
+    pub fn apply(&mut self, tags: &[TagContribution], now_ms: i64, cost: &mut WriteCost) {
+        for day in tag_days(tags, Day::of_ms(now_ms)) {
+            let key = (day.key.clone(), day.day);
+            let yesterday = self
+                .days
+                .get(&(day.key.clone(), Day(day.day.0 - 1)))
+                .map_or(0, |d| d.authors.estimate());
+            let Some(next) = day.apply(self.days.get(&key), yesterday, now_ms) else {
+                continue;
+            };
+            cost.history_writes += 1;
+            cost.history_units += write_units(&day_item(&day, &next));
+            let rank = |d: &DayState| d.peak.map(index_rank);
+            let before = self.days.get(&key).and_then(rank);
+            cost.trend_index_units += match (before, rank(&next)) {
+                (None, Some(_)) => 1,
+                (Some(a), Some(b)) if a != b => 2,
+                _ => 0,
+            };
+            self.days.insert(key, next);
+        }
     }
 }
 
@@ -152,6 +175,7 @@ impl std::ops::AddAssign for WriteCost {
         self.claim_units += o.claim_units;
         self.history_writes += o.history_writes;
         self.history_units += o.history_units;
+        self.trend_index_units += o.trend_index_units;
     }
 }
 
