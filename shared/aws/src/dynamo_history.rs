@@ -156,8 +156,9 @@ impl DynamoHashtagStore {
         }
     }
 
-    /// Applies one day's contribution at `now_ms`: read (and, for today,
-    /// yesterday's distinct authors), [`DayContribution::apply`], put
+    /// Applies one day's contribution at `now_ms`: read,
+    /// [`DayContribution::apply`] (and, for a day that may trend,
+    /// yesterday's distinct authors and [`DayState::score_trend`]), put
     /// conditioned on the uses read (they grow with every write, so they
     /// version the item). Returns whether it wrote.
     async fn apply_day(
@@ -166,18 +167,23 @@ impl DynamoHashtagStore {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let (key, day) = (&contribution.key, contribution.day);
-        let yesterday = match day == Day::of_ms(now_ms) {
-            true => self
-                .read_day(key, Day(day.0 - 1), false)
-                .await?
-                .map_or(0, |d| d.authors.estimate()),
-            false => 0,
-        };
+        let mut yesterday = None;
         for _ in 0..DAY_ATTEMPTS {
             let stored = self.read_day(key, day, true).await?;
-            let Some(next) = contribution.apply(stored.as_ref(), yesterday, now_ms) else {
+            let Some(mut next) = contribution.apply(stored.as_ref()) else {
                 return Ok(false);
             };
+            if next.may_trend(day, now_ms) {
+                let accounts = match yesterday {
+                    Some(accounts) => accounts,
+                    None => self
+                        .read_day(key, Day(day.0 - 1), false)
+                        .await?
+                        .map_or(0, |d| d.authors.estimate()),
+                };
+                yesterday = Some(accounts);
+                next.score_trend(accounts, now_ms);
+            }
             let put = self
                 .client
                 .put_item()

@@ -297,6 +297,20 @@ pub struct DayState {
 }
 
 impl DayState {
+    /// Whether this state of `day`, written at `now_ms`, is scored for the
+    /// trends: only today's, and only with enough authors to trend (most
+    /// days never are, and need not read yesterday).
+    pub fn may_trend(&self, day: Day, now_ms: i64) -> bool {
+        day == Day::of_ms(now_ms) && self.authors.estimate() >= trends::MIN_ACCOUNTS
+    }
+
+    /// Scores the day against `yesterday_accounts` ([`trends::score`]) and
+    /// keeps the higher of its peak and the score at `now_ms`.
+    pub fn score_trend(&mut self, yesterday_accounts: u64, now_ms: i64) {
+        let score = trends::score(self.authors.estimate(), yesterday_accounts);
+        self.peak = trends::next_peak(self.peak, score, now_ms);
+    }
+
     /// The mark of `source`, if any.
     pub fn mark(&self, source: &str) -> Option<i64> {
         self.marks
@@ -309,15 +323,9 @@ impl DayState {
 impl DayContribution {
     /// The day after this contribution, counting per source only the posts
     /// above the stored mark: `None` if nothing is new (a redelivery). The
-    /// one rule of history's idempotency, on every adapter. On the day of
-    /// `now_ms`, the trend peak is updated from the day's distinct authors
-    /// against `yesterday_accounts` ([`crate::trends::score`]).
-    pub fn apply(
-        &self,
-        stored: Option<&DayState>,
-        yesterday_accounts: u64,
-        now_ms: i64,
-    ) -> Option<DayState> {
+    /// one rule of history's idempotency, on every adapter. The trend peak
+    /// is left to [`DayState::score_trend`].
+    pub fn apply(&self, stored: Option<&DayState>) -> Option<DayState> {
         let mut next = stored.cloned().unwrap_or_default();
         let mut changed = false;
         // Co-occurrences counted in a map: a popular tag's batch meets
@@ -356,10 +364,6 @@ impl DayContribution {
             .take(RELATED_KEPT)
             .map(|(tag, n)| (tag.to_string(), n))
             .collect();
-        if changed && self.day == Day::of_ms(now_ms) {
-            let score = trends::score(next.authors.estimate(), yesterday_accounts);
-            next.peak = trends::next_peak(next.peak, score, now_ms);
-        }
         changed.then_some(next)
     }
 }
@@ -615,15 +619,15 @@ mod tests {
         assert_eq!(first.day, Day(today.0 - 1));
         assert_eq!(second.day, today);
         let now = today_ms;
-        let state = second.apply(None, 0, now).unwrap();
+        let state = second.apply(None).unwrap();
         assert_eq!((state.uses, state.authors.estimate()), (3, 2));
         assert_eq!(state.mark("posts-0"), Some(7));
         assert_eq!(
-            second.apply(Some(&state), 0, now),
+            second.apply(Some(&state)),
             None,
             "a redelivery adds nothing"
         );
-        assert_eq!(state.peak, None, "2 authors do not trend");
+        assert!(!state.may_trend(today, now), "2 authors do not trend");
         // A later batch on one partition adds only what is above its mark.
         let later = DayContribution {
             key: "rust".into(),
@@ -644,7 +648,7 @@ mod tests {
                 ],
             }],
         };
-        let next = later.apply(Some(&state), 0, now).unwrap();
+        let next = later.apply(Some(&state)).unwrap();
         assert_eq!((next.uses, next.authors.estimate()), (4, 3));
         assert_eq!(next.mark("posts-1"), Some(9));
         assert_eq!(next.related, vec![("go".to_string(), 1)]);
@@ -677,7 +681,7 @@ mod tests {
             ],
             Day::of_ms(now),
         );
-        let rust = days[0].apply(None, 0, now).unwrap();
+        let rust = days[0].apply(None).unwrap();
         assert_eq!(
             rust.related,
             vec![("go".to_string(), 2), ("web".to_string(), 1)]

@@ -295,9 +295,10 @@ pub trait TagAudit: Send + Sync {
 #[async_trait]
 pub trait TagHistory: Send + Sync {
     /// Applies a batch's days at `now_ms`, each with
-    /// [`DayContribution::apply`] (today's against yesterday's distinct
-    /// authors): per (tag, day) one read and one conditional write, none if
-    /// nothing is new. Returns the days written.
+    /// [`DayContribution::apply`] and, for a day that may trend, scored
+    /// against yesterday's distinct authors: per (tag, day) one read (two
+    /// for those) and one conditional write, none if nothing is new.
+    /// Returns the days written.
     async fn apply_history(
         &self,
         days: &[DayContribution],

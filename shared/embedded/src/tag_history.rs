@@ -100,14 +100,14 @@ impl TagHistory for SqliteHashtagStore {
                 let mut written = 0;
                 for contribution in &days {
                     let stored = read_day(&tx, &contribution.key, contribution.day)?;
-                    let yesterday = match contribution.day == today {
-                        true => read_day(&tx, &contribution.key, Day(today.0 - 1))?
-                            .map_or(0, |d| d.authors.estimate()),
-                        false => 0,
-                    };
-                    let Some(next) = contribution.apply(stored.as_ref(), yesterday, now_ms) else {
+                    let Some(mut next) = contribution.apply(stored.as_ref()) else {
                         continue;
                     };
+                    if next.may_trend(contribution.day, now_ms) {
+                        let yesterday = read_day(&tx, &contribution.key, Day(today.0 - 1))?
+                            .map_or(0, |d| d.authors.estimate());
+                        next.score_trend(yesterday, now_ms);
+                    }
                     let marks = serde_json::to_string(&next.marks).map_err(json_error)?;
                     let related = serde_json::to_string(&next.related).map_err(json_error)?;
                     tx.prepare_cached(

@@ -143,13 +143,16 @@ impl HistoryModel {
     pub fn apply(&mut self, tags: &[TagContribution], now_ms: i64, cost: &mut WriteCost) {
         for day in tag_days(tags, Day::of_ms(now_ms)) {
             let key = (day.key.clone(), day.day);
-            let yesterday = self
-                .days
-                .get(&(day.key.clone(), Day(day.day.0 - 1)))
-                .map_or(0, |d| d.authors.estimate());
-            let Some(next) = day.apply(self.days.get(&key), yesterday, now_ms) else {
+            let Some(mut next) = day.apply(self.days.get(&key)) else {
                 continue;
             };
+            if next.may_trend(day.day, now_ms) {
+                let yesterday = self
+                    .days
+                    .get(&(day.key.clone(), Day(day.day.0 - 1)))
+                    .map_or(0, |d| d.authors.estimate());
+                next.score_trend(yesterday, now_ms);
+            }
             cost.history_writes += 1;
             cost.history_units += write_units(&day_item(&day, &next));
             let rank = |d: &DayState| d.peak.map(index_rank);
