@@ -209,14 +209,19 @@ pub async fn handle_post_batch<S: TagCounter + TagHistory + DeadLetters + ?Sized
     report.republished = keep_claimed(store, &mut events).await?;
     let contributions = aggregate(&events);
     report.writes = contributions.len();
-    let outcome = store.apply_counts(&contributions).await?;
-    report.posts_counted = outcome.posts_counted;
-    report.conditional_retries = outcome.conditional_retries;
-    // After the counts: the history has its own marks, so a failure here is
-    // completed by the redelivery without counting anything twice.
     let now = crate::domain::now_ms();
     let days = tag_days(&contributions, Day::of_ms(now));
-    report.history_writes = store.apply_history(&days, now).await?;
+    // Side by side (on DynamoDB the batch takes the longer of the two, not
+    // their sum): counts and history keep their own marks, so a failure of
+    // either is completed by the redelivery without counting anything twice.
+    let (outcome, history_writes) = futures_util::future::try_join(
+        store.apply_counts(&contributions),
+        store.apply_history(&days, now),
+    )
+    .await?;
+    report.posts_counted = outcome.posts_counted;
+    report.conditional_retries = outcome.conditional_retries;
+    report.history_writes = history_writes;
     Ok(report)
 }
 
