@@ -128,6 +128,24 @@ pub(crate) fn mark_attribute(source: &str) -> String {
 
 type Item = HashMap<String, AttributeValue>;
 
+/// An item's offset marks, one `mark:<source>` attribute per source: the
+/// counters', the edges' and the history days' idempotency.
+pub(crate) fn marks_of(item: &Item) -> Vec<(String, i64)> {
+    item.keys()
+        .filter_map(|name| {
+            let source = name.strip_prefix(MARK_PREFIX)?;
+            Some((source.to_string(), get_n(item, name)?))
+        })
+        .collect()
+}
+
+/// Sets `marks` on an item, as [`marks_of`] reads them.
+pub(crate) fn insert_marks<S: AsRef<str>>(item: &mut Item, marks: &[(S, i64)]) {
+    for (source, offset) in marks {
+        item.insert(mark_attribute(source.as_ref()), n(offset));
+    }
+}
+
 /// The recent-post items a contribution writes: its newest posts, at most
 /// [`TOP_POSTS`] (older ones could never reach a page).
 pub fn recent_post_items(tag: &TagContribution, expires_at: i64) -> Vec<Item> {
@@ -173,13 +191,37 @@ pub fn counter_item(key: &str, display: &str, total: u64, marks: &[(&str, i64)])
         ("total_posts".to_string(), n(total)),
         ("updated_ms".to_string(), n(hashtag_core::domain::now_ms())),
     ]);
-    for (source, offset) in marks {
-        item.insert(mark_attribute(source), n(offset));
-    }
+    insert_marks(&mut item, marks);
     item
 }
 
 impl DynamoHashtagStore {
+    /// Puts `item` if its `version` attribute (a count that grows with every
+    /// write of the item) is still `read` (`None`: the item did not exist):
+    /// the conditional write of a read-modify-write. Returns whether it
+    /// applied; `false` means another writer came first, read again.
+    pub(crate) async fn put_if_unchanged(
+        &self,
+        item: Item,
+        version: &str,
+        read: Option<u64>,
+        what: &str,
+    ) -> Result<bool, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .expression_attribute_names("#v", version);
+        let put = match read {
+            None => put.condition_expression("attribute_not_exists(#v)"),
+            Some(old) => put
+                .condition_expression("#v = :old")
+                .expression_attribute_values(":old", n(old)),
+        };
+        applied(put.send().await, what)
+    }
+
     /// A store on `table`, through `client`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoHashtagStore {
@@ -667,13 +709,7 @@ impl TagAudit for DynamoHashtagStore {
                     key: get_s(i, "tag")?.to_string(),
                     display: get_s(i, "display")?.to_string(),
                     total_posts: get_n(i, "total_posts")?,
-                    marks: i
-                        .keys()
-                        .filter_map(|name| {
-                            let source = name.strip_prefix(MARK_PREFIX)?;
-                            Some((source.to_string(), get_n(i, name)?))
-                        })
-                        .collect(),
+                    marks: marks_of(i),
                 })
             })
             .collect();

@@ -26,9 +26,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use super::dynamo_hashtags::{
-    applied, get_n, get_s, mark_attribute, n, s, BATCH_GET_MAX, MARK_PREFIX,
-};
+use super::dynamo_hashtags::{get_n, get_s, insert_marks, marks_of, n, s, BATCH_GET_MAX};
 use super::{sdk_error, DynamoHashtagStore};
 use hashtag_core::history::{Day, DayContribution, DayRow, DayState, Sketch};
 use hashtag_core::ports::{StoreError, TagHistory, TagModeration};
@@ -57,6 +55,14 @@ fn day_key(key: &str, day: Day) -> Item {
     HashMap::from([
         ("tag".to_string(), s(key)),
         ("sk".to_string(), s(day_sk(day))),
+    ])
+}
+
+/// The key of a tag's moderation item.
+fn moderation_key(key: &str) -> Item {
+    HashMap::from([
+        ("tag".to_string(), s(key)),
+        ("sk".to_string(), s(MODERATION_SK)),
     ])
 }
 
@@ -90,13 +96,7 @@ fn state_of(item: &Item) -> Option<DayState> {
     Some(DayState {
         uses: get_n(item, "uses")?,
         authors: sketch_of(item)?,
-        marks: item
-            .keys()
-            .filter_map(|name| {
-                let source = name.strip_prefix(MARK_PREFIX)?;
-                Some((source.to_string(), get_n(item, name)?))
-            })
-            .collect(),
+        marks: marks_of(item),
         peak: get_n(item, "peak"),
         related: related_of(item),
     })
@@ -111,9 +111,7 @@ pub fn day_item(contribution: &DayContribution, state: &DayState) -> Item {
         AttributeValue::B(state.authors.to_bytes().into()),
     );
     item.insert("expires_at".to_string(), n(contribution.day.expires_at_s()));
-    for (source, offset) in &state.marks {
-        item.insert(mark_attribute(source), n(offset));
-    }
+    insert_marks(&mut item, &state.marks);
     if !state.related.is_empty() {
         let related = state
             .related
@@ -184,19 +182,9 @@ impl DynamoHashtagStore {
                 yesterday = Some(accounts);
                 next.score_trend(accounts, now_ms);
             }
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(day_item(contribution, &next)))
-                .expression_attribute_names("#u", "uses");
-            let put = match &stored {
-                None => put.condition_expression("attribute_not_exists(#u)"),
-                Some(old) => put
-                    .condition_expression("#u = :old")
-                    .expression_attribute_values(":old", n(old.uses)),
-            };
-            if applied(put.send().await, "put day")? {
+            let item = day_item(contribution, &next);
+            let read = stored.as_ref().map(|old| old.uses);
+            if self.put_if_unchanged(item, "uses", read, "put day").await? {
                 return Ok(true);
             }
         }
@@ -281,10 +269,7 @@ impl TagHistory for DynamoHashtagStore {
 #[async_trait]
 impl TagModeration for DynamoHashtagStore {
     async fn set_moderation(&self, key: &str, status: Moderation) -> Result<(), StoreError> {
-        let item_key = HashMap::from([
-            ("tag".to_string(), s(key)),
-            ("sk".to_string(), s(MODERATION_SK)),
-        ]);
+        let item_key = moderation_key(key);
         match status {
             Moderation::Listed => self
                 .client
@@ -313,15 +298,7 @@ impl TagModeration for DynamoHashtagStore {
     async fn moderated(&self, keys: &[String]) -> Result<Vec<(String, Moderation)>, StoreError> {
         let mut out = Vec::new();
         for chunk in keys.chunks(BATCH_GET_MAX) {
-            let item_keys = chunk
-                .iter()
-                .map(|key| {
-                    HashMap::from([
-                        ("tag".to_string(), s(key)),
-                        ("sk".to_string(), s(MODERATION_SK)),
-                    ])
-                })
-                .collect();
+            let item_keys = chunk.iter().map(|key| moderation_key(key)).collect();
             for item in self.batch_get(item_keys, false, "moderation").await? {
                 let status = get_s(&item, "status").and_then(Moderation::parse);
                 if let (Some(key), Some(status)) = (get_s(&item, "tag"), status) {

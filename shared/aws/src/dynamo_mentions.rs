@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use super::dynamo_hashtags::{applied, get_n, get_s, mark_attribute, n, s, MARK_PREFIX};
+use super::dynamo_hashtags::{get_n, get_s, insert_marks, marks_of, n, s};
 use super::{sdk_error, DynamoHashtagStore};
 use hashtag_core::domain::now_ms;
 use hashtag_core::mentions::{Decay, Direction, EdgeContribution, EdgeState, StoredEdge};
@@ -63,9 +63,7 @@ pub fn edge_item(edge: &EdgeContribution, state: &EdgeState, expires_at: i64) ->
         ("expires_at".to_string(), n(expires_at)),
     ]);
     item.extend(edge_key(&edge.from, &edge.to));
-    for (source, offset) in &state.marks {
-        item.insert(mark_attribute(source), n(offset));
-    }
+    insert_marks(&mut item, &state.marks);
     item
 }
 
@@ -79,13 +77,7 @@ fn edge_of(item: &Item) -> Option<StoredEdge> {
         state: EdgeState {
             mentions: get_n(item, "mentions")?,
             log_weight: get_n(item, "lw")?,
-            marks: item
-                .keys()
-                .filter_map(|name| {
-                    let source = name.strip_prefix(MARK_PREFIX)?;
-                    Some((source.to_string(), get_n(item, name)?))
-                })
-                .collect(),
+            marks: marks_of(item),
         },
     })
 }
@@ -119,18 +111,12 @@ impl DynamoHashtagStore {
                 return Ok(false);
             }
             let expires_at = decay.expires_at_ms(next.log_weight) / 1000;
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(edge_item(edge, &next, expires_at)));
-            let put = match &stored {
-                None => put.condition_expression("attribute_not_exists(mentions)"),
-                Some(old) => put
-                    .condition_expression("mentions = :old")
-                    .expression_attribute_values(":old", n(old.mentions)),
-            };
-            if applied(put.send().await, "put edge")? {
+            let item = edge_item(edge, &next, expires_at);
+            let read = stored.as_ref().map(|old| old.mentions);
+            if self
+                .put_if_unchanged(item, "mentions", read, "put edge")
+                .await?
+            {
                 return Ok(true);
             }
         }

@@ -276,18 +276,28 @@ pub(crate) fn valid_tag_key(name: &str) -> Result<String, ApiError> {
     Ok(key)
 }
 
-/// `Ok` unless operators banned the tag: then 410 Gone, for its page and
-/// its history alike.
-pub(crate) async fn unless_banned(store: &dyn ReadModels, key: &str) -> Result<(), ApiError> {
-    let moderated = store.moderated(&[key.to_string()]).await?;
-    match moderated.first() {
-        Some((_, Moderation::Banned)) => Err(ApiError::new(
+/// Whether `moderated` (what [`ReadModels::moderated`] answered) bans `key`.
+fn is_banned(moderated: &[(String, Moderation)], key: &str) -> bool {
+    moderated
+        .iter()
+        .any(|(k, m)| k == key && *m == Moderation::Banned)
+}
+
+/// The 410 Gone of a banned tag, for its page and its history alike.
+fn gone_unless_listed(moderated: &[(String, Moderation)], key: &str) -> Result<(), ApiError> {
+    match is_banned(moderated, key) {
+        true => Err(ApiError::new(
             StatusCode::GONE,
             "tag_banned",
             format!("#{key} is not available"),
         )),
-        _ => Ok(()),
+        false => Ok(()),
     }
+}
+
+/// `Ok` unless operators banned the tag (then 410 Gone).
+pub(crate) async fn unless_banned(store: &dyn ReadModels, key: &str) -> Result<(), ApiError> {
+    gone_unless_listed(&store.moderated(&[key.to_string()]).await?, key)
 }
 
 /// A tag page as JSON: the precomputed document, its last days and the
@@ -307,28 +317,27 @@ struct TagPageJson {
 const RELATED_SHOWN: usize = 10;
 
 /// `GET /tags/{name}` and the original `POST /hashtag_summary`: the tag page,
-/// one read of the precomputed document and one of its last 7 days, side
-/// by side.
+/// one read of the precomputed document beside one of its last 7 days,
+/// then one of the operators' decisions on the tag and its related tags.
 pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Body> {
     let result = async {
         let key = valid_tag_key(name)?;
         let store = app.hashtags()?;
-        let (page, history, ()) = futures_util::future::try_join3(
+        let (page, (history, mut related, moderated)) = futures_util::future::try_join(
             async { store.page(&key).await.map_err(ApiError::from) },
-            recent_history(store, &key, PAGE_HISTORY_DAYS),
-            unless_banned(store, &key),
+            async {
+                let history = recent_history(store, &key, PAGE_HISTORY_DAYS).await?;
+                let related = related_tags(&history.rows, RELATED_SHOWN);
+                let keys: Vec<String> = std::iter::once(key.clone())
+                    .chain(related.iter().map(|r| r.tag.clone()))
+                    .collect();
+                let moderated = store.moderated(&keys).await?;
+                Ok::<_, ApiError>((history, related, moderated))
+            },
         )
         .await?;
-        let mut related = related_tags(&history.rows, RELATED_SHOWN);
-        if !related.is_empty() {
-            let keys: Vec<String> = related.iter().map(|r| r.tag.clone()).collect();
-            let banned = store.moderated(&keys).await?;
-            related.retain(|r| {
-                !banned
-                    .iter()
-                    .any(|(k, m)| *k == r.tag && *m == Moderation::Banned)
-            });
-        }
+        gone_unless_listed(&moderated, &key)?;
+        related.retain(|r| !is_banned(&moderated, &r.tag));
         let history = history.days;
         match page {
             Some(page) if wants_html(req) => Ok(pages::tag(&page, &history, &related)),

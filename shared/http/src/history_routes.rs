@@ -6,11 +6,13 @@ use http::{Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::handlers::{error_response, unless_banned, valid_tag_key};
-use super::request::query_param;
+use super::request::count_param;
 use super::response::{json, ApiError};
 use super::App;
 use hashtag_core::domain::now_ms;
-use hashtag_core::history::{history_days, Day, DayCount, DayRow, HISTORY_RETENTION_DAYS};
+use hashtag_core::history::{
+    history_days, Day, DayCount, DayRow, HISTORY_RETENTION_DAYS, PAGE_HISTORY_DAYS,
+};
 use hashtag_core::ports::ReadModels;
 
 /// The last days of a tag up to today (UTC).
@@ -44,30 +46,19 @@ struct TagHistoryJson {
     days: Vec<DayCount>,
 }
 
-/// `?days=`: 1 to [`HISTORY_RETENTION_DAYS`], 7 if not given.
-fn days(req: &Request<Body>) -> Result<i64, ApiError> {
-    match query_param(req, "days") {
-        None => Ok(hashtag_core::history::PAGE_HISTORY_DAYS),
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|d| (1..=HISTORY_RETENTION_DAYS).contains(d))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_days",
-                    format!("days must be a number from 1 to {HISTORY_RETENTION_DAYS}"),
-                )
-            }),
-    }
-}
-
 /// `GET /tags/{name}/history?days=`: the tag's uses and distinct authors
 /// per day, newest first (a tag nobody used answers zeros: history is a
 /// question about days, not about whether the tag exists).
 pub async fn tag_history(app: &App, req: &Request<Body>, name: &str) -> Response<Body> {
     let result = async {
         let key = valid_tag_key(name)?;
-        let days = days(req)?;
+        let days = count_param(
+            req,
+            "days",
+            "invalid_days",
+            PAGE_HISTORY_DAYS,
+            HISTORY_RETENTION_DAYS,
+        )?;
         let store = app.hashtags()?;
         unless_banned(store, &key).await?;
         let days = recent_history(store, &key, days).await?.days;

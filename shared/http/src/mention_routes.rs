@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::handlers::error_response;
 use super::multipart::form_part;
-use super::request::query_param;
+use super::request::{count_param, query_param};
 use super::response::{json, ApiError};
 use super::App;
 use hashtag_core::domain::{now_ms, rfc3339_ms, Username};
@@ -72,22 +72,6 @@ fn username(raw: &str, what: &str) -> Result<Username, ApiError> {
     })
 }
 
-fn limit(req: &Request<Body>) -> Result<usize, ApiError> {
-    match query_param(req, "limit") {
-        None => Ok(DEFAULT_LIMIT),
-        Some(raw) => raw
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_EDGES_LISTED).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be a number from 1 to {MAX_EDGES_LISTED}"),
-                )
-            }),
-    }
-}
-
 /// `GET /users/{name}/mentions?direction=out|in|mutual&limit=`: the user's
 /// strongest edges, weights decayed to now; `?with=other`: the edge from
 /// the user to `other`. Any valid username has a node (the graph keeps the
@@ -117,7 +101,13 @@ pub async fn user_mentions(app: &App, req: &Request<Body>, name: &str) -> Respon
                 },
             ));
         }
-        let limit = limit(req)?;
+        let limit = count_param(
+            req,
+            "limit",
+            "invalid_limit",
+            DEFAULT_LIMIT,
+            MAX_EDGES_LISTED,
+        )?;
         let direction = query_param(req, "direction").unwrap_or_else(|| "out".into());
         let (direction, edges) = match direction.as_str() {
             "mutual" => {

@@ -77,6 +77,29 @@ pub fn path_param(segment: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_path", "path is not valid UTF-8"))
 }
 
+/// A whole-number query parameter from 1 to `max`, `default` if absent;
+/// anything else is a 400 with `code` and a message that gives the range.
+pub fn count_param<T>(
+    req: &Request<Body>,
+    name: &'static str,
+    code: &'static str,
+    default: T,
+    max: T,
+) -> Result<T, ApiError>
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display + Copy,
+{
+    let Some(raw) = query_param(req, name) else {
+        return Ok(default);
+    };
+    raw.parse::<T>()
+        .ok()
+        .filter(|n| *n >= T::from(1) && *n <= max)
+        .ok_or_else(|| {
+            ApiError::bad_request(code, format!("{name} must be a number from 1 to {max}"))
+        })
+}
+
 /// The value of a query parameter, percent-decoded.
 pub fn query_param(req: &Request<Body>, name: &str) -> Option<String> {
     let query = req.uri().query()?;

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::handlers::error_response;
 use super::pages;
-use super::request::query_param;
+use super::request::count_param;
 use super::response::{json, ApiError};
 use super::App;
 use hashtag_core::domain::{now_ms, rfc3339_ms};
@@ -21,28 +21,11 @@ struct Trends {
     tags: Vec<TrendingTag>,
 }
 
-/// `?limit=`: 1 to [`MAX_TRENDS`], [`DEFAULT_TRENDS`] if not given.
-fn limit(req: &Request<Body>) -> Result<usize, ApiError> {
-    match query_param(req, "limit") {
-        None => Ok(DEFAULT_TRENDS),
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_TRENDS).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be a number from 1 to {MAX_TRENDS}"),
-                )
-            }),
-    }
-}
-
 /// `GET /trends/tags?limit=`: the trending tags, strongest first, with
 /// their scores decayed to now and their last 7 days.
 pub async fn trends(app: &App, req: &Request<Body>) -> Response<Body> {
     let result = async {
-        let limit = limit(req)?;
+        let limit = count_param(req, "limit", "invalid_limit", DEFAULT_TRENDS, MAX_TRENDS)?;
         let now = now_ms();
         let tags = trending_tags(app.hashtags()?, now, limit).await?;
         Ok(json(
