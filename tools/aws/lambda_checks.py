@@ -48,6 +48,9 @@ def check(what, condition, detail):
 
 
 def event_with(name, **changes):
+    """An events/ file with changes: `body` (JSON), `path`, `claims` (merged
+    over the file's token claims; None: no token, a request that did not
+    pass through the JWT authorizer)."""
     with open(f"events/{name}") as f:
         event = json.load(f)
     for key, value in changes.items():
@@ -56,11 +59,32 @@ def event_with(name, **changes):
         elif key == "path":
             event["rawPath"] = value
             event["requestContext"]["http"]["path"] = value
+        elif key == "claims" and value is None:
+            del event["requestContext"]["authorizer"]
+        elif key == "claims":
+            event["requestContext"]["authorizer"]["jwt"]["claims"].update(value)
     return event
 
 
+# The identities of the events' tokens: alice (an admin: scripts/lambda-test
+# sets HASHTAG_ADMINS=alice) and bob, and one nobody registered.
+BOB = {"sub": "0b9e7d52-3c1a-4f6e-8d2b-7a6c5e4d3b21", "cognito:username": "bob"}
+STRANGER = {"sub": "5d8e2f14-7a3b-4c6d-9e1f-0a2b3c4d5e6f", "cognito:username": "erin"}
+
+
+def refused(what, function, event, status, code):
+    """Checks that `function` refuses `event` with `status` and error `code`."""
+    got, body = http(function, event)
+    got = (got, body["error"]["code"] if isinstance(body, dict) and "error" in body else body)
+    check(what, got == (status, code), got)
+
+
 status, user = http("register", "register.json")
-check("register: POST /users creates alice", status == 201 and user.get("username") == "alice", (status, user))
+check("register: POST /users registers alice for her token's identity", status == 201 and user.get("username") == "alice", (status, user))
+refused("register: a second username for the same identity is a 409", "register",
+        event_with("register.json", body={"username": "alice2"}), 409, "already_registered")
+refused("register: without a token it is a 401", "register",
+        event_with("register.json", claims=None), 401, "unauthenticated")
 status, err = http("register", "register-invalid.json")
 check("register: an invalid username is a 422 with a code", status == 422 and err["error"]["code"] == "invalid_username", (status, err))
 status, bob = http("register", "register-form.json")
@@ -68,10 +92,17 @@ check("register: POST /register takes the HTML form's encoding", status == 201 a
 
 with open("events/create-post.json") as f:
     post_body = json.loads(json.load(f)["body"])
-status, post = http("create-post", event_with("create-post.json", body={**post_body, "user_id": user["user_id"]}))
-check("create-post: alice's post is stored", status == 201 and post["hashtags"] == ["Rust", "rust", "AWS"], (status, post))
-status, err = http("create-post", "create-post.json")
-check("create-post: an unknown author is a 422", status == 422 and err["error"]["code"] == "unknown_user", (status, err))
+status, post = http("create-post", "create-post.json")
+check("create-post: alice's post is stored, authored by her token's user",
+      status == 201 and post["hashtags"] == ["Rust", "rust", "AWS"] and post["user_id"] == user["user_id"], (status, post))
+status, own = http("create-post", event_with("create-post.json", body={**post_body, "user_id": user["user_id"]}))
+check("create-post: a body user_id naming the signed-in user is accepted", status == 201, (status, own))
+refused("create-post: another user's user_id in the body is a 403", "create-post",
+        event_with("create-post.json", body={**post_body, "user_id": bob["user_id"]}), 403, "wrong_user")
+refused("create-post: an identity with no registered user is a 403", "create-post",
+        event_with("create-post.json", claims=STRANGER), 403, "not_registered")
+refused("create-post: without a token it is a 401", "create-post",
+        event_with("create-post.json", claims=None), 401, "unauthenticated")
 
 report = invoke("hashtag-consumer", "hashtag-consumer.json")
 check("hashtag-consumer: counts the good records, sets aside the malformed",
@@ -112,8 +143,10 @@ csv_import = event_with("create-post.json", path="/mentions/import")
 csv_import["headers"]["content-type"] = "text/csv"
 csv_import["body"] = "text,timestamp,username\nhi @alice,2026-12-01T00:00:00Z,dora\nbad row\n"
 status, imported = http("import-mentions", csv_import)
-check("import-mentions: POST /mentions/import imports the good rows and reports the bad",
+check("import-mentions: POST /mentions/import by an admin imports the good rows and reports the bad",
       status == 200 and (imported["imported"], imported["rejected"]) == (1, 1), (status, imported))
+csv_import["requestContext"]["authorizer"]["jwt"]["claims"].update(BOB)
+refused("import-mentions: a user who is not an admin gets a 403", "import-mentions", csv_import, 403, "admin_only")
 
 report = invoke("top-posts-consumer", "top-posts-consumer.json")
 check("top-posts-consumer: applies the ranking, sets aside the malformed record",

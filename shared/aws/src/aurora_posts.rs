@@ -60,6 +60,9 @@ const MIGRATIONS: &[&str] = &[
     )",
     // The user page's newest posts of an author.
     "CREATE INDEX posts_by_author ON posts (user_id, post_id)",
+    // The identity (Cognito `sub`) each user writes as; users from before
+    // accounts have none and cannot write until an operator links one.
+    "ALTER TABLE users ADD COLUMN subject text UNIQUE",
 ];
 
 /// Caption bytes per page of `captions_after`: a caption escaped as JSON
@@ -471,16 +474,22 @@ impl AuroraPostStore {
 
 #[async_trait]
 impl PostStore for AuroraPostStore {
-    async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError> {
+    async fn create_user(
+        &self,
+        user_id: Id,
+        username: &Username,
+        subject: &str,
+    ) -> Result<User, StoreError> {
         let user = User::new(user_id, username);
         let out = self
             .statement(
-                "INSERT INTO users (user_id, username, username_key, created_at)
-                 VALUES (:user_id, :username, :key, CAST(:created_at AS timestamptz))
-                 ON CONFLICT (username_key) DO NOTHING",
+                "INSERT INTO users (user_id, username, username_key, created_at, subject)
+                 VALUES (:user_id, :username, :key, CAST(:created_at AS timestamptz), :subject)
+                 ON CONFLICT DO NOTHING",
                 None,
             )
             .parameters(long("user_id", user_id.0))
+            .parameters(string("subject", subject))
             .parameters(string("username", &user.username))
             .parameters(string("key", &username.key()))
             .parameters(string("created_at", &user.created_at))
@@ -644,6 +653,10 @@ impl PostStore for AuroraPostStore {
     async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
         self.read_user("username_key", string("value", &username.key()))
             .await
+    }
+
+    async fn user_by_subject(&self, subject: &str) -> Result<Option<User>, StoreError> {
+        self.read_user("subject", string("value", subject)).await
     }
 
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {

@@ -91,9 +91,15 @@ pub trait Outbox: Send + Sync {
 /// Users, posts and images (Aurora on AWS, SQLite embedded).
 #[async_trait]
 pub trait PostStore: Send + Sync {
-    /// Stores a new user; [`StoreError::Conflict`] if the username is taken
-    /// in any casing.
-    async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError>;
+    /// Stores a new user for the identity `subject` (the `sub` claim of
+    /// its tokens); [`StoreError::Conflict`] if the username is taken in any
+    /// casing or the subject already has a user.
+    async fn create_user(
+        &self,
+        user_id: Id,
+        username: &Username,
+        subject: &str,
+    ) -> Result<User, StoreError>;
 
     /// Stores a post with its images and, in the same transaction, its
     /// [`crate::domain::PostEvent`] for publication, so a stored post is always
@@ -120,6 +126,10 @@ pub trait PostStore: Send + Sync {
     /// the user page an `@mention` links to.
     async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError>;
 
+    /// The user registered for the identity `subject`: who writes, as the
+    /// verified token says.
+    async fn user_by_subject(&self, subject: &str) -> Result<Option<User>, StoreError>;
+
     /// The newest `limit` posts of a user, newest first, as their cover
     /// images: the user page's grid.
     async fn recent_posts_by(&self, user_id: Id, limit: usize) -> Result<Vec<TopPost>, StoreError>;
@@ -130,6 +140,39 @@ pub trait PostStore: Send + Sync {
     /// 1 MiB) may answer fewer, but at least one while any is left: only an
     /// empty page means the end.
     async fn captions_after(&self, after: Id, limit: usize) -> Result<Vec<PostText>, StoreError>;
+}
+
+/// The accounts `hashtag serve` keeps itself: password hashes and
+/// sessions. On AWS, Cognito keeps them and this port has no adapter.
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    /// Stores a new user whose subject is its own id, with the hash of its
+    /// password, in one transaction; [`StoreError::Conflict`] if the
+    /// username is taken in any casing.
+    async fn create_account(
+        &self,
+        user_id: Id,
+        username: &Username,
+        password_hash: &str,
+    ) -> Result<User, StoreError>;
+
+    /// A user and its password hash, by name in any casing.
+    async fn credentials(&self, username: &Username) -> Result<Option<(User, String)>, StoreError>;
+
+    /// Records the session `sid` of `user_id`, valid until `expires_ms`
+    /// (Unix milliseconds), and drops sessions that have expired.
+    async fn start_session(
+        &self,
+        sid: &str,
+        user_id: Id,
+        expires_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the session `sid` was started and not ended by `now_ms`.
+    async fn session_active(&self, sid: &str, now_ms: i64) -> Result<bool, StoreError>;
+
+    /// Ends the session `sid`: its token and cookie stop working.
+    async fn end_session(&self, sid: &str) -> Result<(), StoreError>;
 }
 
 /// A stored post as `reconcile` reads it.

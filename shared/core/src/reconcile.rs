@@ -304,7 +304,7 @@ mod tests {
 
     #[async_trait]
     impl PostStore for Posts {
-        async fn create_user(&self, _: Id, _: &Username) -> Result<User, StoreError> {
+        async fn create_user(&self, _: Id, _: &Username, _: &str) -> Result<User, StoreError> {
             unreachable!("reconcile only reads")
         }
         async fn create_post(&self, _: &Post, _: Option<&str>) -> Result<Created, StoreError> {
@@ -317,6 +317,9 @@ mod tests {
             unreachable!("reconcile reads captions")
         }
         async fn user_by_name(&self, _: &Username) -> Result<Option<User>, StoreError> {
+            unreachable!("reconcile reads captions")
+        }
+        async fn user_by_subject(&self, _: &str) -> Result<Option<User>, StoreError> {
             unreachable!("reconcile reads captions")
         }
         async fn recent_posts_by(&self, _: Id, _: usize) -> Result<Vec<TopPost>, StoreError> {

@@ -15,14 +15,40 @@ use crate::domain::{
 use crate::ids::{id_time_ms, Id, IdGenerator};
 use crate::ports::{Created, EventPublisher, Outbox, PostStore, PostText, StoreError};
 
-/// Registers `username` under a new id; [`StoreError::Conflict`] if it is
-/// taken in any casing.
+/// Why a registration was refused.
+#[derive(Debug)]
+pub enum Refused {
+    /// The username is taken in some casing.
+    NameTaken,
+    /// The identity already has this user: one username per identity.
+    AlreadyRegistered(User),
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused::Store(e)
+    }
+}
+
+/// Registers `username` under a new id for the identity `subject` (the
+/// verified `sub` of a Cognito token). Refused if the name is taken in any
+/// casing or the identity already registered a name.
 pub async fn register(
     posts: &dyn PostStore,
     ids: &IdGenerator,
     username: &Username,
-) -> Result<User, StoreError> {
-    posts.create_user(ids.next_id(), username).await
+    subject: &str,
+) -> Result<User, Refused> {
+    match posts.create_user(ids.next_id(), username, subject).await {
+        Ok(user) => Ok(user),
+        Err(StoreError::Conflict(_)) => match posts.user_by_subject(subject).await? {
+            Some(user) => Err(Refused::AlreadyRegistered(user)),
+            None => Err(Refused::NameTaken),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How a client gave a new post's images.
@@ -128,8 +154,13 @@ impl<S> PublishingPosts<S> {
 
 #[async_trait]
 impl<S: PostStore + Outbox> PostStore for PublishingPosts<S> {
-    async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError> {
-        self.store.create_user(user_id, username).await
+    async fn create_user(
+        &self,
+        user_id: Id,
+        username: &Username,
+        subject: &str,
+    ) -> Result<User, StoreError> {
+        self.store.create_user(user_id, username, subject).await
     }
 
     async fn create_post(
@@ -163,6 +194,10 @@ impl<S: PostStore + Outbox> PostStore for PublishingPosts<S> {
 
     async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
         self.store.user_by_name(username).await
+    }
+
+    async fn user_by_subject(&self, subject: &str) -> Result<Option<User>, StoreError> {
+        self.store.user_by_subject(subject).await
     }
 
     async fn recent_posts_by(&self, user_id: Id, limit: usize) -> Result<Vec<TopPost>, StoreError> {

@@ -73,6 +73,25 @@ impl Db {
         conn.execute_batch(schema).map_err(backend)
     }
 
+    /// Adds `column` (with its declaration `decl`) to `table` unless it has
+    /// it: the one schema change SQLite's `IF NOT EXISTS` cannot say.
+    pub fn add_column(&self, table: &str, column: &str, decl: &str) -> Result<(), StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let present: bool = conn
+            .query_row(
+                &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+                [column],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(backend)?
+            > 0;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
     /// The value of setting `name`, recording `value` if it has none: the
     /// first value given wins, so a later process can check it gets the
     /// same.

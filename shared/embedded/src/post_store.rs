@@ -10,7 +10,7 @@ use super::event_log::EventLog;
 use super::group_commit::GroupCommit;
 use hashtag_core::domain::{Image, Post, TopPost, User, Username, POSTS_TOPIC};
 use hashtag_core::ids::Id;
-use hashtag_core::ports::{Created, PostStore, PostText, StoreError};
+use hashtag_core::ports::{Accounts, Created, PostStore, PostText, StoreError};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -33,6 +33,16 @@ CREATE TABLE IF NOT EXISTS images (
 );
 CREATE INDEX IF NOT EXISTS images_by_post ON images (post_id, position);
 CREATE INDEX IF NOT EXISTS posts_by_author ON posts (user_id, post_id);
+CREATE TABLE IF NOT EXISTS credentials (
+    user_id INTEGER PRIMARY KEY REFERENCES users (user_id),
+    password_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    sid TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (user_id),
+    expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_ms);
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     user_id INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -81,6 +91,25 @@ fn read_post(conn: &Connection, post_id: Id) -> Result<Option<Post>, StoreError>
     }))
 }
 
+/// Inserts `user` (whose name has the key `key`) for `subject`;
+/// [`StoreError::Conflict`] if the name or the subject is taken.
+fn insert_user(conn: &Connection, user: &User, key: &str, subject: &str) -> Result<(), StoreError> {
+    let inserted = conn
+        .execute(
+            "INSERT INTO users (user_id, username, username_key, created_at, subject)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            params![user.user_id.0, user.username, key, user.created_at, subject],
+        )
+        .map_err(backend)?;
+    match inserted {
+        0 => Err(StoreError::Conflict(format!(
+            "username {} is taken",
+            user.username
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The embedded post store.
 pub struct SqlitePostStore {
     log: EventLog,
@@ -92,6 +121,13 @@ impl SqlitePostStore {
     /// Creates the tables next to the event log.
     pub fn new(log: EventLog) -> Result<Self, StoreError> {
         log.db().apply_schema(SCHEMA)?;
+        // The identity a user writes as; users from before accounts are
+        // their own.
+        log.db().add_column("users", "subject", "TEXT")?;
+        log.db().apply_schema(
+            "UPDATE users SET subject = user_id WHERE subject IS NULL;
+             CREATE UNIQUE INDEX IF NOT EXISTS users_by_subject ON users (subject);",
+        )?;
         let appended = log.clone();
         let creates = GroupCommit::start(log.db().clone(), move || appended.notify_appended())?;
         Ok(SqlitePostStore { log, creates })
@@ -129,25 +165,17 @@ impl SqlitePostStore {
 
 #[async_trait]
 impl PostStore for SqlitePostStore {
-    async fn create_user(&self, user_id: Id, username: &Username) -> Result<User, StoreError> {
+    async fn create_user(
+        &self,
+        user_id: Id,
+        username: &Username,
+        subject: &str,
+    ) -> Result<User, StoreError> {
         let user = User::new(user_id, username);
-        let key = username.key();
-        let row = user.clone();
+        let (row, key, subject) = (user.clone(), username.key(), subject.to_string());
         self.log
             .db()
-            .write(move |conn| {
-                let inserted = conn
-                    .execute(
-                        "INSERT INTO users (user_id, username, username_key, created_at) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (username_key) DO NOTHING",
-                        params![row.user_id.0, row.username, key, row.created_at],
-                    )
-                    .map_err(backend)?;
-                if inserted == 0 {
-                    return Err(StoreError::Conflict(format!("username {} is taken", row.username)));
-                }
-                Ok(())
-            })
+            .write(move |conn| insert_user(conn, &row, &key, &subject))
             .await?;
         Ok(user)
     }
@@ -226,6 +254,11 @@ impl PostStore for SqlitePostStore {
             .await
     }
 
+    async fn user_by_subject(&self, subject: &str) -> Result<Option<User>, StoreError> {
+        self.read_user("subject", rusqlite::types::Value::Text(subject.to_string()))
+            .await
+    }
+
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {
         self.log
             .db()
@@ -269,6 +302,112 @@ impl PostStore for SqlitePostStore {
                     })
                     .map_err(backend)?;
                 rows.collect::<Result<_, _>>().map_err(backend)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Accounts for SqlitePostStore {
+    async fn create_account(
+        &self,
+        user_id: Id,
+        username: &Username,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
+        let user = User::new(user_id, username);
+        let (row, key, hash) = (user.clone(), username.key(), password_hash.to_string());
+        self.log
+            .db()
+            .write(move |conn| {
+                let tx = conn.transaction().map_err(backend)?;
+                insert_user(&tx, &row, &key, &row.user_id.to_string())?;
+                tx.execute(
+                    "INSERT INTO credentials (user_id, password_hash) VALUES (?1, ?2)",
+                    params![row.user_id.0, hash],
+                )
+                .map_err(backend)?;
+                tx.commit().map_err(backend)
+            })
+            .await?;
+        Ok(user)
+    }
+
+    async fn credentials(&self, username: &Username) -> Result<Option<(User, String)>, StoreError> {
+        let key = username.key();
+        self.log
+            .db()
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT u.user_id, u.username, u.created_at, c.password_hash
+                     FROM users u JOIN credentials c USING (user_id) WHERE u.username_key = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([key], |r| {
+                        Ok((
+                            User {
+                                user_id: Id(r.get(0)?),
+                                username: r.get(1)?,
+                                created_at: r.get(2)?,
+                            },
+                            r.get(3)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(backend)
+            })
+            .await
+    }
+
+    async fn start_session(
+        &self,
+        sid: &str,
+        user_id: Id,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        let sid = sid.to_string();
+        let now = hashtag_core::domain::now_ms();
+        self.log
+            .db()
+            .write(move |conn| {
+                // At most a sign-in's worth of expired sessions at a time.
+                conn.execute(
+                    "DELETE FROM sessions WHERE sid IN
+                     (SELECT sid FROM sessions WHERE expires_ms <= ?1 LIMIT 100)",
+                    [now],
+                )
+                .map_err(backend)?;
+                conn.execute(
+                    "INSERT INTO sessions (sid, user_id, expires_ms) VALUES (?1, ?2, ?3)",
+                    params![sid, user_id.0, expires_ms],
+                )
+                .map_err(backend)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn session_active(&self, sid: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let sid = sid.to_string();
+        self.log
+            .db()
+            .read(move |conn| {
+                conn.prepare_cached("SELECT 1 FROM sessions WHERE sid = ?1 AND expires_ms > ?2")
+                    .and_then(|mut s| s.exists(params![sid, now_ms]))
+                    .map_err(backend)
+            })
+            .await
+    }
+
+    async fn end_session(&self, sid: &str) -> Result<(), StoreError> {
+        let sid = sid.to_string();
+        self.log
+            .db()
+            .write(move |conn| {
+                conn.execute("DELETE FROM sessions WHERE sid = ?1", [sid])
+                    .map_err(backend)?;
+                Ok(())
             })
             .await
     }

@@ -13,7 +13,7 @@ mod wiring;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use hashtag_http::DEFAULT_MAX_BODY_BYTES;
+use hashtag_http::{DEFAULT_MAX_BODY_BYTES, DEFAULT_WRITES_PER_MINUTE};
 
 #[derive(Parser)]
 #[command(name = "hashtag", version, about = "Hashtag service on one machine")]
@@ -67,6 +67,13 @@ struct Serve {
     /// Most connections open at once; more are answered 503 and closed.
     #[arg(long, env = "HASHTAG_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Writes (posts, imports) an account may make per minute; 0 for no
+    /// limit (a load test's).
+    #[arg(long, env = "HASHTAG_WRITES_PER_MINUTE", default_value_t = DEFAULT_WRITES_PER_MINUTE)]
+    writes_per_minute: u32,
+    /// Usernames, comma-separated, allowed to import mentions.
+    #[arg(long, env = "HASHTAG_ADMINS", default_value = "")]
+    admins: String,
 }
 
 /// Options of `hashtag trigger`.

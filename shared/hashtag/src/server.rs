@@ -33,6 +33,7 @@ use hashtag_core::ports::RecordSource;
 use hashtag_core::ports::StoreError;
 use hashtag_core::record::Batch;
 use hashtag_embedded::poller::{self, BatchHandler, PollerConfig};
+use hashtag_http::auth::ClientAddr;
 use hashtag_http::{route, ApiError, App};
 
 /// Batching of the in-process consumers.
@@ -93,8 +94,10 @@ async fn handle(
     app: Arc<App>,
     monitor: Arc<Monitor>,
     body_timeout: Duration,
-    req: Request<Incoming>,
+    peer: SocketAddr,
+    mut req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    req.extensions_mut().insert(ClientAddr(peer.ip()));
     if req.uri().path() == "/metrics" && req.method() == http::Method::GET {
         let res = Response::builder()
             .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")
@@ -270,7 +273,7 @@ async fn serve_http(
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     loop {
-        let (stream, _peer): (_, SocketAddr) = tokio::select! {
+        let (stream, peer): (_, SocketAddr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -289,7 +292,7 @@ async fn serve_http(
         let (app, monitor, body_timeout) = (app.clone(), monitor.clone(), limits.body_timeout);
         let conn = http.serve_connection(
             TokioIo::new(stream),
-            service_fn(move |req| handle(app.clone(), monitor.clone(), body_timeout, req)),
+            service_fn(move |req| handle(app.clone(), monitor.clone(), body_timeout, peer, req)),
         );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -10,6 +10,7 @@ use hashtag_aws::env::{aurora_store, dynamo_store, on_aws};
 use hashtag_aws::AuroraPostStore;
 use hashtag_core::ports::{EventPublisher, HashtagStore, PostStore, RecordSource};
 use hashtag_core::usecases::{relay_outbox, RELAY_MIN_AGE_SECONDS};
+use hashtag_http::auth::{Auth, LocalAccounts};
 use hashtag_http::App;
 use hashtag_kafka::{KafkaPublisher, KafkaSource};
 use tokio::sync::watch;
@@ -47,15 +48,48 @@ pub fn embedded_serving(options: &Serve) -> Result<(Serving, std::fs::File), Str
     let lock = hashtag_embedded::lock(&store.data_dir).map_err(|e| e.to_string())?;
     let embedded =
         hashtag_embedded::open(&store.data_dir, store.partitions).map_err(|e| e.to_string())?;
+    let key = signing_key(&store.data_dir)?;
+    let accounts = LocalAccounts::new(embedded.posts.clone(), key, LOCAL_ISSUER.into());
     let app = App::new(
         embedded.posts.clone(),
         Some(embedded.hashtags.clone()),
         options.worker_id,
         options.max_body_bytes,
+        Auth::Local(Arc::new(accounts)),
     )?
-    .with_graph(embedded.hashtags.clone());
+    .with_graph(embedded.hashtags.clone())
+    .with_write_limit(options.writes_per_minute)
+    .with_admins(&options.admins);
     let records: Arc<dyn RecordSource> = Arc::new(embedded.log.clone());
     Ok(((app, embedded.hashtags, records), lock))
+}
+
+/// The `iss` of the tokens `hashtag serve` signs.
+const LOCAL_ISSUER: &str = "urn:hashtag:serve";
+
+/// The key that signs sessions' tokens and CSRF tokens: `session.key` in
+/// the data directory, made of 32 random bytes on first start and kept, so
+/// that sessions outlive restarts. Readable by its owner only.
+fn signing_key(data_dir: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("session.key");
+    if let Ok(key) = std::fs::read(&path) {
+        if key.len() >= 32 {
+            return Ok(key);
+        }
+    }
+    let key = hashtag_http::auth::random_token().map_err(|e| e.message)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(key.as_bytes()).map(|_| f))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    file.flush().map_err(|e| e.to_string())?;
+    Ok(key.into_bytes())
 }
 
 /// The AWS configuration, with the Aurora store and the Kafka producer of

@@ -17,18 +17,24 @@ use hashtag_core::consumer::handle_post_batch;
 use hashtag_core::domain::POSTS_TOPIC;
 use hashtag_core::record::Batch;
 use hashtag_core::usecases::PublishingPosts;
+use hashtag_http::auth::{Auth, GatewayClaims};
 use hashtag_http::{create_post, register, route_function, App, Function, DEFAULT_MAX_BODY_BYTES};
 use hashtag_kafka::{KafkaAuth, KafkaPublisher};
 use http::{Request, StatusCode};
 use serde_json::{json, Value};
 
-fn json_request(path: &str, body: &Value) -> Request<Body> {
-    Request::builder()
+/// A JSON POST as API Gateway hands it over once its JWT authorizer has
+/// verified a token of the identity `sub`.
+fn json_request(path: &str, body: &Value, sub: &str) -> Request<Body> {
+    let mut req = Request::builder()
         .method("POST")
         .uri(path)
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
-        .unwrap()
+        .unwrap();
+    let claims = [("sub".to_string(), sub.to_string())].into_iter().collect();
+    req.extensions_mut().insert(GatewayClaims(claims));
+    req
 }
 
 async fn body_json(res: http::Response<Body>) -> (StatusCode, Value) {
@@ -93,20 +99,20 @@ impl Stack {
 #[tokio::test]
 async fn posts_are_counted_through_the_aws_adapters() {
     let (stack, posts, hashtags, publisher) = Stack::start().await;
-    let app = App {
-        posts: Arc::new(PublishingPosts::new(Arc::new(posts.clone()), publisher)),
-        hashtags: Some(Arc::new(hashtags.clone())),
-        ids: Arc::new(
-            hashtag_core::ids::IdGenerator::new(posts.lease_worker_id().await.unwrap()).unwrap(),
-        ),
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        graph: None,
-    };
+    let app = App::new(
+        Arc::new(PublishingPosts::new(Arc::new(posts.clone()), publisher)),
+        Some(Arc::new(hashtags.clone())),
+        posts.lease_worker_id().await.unwrap(),
+        DEFAULT_MAX_BODY_BYTES,
+        Auth::Gateway,
+    )
+    .unwrap();
+    const ALICE: &str = "6f1c2a54-1d0e-4b8f-9a57-2d3c4e5f6a71";
 
     let (status, user) = body_json(
         register(
             &app,
-            json_request("/users", &json!({ "username": "alice" })),
+            json_request("/users", &json!({ "username": "alice" }), ALICE),
         )
         .await,
     )
@@ -117,7 +123,7 @@ async fn posts_are_counted_through_the_aws_adapters() {
     for caption in ["#Rust on #AWS", "more #rust", "no tags here"] {
         let body = json!({ "user_id": user_id, "caption": caption, "images": ["https://cdn.example.com/a.jpg"] });
         let (status, post) =
-            body_json(create_post(&app, json_request("/posts", &body)).await).await;
+            body_json(create_post(&app, json_request("/posts", &body, ALICE)).await).await;
         assert_eq!(status, StatusCode::CREATED, "{post}");
         let id = post["post_id"]
             .as_str()

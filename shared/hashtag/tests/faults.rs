@@ -124,7 +124,11 @@ where
     let ids = IdGenerator::new(7).unwrap();
     for u in 1..=USERS {
         store
-            .create_user(Id(u), &Username::parse(&format!("user{u}")).unwrap())
+            .create_user(
+                Id(u),
+                &Username::parse(&format!("user{u}")).unwrap(),
+                &format!("sub-{u}"),
+            )
             .await
             .unwrap();
     }

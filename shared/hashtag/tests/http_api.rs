@@ -27,11 +27,61 @@ fn post_is_counted_on_its_tag_pages_within_two_seconds() {
 
     let stored = server.get(&format!("/posts/{post}")).json();
     assert_eq!(stored["caption"], "Sunset at the beach #Rust #rust #AWS");
-    assert_eq!(stored["user_id"], user.as_str());
+    assert_eq!(stored["user_id"], user.id.as_str());
     let image = stored["images"][0]["url"].as_str().unwrap().to_string();
     let svg = server.get(&image);
     assert_eq!(svg.status, 200);
     assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+}
+
+/// A claim of a JWT's payload (not verified: the server did that).
+fn claim(token: &str, name: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&json).unwrap()[name].clone()
+}
+
+#[test]
+fn writes_take_their_author_from_a_verified_identity() {
+    let dir = TempDir::new("identity");
+    let server = Server::start(&dir.0, &[]);
+    let anonymous = server.post_json("/posts", &json!({ "caption": "who am I #x" }));
+    let forged = server.post_json_with("e30.e30.e30", "/posts", &json!({ "caption": "#x" }));
+    for res in [&anonymous, &forged] {
+        if common::through_local_api() {
+            // The gateway's own answer: the function never ran.
+            assert_eq!(res.status, 401, "{}", res.body);
+            assert_eq!(res.json(), json!({ "message": "Unauthorized" }));
+        } else {
+            res.assert_error(401, "unauthenticated");
+        }
+        assert_eq!(res.header("www-authenticate"), Some("Bearer"));
+    }
+    let ann = server.register("ann");
+    let auth = format!("Bearer {}", ann.token);
+    let me = server.send("GET", "/me", &[("Authorization", &auth)], b"");
+    assert_eq!(me.status, 200, "{}", me.body);
+    let me = me.json();
+    assert_eq!(me["user_id"], ann.id.as_str());
+    assert_eq!(me["username"], "ann");
+    assert_eq!(me["subject"], claim(&ann.token, "sub"), "{me}");
+    let post = server.create_post(&ann, "mine #identity");
+    let stored = server.get(&format!("/posts/{post}")).json();
+    assert_eq!(stored["user_id"], ann.id.as_str());
+    if common::through_local_api() {
+        // One username per identity.
+        server
+            .post_json_as(&ann, "/users", &json!({ "username": "ann2" }))
+            .assert_error(409, "already_registered");
+        // A verified identity that registered no username cannot post.
+        let (stranger, _) = server.token("stranger");
+        server
+            .post_json_with(&stranger, "/posts", &json!({ "caption": "#x" }))
+            .assert_error(403, "not_registered");
+    }
 }
 
 #[test]
@@ -91,7 +141,7 @@ fn tag_pages_show_uses_and_authors_per_day() {
 fn a_tag_many_people_start_using_trends_until_banned() {
     let dir = TempDir::new("trends");
     let server = Server::start(&dir.0, &[]);
-    let users: Vec<String> = (0..6)
+    let users: Vec<_> = (0..6)
         .map(|i| server.register(&format!("fan{i}")))
         .collect();
     for user in &users {
@@ -183,9 +233,10 @@ fn create_post_answers_what_the_caption_carries() {
     let dir = TempDir::new("created");
     let server = Server::start(&dir.0, &[]);
     let user = server.register("carol");
-    let res = server.post_json(
+    let res = server.post_json_as(
+        &user,
         "/posts",
-        &json!({ "user_id": user, "caption": "hi @bob #One #two", "images": ["https://cdn.example.com/a.jpg", "https://cdn.example.com/b.jpg"] }),
+        &json!({ "caption": "hi @bob #One #two", "images": ["https://cdn.example.com/a.jpg", "https://cdn.example.com/b.jpg"] }),
     );
     assert_eq!(res.status, 201, "{}", res.body);
     let body = res.json();
@@ -208,70 +259,50 @@ fn bad_input_gets_the_right_4xx_and_a_json_error() {
     let dir = TempDir::new("errors");
     let server = Server::start(&dir.0, &["--max-body-bytes", "4096"]);
     let user = server.register("Dave");
-
-    server
-        .post_json("/users", &json!({ "username": "dave" }))
+    // Registrations as a newcomer would send them: with a password for
+    // `hashtag serve`, with a Cognito token through the API Gateway.
+    let (newcomer, _) = server.token("newcomer");
+    let auth = format!("Bearer {newcomer}");
+    let register = |body: serde_json::Value| server.post_json_with(&newcomer, "/users", &body);
+    let password = common::password_of("x");
+    register(json!({ "username": "dave", "password": password }))
         .assert_error(409, "username_taken");
-    server
-        .post_json("/users", &json!({ "username": "no spaces" }))
+    register(json!({ "username": "no spaces", "password": password }))
         .assert_error(422, "invalid_username");
-    server
-        .post_json("/users", &json!({ "username": "a".repeat(21) }))
+    register(json!({ "username": "a".repeat(21), "password": password }))
         .assert_error(422, "invalid_username");
-    server
-        .post_json("/users", &json!({}))
-        .assert_error(400, "invalid_json");
-    server
-        .post_json("/users", &json!({ "username": 5 }))
-        .assert_error(400, "invalid_json");
-    request(
-        &server.addr,
-        "POST",
-        "/users",
-        &[("Content-Type", "application/json")],
-        b"{bad",
-    )
-    .assert_error(400, "invalid_json");
-    request(
-        &server.addr,
-        "POST",
-        "/users",
-        &[("Content-Type", "text/plain")],
-        b"dave",
-    )
-    .assert_error(415, "unsupported_media_type");
-    request(&server.addr, "POST", "/users", &[], b"").assert_error(415, "unsupported_media_type");
+    register(json!({})).assert_error(400, "invalid_json");
+    register(json!({ "username": 5 })).assert_error(400, "invalid_json");
+    let raw = |content_type: Option<&str>, body: &[u8]| {
+        let mut headers = vec![("Authorization", auth.as_str())];
+        headers.extend(content_type.map(|c| ("Content-Type", c)));
+        server.send("POST", "/users", &headers, body)
+    };
+    raw(Some("application/json"), b"{bad").assert_error(400, "invalid_json");
+    raw(Some("text/plain"), b"dave").assert_error(415, "unsupported_media_type");
+    raw(None, b"").assert_error(415, "unsupported_media_type");
     let big = format!("{{\"username\":\"{}\"}}", "x".repeat(10_000));
-    request(
-        &server.addr,
-        "POST",
-        "/users",
-        &[("Content-Type", "application/json")],
-        big.as_bytes(),
-    )
-    .assert_error(413, "payload_too_large");
+    raw(Some("application/json"), big.as_bytes()).assert_error(413, "payload_too_large");
 
-    let post = |body: serde_json::Value| server.post_json("/posts", &body);
-    post(json!({ "user_id": user, "caption": "x".repeat(2_201) }))
+    let post = |body: serde_json::Value| server.post_json_as(&user, "/posts", &body);
+    let user_id = user.id.as_str();
+    post(json!({ "user_id": user_id, "caption": "x".repeat(2_201) }))
         .assert_error(422, "caption_too_long");
     let tags: String = (0..31).map(|i| format!("#t{i} ")).collect();
-    post(json!({ "user_id": user, "caption": tags })).assert_error(422, "too_many_hashtags");
-    post(json!({ "user_id": user, "caption": format!("#{}", "a".repeat(2_100)) }))
+    post(json!({ "caption": tags })).assert_error(422, "too_many_hashtags");
+    post(json!({ "caption": format!("#{}", "a".repeat(2_100)) })).assert_error(422, "tag_too_long");
+    post(json!({ "caption": format!("#{}", "\u{FDFA}".repeat(100)) }))
         .assert_error(422, "tag_too_long");
-    post(json!({ "user_id": user, "caption": format!("#{}", "\u{FDFA}".repeat(100)) }))
-        .assert_error(422, "tag_too_long");
-    post(json!({ "user_id": "123", "caption": "#x" })).assert_error(422, "unknown_user");
+    post(json!({ "user_id": "123", "caption": "#x" })).assert_error(403, "wrong_user");
     post(json!({ "user_id": "abc", "caption": "#x" })).assert_error(400, "invalid_json");
-    post(json!({ "user_id": user, "caption": "#x", "image_count": 0 }))
-        .assert_error(422, "invalid_images");
-    post(json!({ "user_id": user, "caption": "#x", "image_count": 21 }))
-        .assert_error(422, "invalid_images");
-    post(json!({ "user_id": user, "caption": "#x", "images": ["javascript:alert(1)"] }))
+    post(json!({ "caption": "#x", "image_count": 0 })).assert_error(422, "invalid_images");
+    post(json!({ "caption": "#x", "image_count": 21 })).assert_error(422, "invalid_images");
+    post(json!({ "caption": "#x", "images": ["javascript:alert(1)"] }))
         .assert_error(422, "invalid_image_url");
     // Browsers read `/\host` as `//host`, another site.
-    post(json!({ "user_id": user, "caption": "#x", "images": ["/\\evil.example/x.png"] }))
+    post(json!({ "caption": "#x", "images": ["/\\evil.example/x.png"] }))
         .assert_error(422, "invalid_image_url");
-    post(json!({ "user_id": user, "caption": "#x", "extra": 1 })).assert_error(400, "invalid_json");
+    post(json!({ "caption": "#x", "extra": 1 })).assert_error(400, "invalid_json");
 
     server.get("/tags/neverused").assert_error(404, "not_found");
     server.get("/tags/%FF").assert_error(400, "invalid_path");
@@ -290,41 +321,37 @@ fn bad_input_gets_the_right_4xx_and_a_json_error() {
 fn original_form_routes_keep_working() {
     let dir = TempDir::new("legacy");
     let server = Server::start(&dir.0, &[]);
-    let res = server.post_form("/register", "username=erin");
-    assert_eq!(res.status, 201, "{}", res.body);
-    let user = res.json()["user_id"].as_str().unwrap().to_string();
-    let res = server.post_form(
-        "/create_post",
-        &format!("user_id={user}&caption=Hello+%23Forms&image_count=3"),
-    );
+    // As a client with a token sends them (browsers: tests/accounts.rs).
+    let erin = server.register("erin");
+    let auth = format!("Bearer {}", erin.token);
+    let form = |path: &str, body: &str| {
+        server.send(
+            "POST",
+            path,
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", &auth),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let res = form("/create_post", "caption=Hello+%23Forms&image_count=3");
     assert_eq!(res.status, 201, "{}", res.body);
     assert_eq!(res.json()["images"].as_array().unwrap().len(), 3);
+    assert_eq!(res.json()["user_id"], erin.id.as_str());
     server.wait_for_tag("forms", Duration::from_secs(5), |p| p["total_posts"] == 1);
     let res = server.post_form("/hashtag_summary", "hashtag=%23FORMS");
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.json()["tag"], "Forms");
-    server
-        .post_form("/create_post", "user_id=1&caption=x&image_count=many")
-        .assert_error(400, "invalid_form");
+    form("/create_post", "caption=x&image_count=many").assert_error(400, "invalid_form");
+    form("/create_post", &format!("user_id=1&caption=x")).assert_error(403, "wrong_user");
 }
 
 #[test]
 fn users_have_pages_linked_from_registration_posts_and_mentions() {
     let dir = TempDir::new("users");
     let server = Server::start(&dir.0, &[]);
-    // The browser's form is answered with a redirect: a reload sends nothing.
-    let res = request(
-        &server.addr,
-        "POST",
-        "/register",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Accept", "text/html"),
-        ],
-        b"username=Erin",
-    );
-    assert_eq!(res.status, 303, "{}", res.body);
-    assert_eq!(res.header("location"), Some("/users/Erin"));
+    let account = server.register("Erin");
     // Found in any casing, as JSON or as a page.
     let erin = server.get("/users/erin");
     assert_eq!(erin.status, 200, "{}", erin.body);
@@ -339,7 +366,8 @@ fn users_have_pages_linked_from_registration_posts_and_mentions() {
         .get("/users/not%20a%20name")
         .assert_error(404, "not_found");
     // A post names its author and links its mentions, registered or not.
-    let post = server.create_post(&id, "hello @frank and @Erin #links");
+    assert_eq!(id, account.id);
+    let post = server.create_post(&account, "hello @frank and @Erin #links");
     let page = server.get_html(&format!("/posts/{post}"));
     assert!(
         page.body.contains("By <a href=\"/users/Erin\">@Erin</a>"),
@@ -394,7 +422,10 @@ fn html_pages_escape_captions_and_lazy_load_images() {
 
     let home = server.get_html("/");
     assert_eq!(home.status, 200);
-    assert!(home.body.contains("action=\"/register\""));
+    assert!(home.body.contains("<h1>Hashtags</h1>"));
+    // Signed out, the page offers to sign in (on AWS, Cognito does that).
+    let offers = home.body.contains("href=\"/signin\"");
+    assert_eq!(offers, !common::through_local_api(), "{}", home.body);
     let missing = server.get_html("/tags/nothinghere");
     assert_eq!(missing.status, 404);
     assert!(missing.body.contains("No posts to show yet"));
@@ -467,15 +498,16 @@ fn a_retry_with_the_same_idempotency_key_creates_nothing() {
     let dir = TempDir::new("idempotent");
     let server = Server::start(&dir.0, &["--batching-window-ms", "50"]);
     let user = server.register("dora");
-    let body = json!({ "user_id": user, "caption": "once #retry" }).to_string();
+    let body = json!({ "user_id": user.id, "caption": "once #retry" }).to_string();
+    let auth = format!("Bearer {}", user.token);
     let send = |key: &str, body: &str| {
-        request(
-            &server.addr,
+        server.send(
             "POST",
             "/posts",
             &[
                 ("Content-Type", "application/json"),
                 ("Idempotency-Key", key),
+                ("Authorization", &auth),
             ],
             body.as_bytes(),
         )
@@ -487,7 +519,7 @@ fn a_retry_with_the_same_idempotency_key_creates_nothing() {
     assert_eq!(retry.status, 201, "{}", retry.body);
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert_eq!(retry.json()["post_id"], first.json()["post_id"]);
-    let other = json!({ "user_id": user, "caption": "something else" }).to_string();
+    let other = json!({ "caption": "something else" }).to_string();
     send("7c9e6679-7425-40de-944b-e07fc1f90ae7", &other)
         .assert_error(422, "idempotency_key_reused");
     send("", &body).assert_error(400, "invalid_idempotency_key");
@@ -625,7 +657,9 @@ fn mentions_make_a_weighted_graph_on_user_pages() {
 #[test]
 fn csv_imports_feed_the_graph_once_and_report_bad_rows() {
     let dir = TempDir::new("import");
-    let server = Server::start(&dir.0, &[]);
+    let server = Server::start(&dir.0, &["--admins", "Importer"]);
+    let admin = server.register("importer");
+    let someone = server.register("someone");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -637,15 +671,20 @@ fn csv_imports_feed_the_graph_once_and_report_bad_rows() {
          no timestamp @ann,,dora\n\
          @ann,{now},not a name\n"
     );
-    let import = |path: &str, content_type: &str, body: &[u8]| {
-        request(
-            &server.addr,
+    let import_as = |account: &common::Account, path: &str, content_type: &str, body: &[u8]| {
+        let auth = format!("Bearer {}", account.token);
+        server.send(
             "POST",
             path,
-            &[("Content-Type", content_type)],
+            &[("Content-Type", content_type), ("Authorization", &auth)],
             body,
         )
     };
+    let import =
+        |path: &str, content_type: &str, body: &[u8]| import_as(&admin, path, content_type, body);
+    // Rows say who mentioned whom: only admins may import them.
+    import_as(&someone, "/mentions/import", "text/csv", file.as_bytes())
+        .assert_error(403, "admin_only");
     let res = import("/mentions/import", "text/csv", file.as_bytes());
     assert_eq!(res.status, 200, "{}", res.body);
     let report = res.json();

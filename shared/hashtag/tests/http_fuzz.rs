@@ -9,6 +9,7 @@ mod common;
 
 use bytes::Bytes as Body;
 use common::{Rng, TempDir};
+use hashtag_http::auth::{Auth, GatewayClaims};
 use hashtag_http::{route, DEFAULT_MAX_BODY_BYTES};
 use http::{Method, Request};
 use serde_json::{json, Value};
@@ -44,6 +45,10 @@ const SEGMENTS: &[&str] = &[
 ];
 const PATHS: &[&str] = &[
     "/",
+    "/me",
+    "/signin",
+    "/session",
+    "/signout",
     "/users",
     "/register",
     "/posts",
@@ -288,11 +293,22 @@ fn check(case: &Case, status: u16, content_type: Option<&str>, body: &[u8]) {
     }
 }
 
+/// The identity API Gateway verified for in-process requests: one per
+/// registration (each identity registers once), the fuzzer's otherwise.
+fn claims_for(path: &str, n: usize) -> GatewayClaims {
+    let sub = match path.starts_with("/users") || path.starts_with("/register") {
+        true => format!("newcomer-{n}"),
+        false => "fuzzer".to_string(),
+    };
+    GatewayClaims([("sub".to_string(), sub)].into_iter().collect())
+}
+
 async fn registered_user(app: &hashtag_http::App) -> String {
-    let req = Request::post("/users")
+    let mut req = Request::post("/users")
         .header("content-type", "application/json")
         .body(Body::from(r#"{"username":"fuzzer"}"#))
         .unwrap();
+    req.extensions_mut().insert(claims_for("/posts", 0));
     let res = route(app, req).await;
     let v: Value = serde_json::from_slice(res.body().as_ref()).unwrap();
     v["user_id"].as_str().unwrap().to_string()
@@ -308,8 +324,10 @@ async fn generated_requests_never_get_a_server_error() {
             Some(stores.hashtags.clone()),
             1,
             DEFAULT_MAX_BODY_BYTES,
+            Auth::Gateway,
         )
-        .unwrap(),
+        .unwrap()
+        .with_write_limit(0),
     );
     let user_id = registered_user(&app).await;
     let mut rng = Rng(0xF022_2026);
@@ -322,9 +340,10 @@ async fn generated_requests_never_get_a_server_error() {
         for (k, v) in &case.headers {
             req = req.header(*k, http::HeaderValue::from_bytes(v).unwrap());
         }
-        let Ok(req) = req.body(Body::from(case.body.clone())) else {
+        let Ok(mut req) = req.body(Body::from(case.body.clone())) else {
             continue; // a URI that hyper would not have accepted either
         };
+        req.extensions_mut().insert(claims_for(&case.path, ran));
         let app = app.clone();
         // A panic surfaces as a JoinError here.
         let res = tokio::spawn(async move { route(&app, req).await })
@@ -354,13 +373,17 @@ async fn generated_requests_never_get_a_server_error() {
     drop(app);
     drop(stores);
     let server = common::Server::start(&dir.0, &[]);
-    for _ in 0..OVER_TCP_CASES {
-        let case = case(&mut rng, &user_id);
-        let headers: Vec<(&str, String)> = case
+    let account = server.register("tcpfuzzer");
+    for n in 0..OVER_TCP_CASES {
+        let case = case(&mut rng, &account.id);
+        let mut headers: Vec<(&str, String)> = case
             .headers
             .iter()
             .map(|(k, v)| (*k, String::from_utf8_lossy(v).to_string()))
             .collect();
+        if n % 2 == 0 {
+            headers.push(("Authorization", format!("Bearer {}", account.token)));
+        }
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let path = case.path.replace(' ', "%20");
         let res = common::request(

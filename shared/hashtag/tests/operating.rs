@@ -166,7 +166,7 @@ fn commands_refuse_a_data_directory_that_does_not_exist() {
 fn publish_ranking_takes_its_turn_beside_eight_writers() {
     let dir = TempDir::new("ranking-beside-writers");
     let server = Server::start(&dir.0, &[]);
-    let users: Vec<String> = (0..8).map(|i| server.register(&format!("w{i}"))).collect();
+    let users: Vec<_> = (0..8).map(|i| server.register(&format!("w{i}"))).collect();
     let rankings: Vec<serde_json::Value> = (0..20)
         .map(|i| json!({"tag": format!("ranked{i}"), "generated_at": "2026-12-03T00:00:00Z", "posts": []}))
         .collect();
@@ -181,9 +181,10 @@ fn publish_ranking_takes_its_turn_beside_eight_writers() {
                     (0..60)
                         .map(|i| {
                             server
-                                .post_json(
+                                .post_json_as(
+                                    user,
                                     "/posts",
-                                    &json!({"user_id": user, "caption": format!("#busy {i}")}),
+                                    &json!({"caption": format!("#busy {i}")}),
                                 )
                                 .status
                         })
@@ -232,9 +233,16 @@ fn repair_during_traffic_counts_nothing_twice() {
     // Batches only every 300 ms, so posts wait in the pipeline.
     let server = Server::start(
         &dir.0,
-        &["--batch-size", "10000", "--batching-window-ms", "300"],
+        &[
+            "--batch-size",
+            "10000",
+            "--batching-window-ms",
+            "300",
+            "--writes-per-minute",
+            "0",
+        ],
     );
-    let users: Vec<String> = (0..4).map(|i| server.register(&format!("r{i}"))).collect();
+    let users: Vec<_> = (0..4).map(|i| server.register(&format!("r{i}"))).collect();
     let in_flight = std::thread::scope(|s| {
         let writers: Vec<_> = users
             .iter()
@@ -243,8 +251,7 @@ fn repair_during_traffic_counts_nothing_twice() {
                 s.spawn(move || {
                     for i in 0..150 {
                         let caption = format!("#flowing #f{} {i}", i % 7);
-                        let res = server
-                            .post_json("/posts", &json!({"user_id": user, "caption": caption}));
+                        let res = server.post_json_as(user, "/posts", &json!({"caption": caption}));
                         assert_eq!(res.status, 201, "{}", res.body);
                     }
                 })

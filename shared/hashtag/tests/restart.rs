@@ -14,14 +14,14 @@ use common::{request, Server, TempDir};
 /// Posts as writer `n` until `stop`, adding each acknowledged post id to `acked`.
 fn post_until(
     addr: String,
-    user: String,
+    user: common::Account,
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Vec<String>>>,
     n: usize,
 ) {
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
-        let body = serde_json::json!({ "user_id": user, "caption": format!("flow {n}-{i} #flow #u{n}x{i}") });
+        let body = serde_json::json!({ "caption": format!("flow {n}-{i} #flow #u{n}x{i}") });
         let body = serde_json::to_vec(&body).unwrap();
         // A connection refused or cut by the crash is simply not acknowledged.
         let res = std::panic::catch_unwind(|| {
@@ -29,7 +29,10 @@ fn post_until(
                 &addr,
                 "POST",
                 "/posts",
-                &[("Content-Type", "application/json")],
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Authorization", &format!("Bearer {}", user.token)),
+                ],
                 &body,
             )
         });
@@ -57,8 +60,9 @@ fn stored_posts(dir: &std::path::Path) -> HashSet<String> {
 #[test]
 fn killed_while_posting_then_restarted_counts_every_stored_post_once() {
     let dir = TempDir::new("restart");
-    let mut server = Server::start(&dir.0, &["--batch-size", "7"]);
-    let users: Vec<String> = (0..4)
+    let flags = ["--batch-size", "7", "--writes-per-minute", "0"];
+    let mut server = Server::start(&dir.0, &flags);
+    let users: Vec<_> = (0..4)
         .map(|i| server.register(&format!("writer{i}")))
         .collect();
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -84,7 +88,7 @@ fn killed_while_posting_then_restarted_counts_every_stored_post_once() {
         for w in writers {
             w.join().unwrap();
         }
-        server = Server::start(&dir.0, &["--batch-size", "7"]);
+        server = Server::start(&dir.0, &flags);
     }
 
     let stored = stored_posts(&dir.0);

@@ -7,6 +7,7 @@ mod common;
 
 use bytes::Bytes;
 use common::TempDir;
+use hashtag_http::auth::{Auth, GatewayClaims};
 use hashtag_http::{route_function, App, Function, ROUTES};
 use http::{Request, StatusCode};
 
@@ -17,6 +18,8 @@ struct TemplateRoute {
     path: String,
     /// `BuildProperties.Binary` of the function the route invokes.
     binary: String,
+    /// The authorizer that guards it, if any.
+    authorizer: Option<String>,
 }
 
 fn template() -> String {
@@ -42,6 +45,7 @@ fn routes_of(template: &str) -> Vec<TemplateRoute> {
                     method: props["Method"].as_str().unwrap().to_uppercase(),
                     path: props["Path"].as_str().unwrap().to_string(),
                     binary: binary.to_string(),
+                    authorizer: props["Auth"]["Authorizer"].as_str().map(String::from),
                 });
             }
         }
@@ -49,16 +53,23 @@ fn routes_of(template: &str) -> Vec<TemplateRoute> {
     routes
 }
 
-/// Routes of the table that the template does not send to their function.
+/// Routes of the table that the template does not send to their function
+/// (the server's own routes aside), or does not guard with the JWT
+/// authorizer exactly when they need an identity.
 fn missing_from(template: &[TemplateRoute]) -> Vec<String> {
     ROUTES
         .iter()
-        .filter(|r| {
+        .filter_map(|r| Some((r, r.function.binary()?)))
+        .filter(|(r, binary)| {
+            let authorizer = r.signed.then_some("CognitoJwt");
             !template.iter().any(|t| {
-                t.method == r.method && t.path == r.path && t.binary == r.function.binary()
+                t.method == r.method
+                    && t.path == r.path
+                    && t.binary == *binary
+                    && t.authorizer.as_deref() == authorizer
             })
         })
-        .map(|r| format!("{} {} -> {}", r.method, r.path, r.function.binary()))
+        .map(|(r, binary)| format!("{} {} -> {binary}", r.method, r.path))
         .collect()
 }
 
@@ -70,7 +81,7 @@ fn function_of(binary: &str) -> Option<Function> {
         Function::ImportMentions,
     ]
     .into_iter()
-    .find(|f| f.binary() == binary)
+    .find(|f| f.binary() == Some(binary))
 }
 
 /// A request for a template route, with a plausible body and parameters.
@@ -87,12 +98,18 @@ fn request_for(route: &TemplateRoute) -> Request<Bytes> {
             r#"{"username":"routes","user_id":"1","caption":"hi"}"#,
         ),
     };
-    Request::builder()
+    let mut req = Request::builder()
         .method(route.method.as_str())
         .uri(path)
         .header("content-type", content_type)
         .body(Bytes::from(body))
-        .unwrap()
+        .unwrap();
+    // As API Gateway passes a verified token's claims.
+    let claims = [("sub".to_string(), "routes".to_string())]
+        .into_iter()
+        .collect();
+    req.extensions_mut().insert(GatewayClaims(claims));
+    req
 }
 
 /// Template routes whose function answers "no route" (404) or 405.
@@ -120,7 +137,14 @@ async fn unanswered(app: &App, template: &[TemplateRoute]) -> Vec<String> {
 
 fn embedded_app(dir: &TempDir) -> App {
     let stores = hashtag_embedded::open(&dir.0, 1).unwrap();
-    App::new(stores.posts, Some(stores.hashtags), 1, 64 * 1024).unwrap()
+    App::new(
+        stores.posts,
+        Some(stores.hashtags),
+        1,
+        64 * 1024,
+        Auth::Gateway,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -139,7 +163,8 @@ async fn every_template_route_is_answered_by_its_function() {
     let dir = TempDir::new("routes");
     let app = embedded_app(&dir);
     let template = routes_of(&template());
-    assert!(template.len() >= ROUTES.len());
+    let deployed = ROUTES.iter().filter(|r| r.function.binary().is_some());
+    assert!(template.len() >= deployed.count());
     assert_eq!(unanswered(&app, &template).await, Vec::<String>::new());
 }
 
@@ -161,6 +186,17 @@ async fn the_checks_catch_a_route_removed_or_sent_to_the_wrong_function() {
         ..removed
     });
     assert_eq!(missing_from(&template).len(), 1);
+    // A write route left open: anyone could reach the function.
+    let mut open = routes_of(&self::template());
+    let posts = open
+        .iter()
+        .position(|t| t.path == "/posts" && t.method == "POST")
+        .unwrap();
+    open[posts].authorizer = None;
+    assert_eq!(
+        missing_from(&open),
+        vec!["POST /posts -> create-post".to_string()]
+    );
     let dir = TempDir::new("routes-wrong");
     assert_eq!(unanswered(&embedded_app(&dir), &template).await.len(), 1);
 }

@@ -109,12 +109,22 @@ async fn rankings_replace_only_older_rankings(store: &dyn HashtagStore) {
 
 async fn users_are_unique_ignoring_case(store: &dyn PostStore) {
     let alice = Username::parse("Alice").unwrap();
-    let user = store.create_user(Id(1), &alice).await.unwrap();
+    let user = store.create_user(Id(1), &alice, "sub-1").await.unwrap();
     assert_eq!(user.username, "Alice");
     let again = store
-        .create_user(Id(2), &Username::parse("ALICE").unwrap())
+        .create_user(Id(2), &Username::parse("ALICE").unwrap(), "sub-2")
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    // Found by the identity it was registered for; one name per identity.
+    assert_eq!(
+        store.user_by_subject("sub-1").await.unwrap(),
+        Some(user.clone())
+    );
+    assert_eq!(store.user_by_subject("sub-2").await.unwrap(), None);
+    let second = store
+        .create_user(Id(3), &Username::parse("carol").unwrap(), "sub-1")
+        .await;
+    assert!(matches!(second, Err(StoreError::Conflict(_))), "{second:?}");
     // Found by id, and by name in any casing.
     assert_eq!(store.user_by_id(Id(1)).await.unwrap(), Some(user.clone()));
     assert_eq!(
@@ -184,7 +194,7 @@ fn post(id: i64, user: i64, caption: &str) -> Post {
 
 async fn idempotency_keys_replay_the_first_post(store: &dyn PostStore) {
     store
-        .create_user(Id(2), &Username::parse("bob").unwrap())
+        .create_user(Id(2), &Username::parse("bob").unwrap(), "sub-2")
         .await
         .unwrap();
     let first = store

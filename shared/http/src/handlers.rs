@@ -5,6 +5,7 @@ use bytes::Bytes as Body;
 use http::{header, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use super::account_routes::{viewer, writer};
 use super::pages;
 use super::request::{query_param, read_body, wants_html};
 use super::response::{json, see_other, with_type, ApiError};
@@ -22,7 +23,7 @@ use hashtag_core::history::{related_tags, DayCount, RelatedTag, PAGE_HISTORY_DAY
 use hashtag_core::ports::ReadModels;
 use hashtag_core::ports::StoreError;
 use hashtag_core::trends::Moderation;
-use hashtag_core::usecases::{self, build_post, NewImages, NewPost};
+use hashtag_core::usecases::{build_post, NewImages, NewPost};
 
 /// Answers an error as JSON, or as an HTML page when a browser asked.
 pub(crate) fn error_response(req: &Request<Body>, e: ApiError) -> Response<Body> {
@@ -33,46 +34,20 @@ pub(crate) fn error_response(req: &Request<Body>, e: ApiError) -> Response<Body>
     }
 }
 
-fn finish(req: &Request<Body>, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+pub(crate) fn finish(
+    req: &Request<Body>,
+    result: Result<Response<Body>, ApiError>,
+) -> Response<Body> {
     result.unwrap_or_else(|e| error_response(req, e))
-}
-
-#[derive(Deserialize)]
-struct RegisterInput {
-    username: String,
-}
-
-/// `POST /users` (JSON or form) and the original `POST /register` (form):
-/// 201 with the new user, 409 if the name is taken in any casing.
-pub async fn register(app: &App, req: Request<Body>) -> Response<Body> {
-    let result = async {
-        let input: RegisterInput =
-            read_body::<_, RegisterInput, RegisterInput>(&req, app.max_body_bytes)?;
-        let username = Username::parse(input.username.trim())?;
-        let user = usecases::register(app.posts.as_ref(), &app.ids, &username)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => ApiError::new(
-                    StatusCode::CONFLICT,
-                    "username_taken",
-                    format!("username {} is already taken", username.as_str()),
-                ),
-                other => other.into(),
-            })?;
-        Ok(if wants_html(&req) {
-            pages::registered(&user)
-        } else {
-            json(StatusCode::CREATED, &user)
-        })
-    }
-    .await;
-    finish(&req, result)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewPostJson {
-    user_id: Id,
+    /// Optional: the author is whoever the request's identity is; a
+    /// different id here is refused (403).
+    #[serde(default)]
+    user_id: Option<Id>,
     caption: String,
     #[serde(default)]
     images: Option<Vec<String>>,
@@ -80,25 +55,35 @@ struct NewPostJson {
     image_count: Option<u32>,
 }
 
-impl From<NewPostJson> for NewPost {
-    fn from(j: NewPostJson) -> Self {
-        let images = match (j.images, j.image_count) {
+impl NewPostJson {
+    /// The post `author` asks for: 403 if the body names someone else.
+    fn by(self, author: Id) -> Result<NewPost, ApiError> {
+        if self.user_id.is_some_and(|id| id != author) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_user",
+                "user_id is not the signed-in user's: posts are published as whoever signs the request",
+            ));
+        }
+        let images = match (self.images, self.image_count) {
             (Some(urls), _) => NewImages::Urls(urls),
             (None, n) => NewImages::Count(n.unwrap_or(1)),
         };
-        NewPost {
-            user_id: j.user_id,
-            caption: j.caption,
+        Ok(NewPost {
+            user_id: author,
+            caption: self.caption,
             images,
-        }
+        })
     }
 }
 
-/// The original form: `user_id`, `caption`, `image_count`; `images` may list
-/// URLs separated by whitespace.
+/// The original form: `user_id` (optional, as in JSON), `caption`,
+/// `image_count`; `images` may list URLs separated by whitespace; `csrf`,
+/// the page's token.
 #[derive(Deserialize)]
 struct NewPostForm {
-    user_id: Id,
+    #[serde(default)]
+    user_id: Option<Id>,
     caption: String,
     #[serde(default)]
     image_count: Option<u32>,
@@ -106,18 +91,18 @@ struct NewPostForm {
     images: Option<String>,
 }
 
-impl From<NewPostForm> for NewPost {
+impl From<NewPostForm> for NewPostJson {
     fn from(f: NewPostForm) -> Self {
         let urls: Option<Vec<String>> = f
             .images
             .map(|s| s.split_whitespace().map(String::from).collect::<Vec<_>>())
             .filter(|v| !v.is_empty());
-        NewPost::from(NewPostJson {
+        NewPostJson {
             user_id: f.user_id,
             caption: f.caption,
             images: urls,
             image_count: f.image_count,
-        })
+        }
     }
 }
 
@@ -154,14 +139,17 @@ fn idempotency_key(req: &Request<Body>) -> Result<Option<&str>, ApiError> {
 }
 
 /// `POST /posts` (JSON or form) and the original `POST /create_post` (form):
-/// validates, stores the post and its event in one transaction, answers 201.
+/// takes the author from the request's identity, validates, stores the
+/// post and its event in one transaction, answers 201.
 /// A retry with the same `Idempotency-Key` creates nothing and answers the
 /// first post again, with `Idempotent-Replayed: true`.
 pub async fn create_post(app: &App, req: Request<Body>) -> Response<Body> {
     let result = async {
+        let author = writer(app, &req).await?;
         let key = idempotency_key(&req)?;
-        let input: NewPost = read_body::<_, NewPostJson, NewPostForm>(&req, app.max_body_bytes)?;
-        let built = build_post(&app.ids, input)?;
+        let input: NewPostJson =
+            read_body::<_, NewPostJson, NewPostForm>(&req, app.max_body_bytes)?;
+        let built = build_post(&app.ids, input.by(author.user_id)?)?;
         let post = &built.post;
         let created = app
             .posts
@@ -218,7 +206,7 @@ pub async fn get_post(app: &App, req: &Request<Body>, raw_id: &str) -> Response<
             .ok_or_else(|| ApiError::not_found(format!("no post has id {id}")))?;
         Ok(if wants_html(req) {
             let author = app.posts.user_by_id(post.user_id).await?;
-            pages::post(&post, author.as_ref())
+            pages::post(&post, author.as_ref(), &viewer(app, req).await?)
         } else {
             json(StatusCode::OK, &post)
         })
@@ -255,7 +243,14 @@ pub async fn user_page(app: &App, req: &Request<Body>, name: &str) -> Response<B
                 .posts
                 .recent_posts_by(user.user_id, USER_PAGE_POSTS)
                 .await?;
-            pages::user(&user, &posts, &out, &incoming, decay.half_life_days())
+            let viewer = viewer(app, req).await?;
+            pages::user(
+                &user,
+                &posts,
+                (&out, &incoming),
+                decay.half_life_days(),
+                &viewer,
+            )
         } else {
             json(StatusCode::OK, &user)
         })
@@ -340,7 +335,12 @@ pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Bo
         related.retain(|r| !is_banned(&moderated, &r.tag));
         let history = history.days;
         match page {
-            Some(page) if wants_html(req) => Ok(pages::tag(&page, &history, &related)),
+            Some(page) if wants_html(req) => Ok(pages::tag(
+                &page,
+                &history,
+                &related,
+                &viewer(app, req).await?,
+            )),
             Some(page) => Ok(json(
                 StatusCode::OK,
                 &TagPageJson {
@@ -349,7 +349,10 @@ pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Bo
                     related,
                 },
             )),
-            None if wants_html(req) => Ok(pages::unknown_tag(tag_display(name))),
+            None if wants_html(req) => Ok(pages::unknown_tag(
+                tag_display(name),
+                &viewer(app, req).await?,
+            )),
             None => Err(ApiError::not_found(format!("no post carries #{key} yet"))),
         }
     }

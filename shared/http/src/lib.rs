@@ -3,6 +3,8 @@
 //! edge converts `lambda_http`'s types) and the single-machine server (which
 //! serves them with hyper).
 
+mod account_routes;
+pub mod auth;
 mod handlers;
 mod history_routes;
 mod mention_routes;
@@ -15,10 +17,13 @@ mod trend_routes;
 
 use std::sync::Arc;
 
-pub use handlers::{create_post, register};
+pub use account_routes::register;
+pub use handlers::create_post;
 pub use response::ApiError;
 pub use router::{route, route_function, Function, Route, ROUTES};
 
+use auth::limit::RateLimit;
+use auth::Auth;
 use hashtag_core::ids::IdGenerator;
 use hashtag_core::ports::{MentionGraph, PostStore, ReadModels};
 
@@ -48,15 +53,29 @@ pub struct App {
     pub ids: Arc<IdGenerator>,
     /// Requests with a larger body get 413.
     pub max_body_bytes: usize,
+    /// How requests prove who sends them.
+    pub auth: Auth,
+    /// Writes (posts, imports) per account and minute.
+    pub writes: Arc<RateLimit>,
+    /// The usernames (lower-cased) allowed to import mentions.
+    pub admins: Arc<Vec<String>>,
 }
 
+/// Writes an account may make per minute unless configured
+/// (`HASHTAG_WRITES_PER_MINUTE`): a person posting by hand never gets near.
+pub const DEFAULT_WRITES_PER_MINUTE: u32 = 120;
+
 impl App {
-    /// The handlers' state on these stores, minting ids as `worker_id`.
+    /// The handlers' state on these stores, minting ids as `worker_id`,
+    /// identifying writers by `auth`. Writes are limited to
+    /// [`DEFAULT_WRITES_PER_MINUTE`] per account, and nobody is an admin,
+    /// until configured otherwise.
     pub fn new(
         posts: Arc<dyn PostStore>,
         hashtags: Option<Arc<dyn ReadModels>>,
         worker_id: u16,
         max_body_bytes: usize,
+        auth: Auth,
     ) -> Result<App, String> {
         Ok(App {
             posts,
@@ -64,7 +83,29 @@ impl App {
             graph: None,
             ids: Arc::new(IdGenerator::new(worker_id)?),
             max_body_bytes,
+            auth,
+            writes: Arc::new(RateLimit::new(DEFAULT_WRITES_PER_MINUTE, 60_000)),
+            admins: Arc::new(Vec::new()),
         })
+    }
+
+    /// The app, allowing `per_minute` writes per account (0: no limit).
+    pub fn with_write_limit(mut self, per_minute: u32) -> App {
+        self.writes = Arc::new(RateLimit::new(per_minute, 60_000));
+        self
+    }
+
+    /// The app, with `admins` (a comma-separated list of usernames, in
+    /// any casing) allowed to import mentions.
+    pub fn with_admins(mut self, admins: &str) -> App {
+        self.admins = Arc::new(
+            admins
+                .split(',')
+                .map(|a| a.trim().to_lowercase())
+                .filter(|a| !a.is_empty())
+                .collect(),
+        );
+        self
     }
 
     /// The app, serving mention imports into `graph`.
@@ -104,7 +145,14 @@ mod tests {
     async fn a_read_route_without_a_hashtag_store_answers_503() {
         let dir = std::env::temp_dir().join(format!("hashtag-no-store-{}", std::process::id()));
         let embedded = hashtag_embedded::open(&dir, 1).unwrap();
-        let app = App::new(embedded.posts.clone(), None, 0, DEFAULT_MAX_BODY_BYTES).unwrap();
+        let app = App::new(
+            embedded.posts.clone(),
+            None,
+            0,
+            DEFAULT_MAX_BODY_BYTES,
+            Auth::Gateway,
+        )
+        .unwrap();
         let req = http::Request::get("/tags/rust")
             .body(bytes::Bytes::new())
             .unwrap();

@@ -5,6 +5,7 @@ use bytes::Bytes as Body;
 use http::{header, Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::account_routes::{admin_only, writer};
 use super::handlers::error_response;
 use super::multipart::form_part;
 use super::request::{count_param, query_param};
@@ -182,7 +183,8 @@ fn csv_file(req: &Request<Body>) -> Result<&[u8], ApiError> {
 /// of `text, timestamp, username` rows into the mention graph and answers
 /// the report (rows imported, rows rejected with line and reason). Done
 /// before answering, so the report is final; importing the same file again
-/// changes nothing.
+/// changes nothing. Admins only: the rows name who mentioned whom, so
+/// anyone else could write as others.
 pub async fn import_mentions(app: &App, req: &Request<Body>) -> Response<Body> {
     let result = async {
         let graph = app.graph.as_deref().ok_or_else(|| {
@@ -192,6 +194,7 @@ pub async fn import_mentions(app: &App, req: &Request<Body>) -> Response<Body> {
                 "this function does not import mentions",
             )
         })?;
+        admin_only(app, &writer(app, req).await?)?;
         let file = csv_file(req)?;
         if file.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::bad_request("empty_file", "the CSV file is empty"));

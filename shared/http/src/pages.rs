@@ -7,7 +7,8 @@ use askama::Template;
 use bytes::Bytes as Body;
 use http::{Response, StatusCode};
 
-use super::response::{html, see_other, ApiError};
+use super::auth::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use super::response::{html, ApiError};
 use hashtag_core::domain::{Post, TagPage, TopPost, User};
 use hashtag_core::extract::{extract, tag_key, EntityKind};
 use hashtag_core::history::{DayCount, RelatedTag};
@@ -15,10 +16,59 @@ use hashtag_core::mentions::WeightedEdge;
 use hashtag_core::trends::TrendingTag;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
+/// Who looks at a page, as its header says.
+pub enum Viewer {
+    /// Not known: error pages, and pages on AWS, where Cognito signs
+    /// people in through the client, not through these pages.
+    Unknown,
+    /// A browser not signed in to `hashtag serve`.
+    SignedOut,
+    /// Signed in.
+    SignedIn {
+        /// The username.
+        username: String,
+        /// The CSRF token the page's forms carry.
+        csrf: String,
+    },
+}
+
+impl Viewer {
+    /// The signed-in username and their page.
+    fn signed_in(&self) -> Option<(&str, String)> {
+        match self {
+            Viewer::SignedIn { username, .. } => Some((username, user_path(username))),
+            _ => None,
+        }
+    }
+
+    /// The CSRF token of the page's forms (empty when not signed in).
+    fn csrf(&self) -> &str {
+        match self {
+            Viewer::SignedIn { csrf, .. } => csrf,
+            _ => "",
+        }
+    }
+
+    /// Whether the page offers to sign in.
+    fn can_sign_in(&self) -> bool {
+        matches!(self, Viewer::SignedOut)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
-struct HomePage {
+struct HomePage<'a> {
     trends: Vec<TrendLine>,
+    viewer: &'a Viewer,
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SignInPage<'a> {
+    csrf: &'a str,
+    min_password: usize,
+    max_password: usize,
+    viewer: &'a Viewer,
 }
 
 /// A trending tag on the home page.
@@ -41,6 +91,7 @@ struct TagView<'a> {
     spark: Option<Sparkline>,
     /// Tags seen with it, with their pages.
     related: Vec<(String, String)>,
+    viewer: &'a Viewer,
 }
 
 /// Width and height of a sparkline, in CSS pixels.
@@ -96,7 +147,7 @@ struct Segment<'a> {
 }
 
 /// A user's page, where a mention or a post's author links.
-fn user_path(name: &str) -> String {
+pub(super) fn user_path(name: &str) -> String {
     format!("/users/{}", utf8_percent_encode(name, NON_ALPHANUMERIC))
 }
 
@@ -116,6 +167,7 @@ struct PostView<'a> {
     created: String,
     caption: Vec<Segment<'a>>,
     images: Vec<&'a str>,
+    viewer: &'a Viewer,
 }
 
 #[derive(Template)]
@@ -123,6 +175,7 @@ struct PostView<'a> {
 struct MessageView<'a> {
     heading: &'a str,
     message: &'a str,
+    viewer: &'a Viewer,
 }
 
 fn render<T: Template>(status: StatusCode, page: T) -> Response<Body> {
@@ -140,8 +193,22 @@ fn render<T: Template>(status: StatusCode, page: T) -> Response<Body> {
     }
 }
 
+/// The sign-in page: sign in, or register, with the CSRF token bound to
+/// the browser's cookie.
+pub fn sign_in(csrf: &str, viewer: &Viewer) -> Response<Body> {
+    render(
+        StatusCode::OK,
+        SignInPage {
+            csrf,
+            min_password: MIN_PASSWORD_CHARS,
+            max_password: MAX_PASSWORD_CHARS,
+            viewer,
+        },
+    )
+}
+
 /// The home page.
-pub fn home(trending: &[TrendingTag]) -> Response<Body> {
+pub fn home(trending: &[TrendingTag], viewer: &Viewer) -> Response<Body> {
     let trends = trending
         .iter()
         .map(|t| TrendLine {
@@ -152,11 +219,16 @@ pub fn home(trending: &[TrendingTag]) -> Response<Body> {
             accounts: t.history.first().map_or(0, |d| d.accounts),
         })
         .collect();
-    render(StatusCode::OK, HomePage { trends })
+    render(StatusCode::OK, HomePage { trends, viewer })
 }
 
 /// A tag's page.
-pub fn tag(page: &TagPage, history: &[DayCount], related: &[RelatedTag]) -> Response<Body> {
+pub fn tag(
+    page: &TagPage,
+    history: &[DayCount],
+    related: &[RelatedTag],
+    viewer: &Viewer,
+) -> Response<Body> {
     render(
         StatusCode::OK,
         TagView {
@@ -168,12 +240,13 @@ pub fn tag(page: &TagPage, history: &[DayCount], related: &[RelatedTag]) -> Resp
                 .iter()
                 .map(|r| (r.tag.clone(), tag_path(&r.tag)))
                 .collect(),
+            viewer,
         },
     )
 }
 
 /// The page of a tag no post carries yet (404).
-pub fn unknown_tag(name: &str) -> Response<Body> {
+pub fn unknown_tag(name: &str, viewer: &Viewer) -> Response<Body> {
     render(
         StatusCode::NOT_FOUND,
         TagView {
@@ -182,6 +255,7 @@ pub fn unknown_tag(name: &str) -> Response<Body> {
             posts: &[],
             spark: None,
             related: Vec::new(),
+            viewer,
         },
     )
 }
@@ -236,7 +310,7 @@ fn readable_time(rfc3339: &str) -> String {
 
 /// A post's page: its author, the caption with linked hashtags and
 /// mentions, and its images.
-pub fn post(post: &Post, author: Option<&User>) -> Response<Body> {
+pub fn post(post: &Post, author: Option<&User>, viewer: &Viewer) -> Response<Body> {
     render(
         StatusCode::OK,
         PostView {
@@ -250,6 +324,7 @@ pub fn post(post: &Post, author: Option<&User>) -> Response<Body> {
             created: readable_time(&post.created_at),
             caption: caption_segments(&post.caption),
             images: post.images.iter().map(|i| i.url.as_str()).collect(),
+            viewer,
         },
     )
 }
@@ -284,17 +359,17 @@ struct UserView<'a> {
     mentions_in: Vec<EdgeLine>,
     half_life: String,
     json_link: String,
+    viewer: &'a Viewer,
 }
 
-/// A user's page: who they are, the id the post form asks for, their
-/// newest posts, whom they mention most and who mentions them most
-/// (weights decayed to now).
+/// A user's page: who they are, their newest posts, whom they mention
+/// most and who mentions them most (weights decayed to now).
 pub fn user(
     user: &User,
     posts: &[TopPost],
-    mentions_out: &[WeightedEdge],
-    mentions_in: &[WeightedEdge],
+    (mentions_out, mentions_in): (&[WeightedEdge], &[WeightedEdge]),
     half_life_days: f64,
+    viewer: &Viewer,
 ) -> Response<Body> {
     render(
         StatusCode::OK,
@@ -306,20 +381,17 @@ pub fn user(
             mentions_in: mentions_in.iter().map(EdgeLine::of).collect(),
             half_life: format!("{half_life_days}"),
             json_link: format!("{}/mentions", user_path(&user.username)),
+            viewer,
         },
     )
-}
-
-/// Where the register form leads: the new user's page. A redirect, so that
-/// reloading it does not send the form again.
-pub fn registered(user: &User) -> Response<Body> {
-    see_other(&user_path(&user.username))
 }
 
 /// What an error page is titled: what went wrong, in words a visitor
 /// reads (the message says why).
 fn error_heading(status: StatusCode) -> &'static str {
     match status.as_u16() {
+        401 => "Sign in first",
+        403 => "Not allowed",
         404 => "Not found",
         405 => "Not allowed here",
         408 => "Took too long",
@@ -334,13 +406,16 @@ fn error_heading(status: StatusCode) -> &'static str {
 
 /// An error page for browsers, with the error's status.
 pub fn error(e: &ApiError) -> Response<Body> {
-    render(
+    let mut res = render(
         e.status,
         MessageView {
             heading: error_heading(e.status),
             message: &e.message,
+            viewer: &Viewer::Unknown,
         },
-    )
+    );
+    e.add_headers(&mut res);
+    res
 }
 
 #[cfg(test)]
@@ -357,7 +432,7 @@ mod tests {
 
     #[test]
     fn the_inline_style_sheet_is_the_one_the_policy_allows() {
-        let res = home(&[]);
+        let res = home(&[], &Viewer::SignedOut);
         let page = body(&res);
         let (_, rest) = page.split_once("<style>").unwrap();
         let (css, _) = rest.split_once("</style>").unwrap();
@@ -400,7 +475,7 @@ mod tests {
             tag: "go".into(),
             posts: 1,
         }];
-        let res = tag(&page, &history, &related);
+        let res = tag(&page, &history, &related, &Viewer::SignedOut);
         let html = body(&res);
         assert!(html.contains("<title>#Rust – Hashtags</title>"), "{html}");
         assert!(html.contains("<nav aria-label=\"Related tags\">"), "{html}");

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
+    /// Seconds until a rate-limited client may try again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -26,6 +28,35 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: `what` is over its limit for another `wait_ms`.
+    pub fn too_many(what: &str, wait_ms: i64) -> Self {
+        let secs = (wait_ms.max(0) as u64).div_ceil(1000).max(1);
+        ApiError {
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("{what}: try again in {secs} s"),
+            )
+        }
+    }
+
+    /// The headers that go with the error: `Retry-After` on a 429,
+    /// `WWW-Authenticate` on a 401.
+    pub fn add_headers(&self, res: &mut Response<Body>) {
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
     }
 
@@ -56,7 +87,9 @@ impl ApiError {
                 message: &self.message,
             },
         };
-        json(self.status, &body)
+        let mut res = json(self.status, &body);
+        self.add_headers(&mut res);
+        res
     }
 }
 

@@ -6,9 +6,10 @@
 
 use http::{header, Method, Request, Response};
 
+use super::account_routes::{me, register, sign_in, sign_in_page, sign_out};
 use super::handlers::{
     create_post, error_response, favicon, get_post, hashtag_summary, health, not_found,
-    placeholder_image, register, tag_lookup, tag_page, user_page,
+    placeholder_image, tag_lookup, tag_page, user_page,
 };
 use super::history_routes::tag_history;
 use super::mention_routes::{import_mentions, user_mentions};
@@ -30,17 +31,21 @@ pub enum Function {
     /// `functions/import-mentions`: CSV imports into the mention graph,
     /// apart so that create-post's bootstrap carries no DynamoDB client.
     ImportMentions,
+    /// None: served by `hashtag serve` only (signing in and out of its own
+    /// accounts, which Cognito's user pool provides on AWS).
+    ServerOnly,
 }
 
 impl Function {
     /// The function's binary, as `template.yaml` names it
-    /// (`BuildProperties.Binary`).
-    pub fn binary(self) -> &'static str {
+    /// (`BuildProperties.Binary`); `None` for routes not deployed.
+    pub fn binary(self) -> Option<&'static str> {
         match self {
-            Function::Register => "register",
-            Function::CreatePost => "create-post",
-            Function::Summary => "summary",
-            Function::ImportMentions => "import-mentions",
+            Function::Register => Some("register"),
+            Function::CreatePost => Some("create-post"),
+            Function::Summary => Some("summary"),
+            Function::ImportMentions => Some("import-mentions"),
+            Function::ServerOnly => None,
         }
     }
 }
@@ -63,6 +68,10 @@ enum Handler {
     Image,
     Favicon,
     HashtagSummary,
+    SignInPage,
+    SignIn,
+    SignOut,
+    Me,
 }
 
 /// One route: a method and a path in API Gateway's syntax (`{name}` for
@@ -75,6 +84,10 @@ pub struct Route {
     pub path: &'static str,
     /// The function that serves it on AWS.
     pub function: Function,
+    /// Whether it needs a verified identity: on AWS, the HTTP API's JWT
+    /// authorizer guards it (and answers 401 without invoking the
+    /// function).
+    pub signed: bool,
     handler: Handler,
 }
 
@@ -88,21 +101,49 @@ const fn route_of(
         method,
         path,
         function,
+        signed: false,
         handler,
+    }
+}
+
+/// A route that needs a verified identity.
+const fn signed(route: Route) -> Route {
+    Route {
+        signed: true,
+        ..route
     }
 }
 
 /// Every route of the service (but the single-machine server's `/metrics`).
 pub const ROUTES: &[Route] = &[
-    route_of("POST", "/users", Function::Register, Handler::Register),
-    route_of("POST", "/register", Function::Register, Handler::Register),
-    route_of("POST", "/posts", Function::CreatePost, Handler::CreatePost),
-    route_of(
+    signed(route_of(
+        "POST",
+        "/users",
+        Function::Register,
+        Handler::Register,
+    )),
+    signed(route_of(
+        "POST",
+        "/register",
+        Function::Register,
+        Handler::Register,
+    )),
+    signed(route_of(
+        "POST",
+        "/posts",
+        Function::CreatePost,
+        Handler::CreatePost,
+    )),
+    signed(route_of(
         "POST",
         "/create_post",
         Function::CreatePost,
         Handler::CreatePost,
-    ),
+    )),
+    signed(route_of("GET", "/me", Function::Summary, Handler::Me)),
+    route_of("GET", "/signin", Function::ServerOnly, Handler::SignInPage),
+    route_of("POST", "/session", Function::ServerOnly, Handler::SignIn),
+    route_of("POST", "/signout", Function::ServerOnly, Handler::SignOut),
     route_of("GET", "/", Function::Summary, Handler::Home),
     route_of("GET", "/trends/tags", Function::Summary, Handler::Trends),
     route_of("GET", "/health", Function::Summary, Handler::Health),
@@ -122,18 +163,18 @@ pub const ROUTES: &[Route] = &[
         Function::Summary,
         Handler::UserMentions,
     ),
-    route_of(
+    signed(route_of(
         "POST",
         "/mentions/import",
         Function::ImportMentions,
         Handler::ImportMentions,
-    ),
-    route_of(
+    )),
+    signed(route_of(
         "POST",
         "/upload_csv",
         Function::ImportMentions,
         Handler::ImportMentions,
-    ),
+    )),
     route_of("GET", "/images/{file}", Function::Summary, Handler::Image),
     route_of("GET", "/favicon.ico", Function::Summary, Handler::Favicon),
     route_of(
@@ -201,7 +242,7 @@ async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Respons
     match found.handler {
         Handler::Register => register(app, req).await,
         Handler::CreatePost => create_post(app, req).await,
-        Handler::Home => home(app).await,
+        Handler::Home => home(app, &req).await,
         Handler::Trends => trends(app, &req).await,
         Handler::Health => health(),
         Handler::Lookup => tag_lookup(&req),
@@ -214,6 +255,10 @@ async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Respons
         Handler::UserMentions => user_mentions(app, &req, &param).await,
         Handler::ImportMentions => import_mentions(app, &req).await,
         Handler::HashtagSummary => hashtag_summary(app, &req).await,
+        Handler::SignInPage => sign_in_page(app, &req).await,
+        Handler::SignIn => sign_in(app, req).await,
+        Handler::SignOut => sign_out(app, req).await,
+        Handler::Me => me(app, &req).await,
     }
 }
 

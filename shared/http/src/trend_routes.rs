@@ -4,6 +4,7 @@ use bytes::Bytes as Body;
 use http::{Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::account_routes::viewer;
 use super::handlers::error_response;
 use super::pages;
 use super::request::count_param;
@@ -42,7 +43,7 @@ pub async fn trends(app: &App, req: &Request<Body>) -> Response<Body> {
 
 /// `GET /`: the home page, with the trending tags. The page still answers
 /// (without them) if they cannot be read.
-pub async fn home(app: &App) -> Response<Body> {
+pub async fn home(app: &App, req: &Request<Body>) -> Response<Body> {
     let trending = match app.hashtags() {
         Ok(store) => trending_tags(store, now_ms(), DEFAULT_TRENDS)
             .await
@@ -53,5 +54,8 @@ pub async fn home(app: &App) -> Response<Body> {
         tracing::warn!(error = %e.message, "home page without trends");
         Vec::new()
     });
-    pages::home(&trending)
+    match viewer(app, req).await {
+        Ok(viewer) => pages::home(&trending, &viewer),
+        Err(e) => error_response(req, e),
+    }
 }

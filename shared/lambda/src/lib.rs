@@ -33,7 +33,12 @@ use hashtag_core::ports::{
 };
 use hashtag_core::record::Batch;
 use hashtag_core::usecases::{relay_outbox, PublishingPosts, RELAY_MIN_AGE_SECONDS};
-use hashtag_http::{route_function, App, Function, DEFAULT_MAX_BODY_BYTES};
+use hashtag_http::auth::{Auth, ClientAddr, GatewayClaims};
+use hashtag_http::{
+    route_function, App, Function, DEFAULT_MAX_BODY_BYTES, DEFAULT_WRITES_PER_MINUTE,
+};
+use lambda_http::request::RequestContext;
+use lambda_http::RequestExt;
 
 pub use hashtag_aws::sdk_config;
 
@@ -145,20 +150,40 @@ pub async fn aws_app(
         None => aurora,
     };
     let max_body = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
-    let app = App::new(posts, hashtags, worker_id, max_body)?;
+    let app = App::new(posts, hashtags, worker_id, max_body, Auth::Gateway)?
+        .with_write_limit(env_or(
+            "HASHTAG_WRITES_PER_MINUTE",
+            DEFAULT_WRITES_PER_MINUTE,
+        ))
+        .with_admins(&std::env::var("HASHTAG_ADMINS").unwrap_or_default());
     Ok(match graph {
         Some(graph) => app.with_graph(graph),
         None => app,
     })
 }
 
-/// `lambda_http`'s request as the handlers take it.
+/// `lambda_http`'s request as the handlers take it, with what API Gateway
+/// verified (the JWT authorizer's claims) and saw (the client's address).
 fn from_lambda(req: lambda_http::Request) -> Request<Bytes> {
-    req.map(|body| match body {
+    let context = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => Some(context.clone()),
+        _ => None,
+    };
+    let mut req = req.map(|body| match body {
         Body::Text(s) => Bytes::from(s),
         Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
-    })
+    });
+    if let Some(context) = context {
+        let claims = context.authorizer.and_then(|a| a.jwt).map(|jwt| jwt.claims);
+        if let Some(claims) = claims {
+            req.extensions_mut().insert(GatewayClaims(claims));
+        }
+        if let Some(ip) = context.http.source_ip.and_then(|ip| ip.parse().ok()) {
+            req.extensions_mut().insert(ClientAddr(ip));
+        }
+    }
+    req
 }
 
 /// A handler's response as `lambda_http` sends it: text bodies as text,

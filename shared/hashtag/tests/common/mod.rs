@@ -4,6 +4,7 @@
 
 #[cfg(feature = "aws-stack")]
 pub mod aws;
+pub mod cognito;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -117,12 +118,28 @@ fn listening_address(child: &mut Child) -> String {
         .to_string()
 }
 
+/// A registered user and the bearer token it writes with.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The user id.
+    pub id: String,
+    /// `Authorization: Bearer` value's token.
+    pub token: String,
+}
+
+/// The password of a test account (the pools' policies accept it).
+pub fn password_of(username: &str) -> String {
+    format!("Pw-{username}-2026!")
+}
+
 /// A running server; killed on drop.
 pub struct Server {
     pub child: Child,
     pub addr: String,
     /// Whether `child` leads a process group (`scripts/local-api`).
     group: bool,
+    /// The local AWS stack's variables (through the local API only).
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -158,6 +175,7 @@ impl Server {
             child,
             addr,
             group: false,
+            env: Vec::new(),
         }
     }
 
@@ -172,14 +190,19 @@ impl Server {
             let at = extra.iter().position(|a| *a == name)?;
             extra.get(at + 1).copied()
         };
-        let env = flag("--max-body-bytes")
-            .map(|n| format!("HASHTAG_MAX_BODY_BYTES={n}"))
-            .unwrap_or_default();
+        let env: Vec<String> = [
+            ("--max-body-bytes", "HASHTAG_MAX_BODY_BYTES"),
+            ("--admins", "HASHTAG_ADMINS"),
+            ("--writes-per-minute", "HASHTAG_WRITES_PER_MINUTE"),
+        ]
+        .iter()
+        .filter_map(|(flag_name, var)| flag(flag_name).map(|v| format!("{var}={v}")))
+        .collect();
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut child = Command::new(repo.join("scripts/local-api"))
             .current_dir(&repo)
             .env("LOCAL_AWS_STATE", data_dir.join("aws"))
-            .env("LOCAL_API_ENV", env)
+            .env("LOCAL_API_ENV", env.join(" "))
             .env(
                 "LOCAL_API_BATCHING_WINDOW_MS",
                 flag("--batching-window-ms").unwrap_or("100"),
@@ -194,11 +217,25 @@ impl Server {
             child,
             addr,
             group: true,
+            env: local_aws_env(data_dir),
         };
-        // The first request of each function starts its process.
+        // The first request of each function starts its process: requests
+        // with a valid token (the gateway lets them through) that the
+        // functions refuse, so that no user is registered.
+        let token = cognito::id_token(&server.env, "warmup", &password_of("warmup"));
+        let auth = format!("Bearer {token}");
         server.get("/health");
-        server.post_json("/users", &serde_json::json!({}));
-        server.post_json("/posts", &serde_json::json!({}));
+        for path in ["/users", "/posts"] {
+            server.send(
+                "POST",
+                path,
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Authorization", &auth),
+                ],
+                b"{",
+            );
+        }
         server
     }
 
@@ -244,18 +281,84 @@ impl Server {
         )
     }
 
-    /// Registers a user and returns its id.
-    pub fn register(&self, username: &str) -> String {
-        let res = self.post_json("/users", &serde_json::json!({ "username": username }));
-        assert_eq!(res.status, 201, "{}", res.body);
-        res.json()["user_id"].as_str().unwrap().to_string()
+    /// Sends a request to the server.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        request(&self.addr, method, path, headers, body)
     }
 
-    /// Creates a post and returns its id.
-    pub fn create_post(&self, user_id: &str, caption: &str) -> String {
+    /// A bearer token for `username`: from the local stack's Cognito user
+    /// pool through the local API (as on AWS), else a new account's on
+    /// `hashtag serve`, which is then registered already.
+    pub fn token(&self, username: &str) -> (String, Option<Response>) {
+        if through_local_api() {
+            return (
+                cognito::id_token(&self.env, username, &password_of(username)),
+                None,
+            );
+        }
         let res = self.post_json(
+            "/users",
+            &serde_json::json!({ "username": username, "password": password_of(username) }),
+        );
+        let token = res.json()["token"].as_str().unwrap_or_default().to_string();
+        (token, Some(res))
+    }
+
+    /// Registers a user (signing it up to Cognito first through the local
+    /// API) and returns its id and token.
+    pub fn register(&self, username: &str) -> Account {
+        let (token, res) = match self.token(username) {
+            (token, Some(res)) => (token, res),
+            (token, None) => {
+                let body = serde_json::json!({ "username": username });
+                let res = self.post_json_with(&token, "/users", &body);
+                (token, res)
+            }
+        };
+        assert_eq!(res.status, 201, "{}", res.body);
+        Account {
+            id: res.json()["user_id"].as_str().unwrap().to_string(),
+            token,
+        }
+    }
+
+    /// A JSON POST with `account`'s bearer token.
+    pub fn post_json_as(
+        &self,
+        account: &Account,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Response {
+        self.post_json_with(&account.token, path, body)
+    }
+
+    /// A JSON POST with the bearer token `token`.
+    pub fn post_json_with(&self, token: &str, path: &str, body: &serde_json::Value) -> Response {
+        let body = serde_json::to_vec(body).unwrap();
+        let auth = format!("Bearer {token}");
+        self.send(
+            "POST",
+            path,
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", &auth),
+            ],
+            &body,
+        )
+    }
+
+    /// Creates a post as `account` and returns its id.
+    pub fn create_post(&self, account: &Account, caption: &str) -> String {
+        let res = self.post_json_as(
+            account,
             "/posts",
-            &serde_json::json!({ "user_id": user_id, "caption": caption }),
+            &serde_json::json!({ "caption": caption }),
         );
         assert_eq!(res.status, 201, "{}", res.body);
         res.json()["post_id"].as_str().unwrap().to_string()
