@@ -10,6 +10,7 @@ use hashtag_aws::env::{aurora_store, dynamo_store, on_aws};
 use hashtag_aws::AuroraPostStore;
 use hashtag_core::ports::{EventPublisher, HashtagStore, PostStore, RecordSource};
 use hashtag_core::usecases::{relay_outbox, RELAY_MIN_AGE_SECONDS};
+use hashtag_http::auth::jwt::JwtVerifier;
 use hashtag_http::auth::{Auth, LocalAccounts};
 use hashtag_http::App;
 use hashtag_kafka::{KafkaPublisher, KafkaSource};
@@ -128,8 +129,67 @@ pub async fn aws_serving(stop: watch::Receiver<bool>) -> Result<Serving, String>
     )
     .await
     .map_err(|e| e.to_string())?;
+    let app = App {
+        auth: cognito_auth().await?,
+        ..app
+    };
     let records: Arc<dyn RecordSource> = Arc::new(KafkaSource::new(kafka));
     Ok((app, hashtags, records))
+}
+
+/// Cognito's tokens verified by the server itself, as the HTTP API's JWT
+/// authorizer does in front of the functions: `JWT_ISSUER` (the user
+/// pool's issuer URL), `JWT_AUDIENCE` (app client ids, comma-separated)
+/// and the issuer's keys, from `JWT_JWKS_FILE` or fetched once at start
+/// from `JWT_JWKS_URL` (plain HTTP, such as the local stack's).
+async fn cognito_auth() -> Result<Auth, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (Some(issuer), Some(audience)) = (var("JWT_ISSUER"), var("JWT_AUDIENCE")) else {
+        return Err("on the AWS adapters, writers are Cognito users: set JWT_ISSUER, JWT_AUDIENCE and JWT_JWKS_FILE (or JWT_JWKS_URL)".into());
+    };
+    let jwks = match (var("JWT_JWKS_FILE"), var("JWT_JWKS_URL")) {
+        (Some(file), _) => std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?,
+        (None, Some(url)) => fetch(&url).await?,
+        (None, None) => return Err("set JWT_JWKS_FILE or JWT_JWKS_URL".into()),
+    };
+    let audiences: Vec<String> = audience.split(',').map(|a| a.trim().to_string()).collect();
+    let verifier = JwtVerifier::new(&issuer, &audiences, &jwks)?;
+    Ok(Auth::Cognito(Arc::new(verifier)))
+}
+
+/// The body of `GET url` over plain HTTP/1.1.
+async fn fetch(url: &str) -> Result<String, String> {
+    use http_body_util::BodyExt;
+    let failed = |e: &dyn std::fmt::Display| format!("GET {url}: {e}");
+    let uri: http::Uri = url.parse().map_err(|e| failed(&e))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(failed(
+            &"only http:// is fetched; download the JWKS and give JWT_JWKS_FILE",
+        ));
+    }
+    let host = uri.host().unwrap_or("127.0.0.1").to_string();
+    let stream = tokio::net::TcpStream::connect((host.as_str(), uri.port_u16().unwrap_or(80)))
+        .await
+        .map_err(|e| failed(&e))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| failed(&e))?;
+    tokio::spawn(connection);
+    let request = http::Request::get(uri.path())
+        .header(http::header::HOST, host)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| failed(&e))?;
+    let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
+    if !response.status().is_success() {
+        return Err(failed(&response.status()));
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| failed(&e))?;
+    String::from_utf8(body.to_bytes().to_vec()).map_err(|e| failed(&e))
 }
 
 /// Relays the outbox every `every` until `stop` turns true; failures are

@@ -78,10 +78,12 @@ impl Stack {
         (stack, posts, hashtags, publisher)
     }
 
-    /// The variables that point the service's binaries at this stack.
+    /// The variables that point the service's binaries at this stack,
+    /// with a new Cognito user pool whose tokens the server accepts.
     fn env(&self) -> Vec<(&'static str, String)> {
         let target = DataApiLocal::target();
-        vec![
+        let pool = common::cognito::create_pool(&self.moto.endpoint);
+        let stack = vec![
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -92,7 +94,8 @@ impl Stack {
             ("DB_SECRET_ARN", target.secret_arn),
             ("DB_NAME", target.database),
             ("KAFKA_BOOTSTRAP", self.tansu.bootstrap.clone()),
-        ]
+        ];
+        stack.into_iter().chain(pool).collect()
     }
 }
 

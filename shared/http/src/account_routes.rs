@@ -25,7 +25,7 @@ use hashtag_core::usecases::{self, Refused};
 fn local(app: &App) -> Result<&LocalAccounts, ApiError> {
     match &app.auth {
         Auth::Local(accounts) => Ok(accounts),
-        Auth::Gateway => Err(ApiError::not_found(
+        Auth::Gateway | Auth::Cognito(_) => Err(ApiError::not_found(
             "accounts are kept by Cognito here: sign in through the user pool",
         )),
     }
@@ -207,7 +207,7 @@ pub async fn register(app: &App, req: Request<Body>) -> Response<Body> {
             read_body::<_, Credentials, Credentials>(&req, app.max_body_bytes)?;
         let username = Username::parse(input.username.trim())?;
         match &app.auth {
-            Auth::Gateway => {
+            Auth::Gateway | Auth::Cognito(_) => {
                 let identity = identity(app, &req).await?;
                 let user =
                     usecases::register(app.posts.as_ref(), &app.ids, &username, &identity.subject)

@@ -1,4 +1,5 @@
-//! The load generator (`hashtag loadgen`): registers users and publishes the
+//! The load generator (`hashtag loadgen`): registers accounts (on the
+//! server's own accounts: a password each) and publishes the
 //! [`crate::workload`] stream of posts through the HTTP API of a running
 //! server (the single-machine server, on either adapter set), shows its
 //! progress, then checks that the server counted what it was sent.
@@ -440,19 +441,23 @@ fn username(run: &str, i: usize) -> String {
     format!("lg{run}_{i}")
 }
 
-/// Registers `config.users` users; their ids as the server wrote them.
+/// Registers `config.users` accounts on `hashtag serve`; the
+/// `Authorization` header each one posts with.
 async fn register(address: &str, config: &LoadConfig, run: &str) -> Result<Vec<String>, LoadError> {
     let names: Vec<String> = (0..config.users).map(|i| username(run, i)).collect();
     let results: Vec<Result<String, String>> = stream::iter(names)
         .map(|name| async move {
             let mut client = Client::new(address);
-            let body = serde_json::json!({ "username": name }).to_string();
+            let password = format!("loadgen-{name}");
+            let body = serde_json::json!({ "username": name, "password": password }).to_string();
             let (result, _) = client
                 .send_retrying(Method::POST, "/users", &[], Some(body))
                 .await;
             let (status, body) = result?;
-            match (status, json_field(&body, "user_id")) {
-                (StatusCode::CREATED, Some(serde_json::Value::String(id))) => Ok(id),
+            match (status, json_field(&body, "token")) {
+                (StatusCode::CREATED, Some(serde_json::Value::String(token))) => {
+                    Ok(format!("Bearer {token}"))
+                }
                 _ => Err(format!(
                     "register {name}: {status} {}",
                     String::from_utf8_lossy(&body)
@@ -498,7 +503,7 @@ async fn post_worker(
     address: &str,
     run: &str,
     posts: &[StreamPost],
-    users: &[String],
+    authors: &[String],
     next: &AtomicUsize,
     done: &AtomicUsize,
 ) -> Worker {
@@ -511,20 +516,18 @@ async fn post_worker(
             break;
         };
         let body = serde_json::json!({
-            "user_id": users[post.author],
             "caption": post.caption,
             "image_count": 1,
         })
         .to_string();
         let idempotency = format!("lg-{run}-{i}");
         let at = Instant::now();
+        let headers = [
+            ("idempotency-key", idempotency.as_str()),
+            ("authorization", authors[post.author].as_str()),
+        ];
         let (result, retried) = client
-            .send_retrying(
-                Method::POST,
-                "/posts",
-                &[("idempotency-key", &idempotency)],
-                Some(body),
-            )
+            .send_retrying(Method::POST, "/posts", &headers, Some(body))
             .await;
         for why in retried {
             *sent.retries.entry(why).or_default() += 1;

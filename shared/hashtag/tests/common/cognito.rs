@@ -49,6 +49,49 @@ pub fn id_token(env: &[(String, String)], username: &str, password: &str) -> Str
     }
 }
 
+/// Creates a user pool and an app client in the moto at `endpoint`
+/// (`http://127.0.0.1:PORT`), as `scripts/local-aws` does: the variables
+/// that name them for [`id_token`] and the server's token verification.
+pub fn create_pool(endpoint: &str) -> Vec<(&'static str, String)> {
+    let addr = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+    let (status, pool) = call(
+        addr,
+        "CreateUserPool",
+        &json!({ "PoolName": "hashtag-test" }),
+    );
+    assert_eq!(status, 200, "CreateUserPool: {pool}");
+    let pool_id = pool["UserPool"]["Id"].as_str().unwrap().to_string();
+    let client = json!({
+        "UserPoolId": pool_id,
+        "ClientName": "hashtag-test",
+        "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    });
+    let (status, client) = call(addr, "CreateUserPoolClient", &client);
+    assert_eq!(status, 200, "CreateUserPoolClient: {client}");
+    let client_id = client["UserPoolClient"]["ClientId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    [
+        (
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+            endpoint.to_string(),
+        ),
+        ("COGNITO_USER_POOL_ID", pool_id.clone()),
+        ("COGNITO_CLIENT_ID", client_id.clone()),
+        (
+            "JWT_ISSUER",
+            format!("https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"),
+        ),
+        ("JWT_AUDIENCE", client_id),
+        (
+            "JWT_JWKS_URL",
+            format!("{endpoint}/{pool_id}/.well-known/jwks.json"),
+        ),
+    ]
+    .into()
+}
+
 /// Calls Cognito's `operation` with `input`: the status and the JSON answer
 /// (an error's is `{"__type": ..., "message": ...}`).
 fn call(addr: &str, operation: &str, input: &Value) -> (u16, Value) {

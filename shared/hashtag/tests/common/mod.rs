@@ -175,7 +175,10 @@ impl Server {
             child,
             addr,
             group: false,
-            env: Vec::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         }
     }
 
@@ -293,10 +296,10 @@ impl Server {
     }
 
     /// A bearer token for `username`: from the local stack's Cognito user
-    /// pool through the local API (as on AWS), else a new account's on
-    /// `hashtag serve`, which is then registered already.
+    /// pool when the server runs on the AWS adapters (as on AWS), else a
+    /// new account's on `hashtag serve`, which is then registered already.
     pub fn token(&self, username: &str) -> (String, Option<Response>) {
-        if through_local_api() {
+        if self.env.iter().any(|(k, _)| k == "COGNITO_CLIENT_ID") {
             return (
                 cognito::id_token(&self.env, username, &password_of(username)),
                 None,

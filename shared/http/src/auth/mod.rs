@@ -6,8 +6,11 @@
 //! - `hashtag serve` keeps its own accounts ([`Auth::Local`]): Argon2id
 //!   password hashes, sessions, and tokens it signs itself, sent as a
 //!   bearer token (JSON API) or as the session cookie (pages, whose forms
-//!   also carry a CSRF token).
+//!   also carry a CSRF token);
+//! - `hashtag serve` on the AWS adapters verifies Cognito's bearer tokens
+//!   itself, as the gateway would ([`Auth::Cognito`]).
 
+pub mod jwt;
 pub mod limit;
 pub mod password;
 pub mod token;
@@ -53,6 +56,8 @@ pub enum Auth {
     Gateway,
     /// `hashtag serve`'s own accounts.
     Local(Arc<LocalAccounts>),
+    /// Cognito's bearer tokens, verified here (no gateway in front).
+    Cognito(Arc<jwt::JwtVerifier>),
 }
 
 /// The claims API Gateway's JWT authorizer verified, which the Lambda edge
@@ -223,6 +228,18 @@ pub async fn identify(auth: &Auth, req: &Request<Body>) -> Result<Option<Identit
                 session: None,
                 via: Via::Gateway,
             })),
+        Auth::Cognito(verifier) => match bearer(req) {
+            None => Ok(None),
+            Some(token) => match verifier.verify(token, now_ms() / 1000) {
+                Ok(claims) => Ok(Some(Identity {
+                    subject: claims.get("sub").cloned().ok_or_else(unauthenticated)?,
+                    username: None,
+                    session: None,
+                    via: Via::Bearer,
+                })),
+                Err(_) => Err(unauthenticated()),
+            },
+        },
         Auth::Local(accounts) => {
             if let Some(token) = bearer(req) {
                 return match accounts.verify(token, Via::Bearer).await? {
