@@ -36,6 +36,18 @@ ensure_node_tools() {
     fi
 }
 
+# Debian's Chromium and playwright-core, which drive the browser
+# walk-through (scripts/browser-walkthrough).
+ensure_browser() {
+    ensure_apt node nodejs
+    ensure_apt npm npm
+    ensure_apt chromium chromium
+    if [ ! -d tools/browser/node_modules/playwright-core ]; then
+        log "installing playwright-core"
+        (cd tools/browser && npm ci --no-audit --no-fund --silent)
+    fi
+}
+
 # PostgreSQL's server programs (Debian keeps them off PATH, under
 # /usr/lib/postgresql/<version>/bin): the local Aurora stand-in.
 ensure_postgres() {

@@ -117,6 +117,13 @@ status, stored = http("summary", event_with("post.json", path=f"/posts/{post['po
 check("summary: GET /posts/{id} reads the post from Aurora", status == 200 and stored["caption"] == post_body["caption"], (status, stored))
 status, home = http("summary", "home.json")
 check("summary: GET / answers", status == 200, status)
+with open("events/register.json") as f:
+    alice_claims = json.load(f)["requestContext"]["authorizer"]
+me = event_with("post.json", path="/me")
+me["requestContext"]["authorizer"] = alice_claims
+status, who = http("summary", me)
+check("summary: GET /me names the user of the token's identity",
+      status == 200 and who.get("username") == "alice" and who.get("user_id") == user["user_id"], (status, who))
 
 # The mention consumer, on its own consumer group: a post by alice that
 # mentions bob twice and carl, minted now (a mention weighs from its post's

@@ -344,7 +344,7 @@ fn original_form_routes_keep_working() {
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.json()["tag"], "Forms");
     form("/create_post", "caption=x&image_count=many").assert_error(400, "invalid_form");
-    form("/create_post", &format!("user_id=1&caption=x")).assert_error(403, "wrong_user");
+    form("/create_post", "user_id=1&caption=x").assert_error(403, "wrong_user");
 }
 
 #[test]

@@ -175,6 +175,8 @@ struct PostView<'a> {
 struct MessageView<'a> {
     heading: &'a str,
     message: &'a str,
+    /// Whether to link the sign-in page (the error is that nobody is).
+    sign_in: bool,
     viewer: &'a Viewer,
 }
 
@@ -411,6 +413,7 @@ pub fn error(e: &ApiError) -> Response<Body> {
         MessageView {
             heading: error_heading(e.status),
             message: &e.message,
+            sign_in: e.status == StatusCode::UNAUTHORIZED,
             viewer: &Viewer::Unknown,
         },
     );
