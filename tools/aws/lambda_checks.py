@@ -66,8 +66,8 @@ def event_with(name, **changes):
     return event
 
 
-# The identities of the events' tokens: alice (an admin: scripts/lambda-test
-# sets HASHTAG_ADMINS=alice) and bob, and one nobody registered.
+# The identities of the events' tokens: alice (in the pool's admins group
+# where an event says so) and bob, and one nobody registered.
 BOB = {"sub": "0b9e7d52-3c1a-4f6e-8d2b-7a6c5e4d3b21", "cognito:username": "bob"}
 STRANGER = {"sub": "5d8e2f14-7a3b-4c6d-9e1f-0a2b3c4d5e6f", "cognito:username": "erin"}
 
@@ -146,13 +146,13 @@ check("mention-consumer: a redelivery writes nothing", report["writes"] == 0, re
 status, graph = http("summary", event_with("post.json", path="/users/alice/mentions"))
 edges = {e["user"]: e["mentions"] for e in graph.get("edges", [])} if status == 200 else None
 check("summary: GET /users/alice/mentions reads the edges by weight", edges == {"bob": 1, "carl": 1}, (status, graph))
-csv_import = event_with("create-post.json", path="/mentions/import")
+csv_import = event_with("create-post.json", path="/mentions/import", claims={"cognito:groups": "[admins]"})
 csv_import["headers"]["content-type"] = "text/csv"
 csv_import["body"] = "text,timestamp,username\nhi @alice,2026-12-01T00:00:00Z,dora\nbad row\n"
 status, imported = http("import-mentions", csv_import)
 check("import-mentions: POST /mentions/import by an admin imports the good rows and reports the bad",
       status == 200 and (imported["imported"], imported["rejected"]) == (1, 1), (status, imported))
-csv_import["requestContext"]["authorizer"]["jwt"]["claims"].update(BOB)
+csv_import["requestContext"]["authorizer"]["jwt"]["claims"].update({**BOB, "cognito:groups": "[]"})
 refused("import-mentions: a user who is not an admin gets a 403", "import-mentions", csv_import, 403, "admin_only")
 
 report = invoke("top-posts-consumer", "top-posts-consumer.json")

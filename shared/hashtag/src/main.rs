@@ -71,7 +71,8 @@ struct Serve {
     /// limit (a load test's).
     #[arg(long, env = "HASHTAG_WRITES_PER_MINUTE", default_value_t = DEFAULT_WRITES_PER_MINUTE)]
     writes_per_minute: u32,
-    /// Usernames, comma-separated, allowed to import mentions.
+    /// Subjects (user ids of this server's accounts), comma-separated,
+    /// allowed to import mentions.
     #[arg(long, env = "HASHTAG_ADMINS", default_value = "")]
     admins: String,
 }

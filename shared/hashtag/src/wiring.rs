@@ -126,13 +126,10 @@ pub async fn aws_serving(stop: watch::Receiver<bool>) -> Result<Serving, String>
         Some(publisher),
         Some(hashtags.clone()),
         Some(hashtags.clone()),
+        cognito_auth().await?,
     )
     .await
     .map_err(|e| e.to_string())?;
-    let app = App {
-        auth: cognito_auth().await?,
-        ..app
-    };
     let records: Arc<dyn RecordSource> = Arc::new(KafkaSource::new(kafka));
     Ok((app, hashtags, records))
 }
@@ -141,7 +138,8 @@ pub async fn aws_serving(stop: watch::Receiver<bool>) -> Result<Serving, String>
 /// authorizer does in front of the functions: `JWT_ISSUER` (the user
 /// pool's issuer URL), `JWT_AUDIENCE` (app client ids, comma-separated)
 /// and the issuer's keys, from `JWT_JWKS_FILE` or fetched once at start
-/// from `JWT_JWKS_URL` (plain HTTP, such as the local stack's).
+/// from `JWT_JWKS_URL` (plain HTTP to this machine only, such as the local
+/// stack's: keys fetched in the clear from elsewhere could be anyone's).
 async fn cognito_auth() -> Result<Auth, String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let (Some(issuer), Some(audience)) = (var("JWT_ISSUER"), var("JWT_AUDIENCE")) else {

@@ -12,11 +12,13 @@ use super::auth::{
     check_csrf, cookie, identify, random_token, set_cookie, unauthenticated, Auth, ClientAddr,
     Identity, LocalAccounts, Via, CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS,
 };
-use super::handlers::{error_response, finish};
+use super::handlers::finish;
 use super::pages::{self, user_path, Viewer};
-use super::request::{read_body, wants_html};
+use super::request::{is_form, is_json, read_body, wants_html};
 use super::response::{json, see_other, ApiError};
 use super::App;
+use std::net::IpAddr;
+
 use hashtag_core::domain::{now_ms, User, Username};
 use hashtag_core::usecases::{self, Refused};
 
@@ -81,7 +83,26 @@ async fn user_of(app: &App, identity: &Identity) -> Result<User, ApiError> {
 /// Who writes: the registered user of the request's verified identity,
 /// within the account's write limit (429 with `Retry-After` beyond it).
 pub(crate) async fn writer(app: &App, req: &Request<Body>) -> Result<User, ApiError> {
-    let user = user_of(app, &identity(app, req).await?).await?;
+    write_as(app, &identity(app, req).await?).await
+}
+
+/// [`writer`], for what only admins may do: 403 for anyone else, before
+/// their write limit is touched.
+pub(crate) async fn admin_writer(app: &App, req: &Request<Body>) -> Result<User, ApiError> {
+    let identity = identity(app, req).await?;
+    if !(identity.admin || app.admins.contains(&identity.subject)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_only",
+            "only the service's admins may do this",
+        ));
+    }
+    write_as(app, &identity).await
+}
+
+/// The user of `identity`, counted against its write limit.
+async fn write_as(app: &App, identity: &Identity) -> Result<User, ApiError> {
+    let user = user_of(app, identity).await?;
     app.writes
         .take(&user.user_id.to_string(), now_ms())
         .map_err(|wait| {
@@ -93,18 +114,6 @@ pub(crate) async fn writer(app: &App, req: &Request<Body>) -> Result<User, ApiEr
     Ok(user)
 }
 
-/// 403 unless `user` is one of the configured admins.
-pub(crate) fn admin_only(app: &App, user: &User) -> Result<(), ApiError> {
-    match app.admins.contains(&user.username.to_lowercase()) {
-        true => Ok(()),
-        false => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "admin_only",
-            "only the service's admins may do this",
-        )),
-    }
-}
-
 /// A registration or sign-in: JSON or the pages' form (whose `csrf` field
 /// is checked apart).
 #[derive(Deserialize)]
@@ -112,8 +121,6 @@ struct Credentials {
     username: String,
     #[serde(default)]
     password: Option<String>,
-    #[serde(default, rename = "csrf")]
-    _csrf: Option<String>,
 }
 
 /// What registering or signing in answers a JSON client: the user and,
@@ -128,21 +135,20 @@ struct SignedIn<'a> {
     expires_at: Option<i64>,
 }
 
-/// Whether the request is a browser's form (which gets a cookie and a
-/// redirect) rather than a JSON client's.
-fn is_form(req: &Request<Body>) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+/// Whether the request is a browser's (which gets a cookie and a redirect)
+/// rather than a JSON client's.
+fn is_browser(req: &Request<Body>) -> bool {
+    wants_html(req) || is_form(req)
 }
 
-/// A form's CSRF token must match the browser's cookie, even before
-/// signing in: else another site could sign a visitor into its account.
+/// Anything but a JSON body (which another site's page cannot send without
+/// asking) must carry the CSRF token bound to the browser's cookie, even
+/// before signing in: else another site could sign a visitor into its
+/// account.
 fn check_form_csrf(accounts: &LocalAccounts, req: &Request<Body>) -> Result<(), ApiError> {
-    match is_form(req) {
-        true => check_csrf(accounts, None, req),
-        false => Ok(()),
+    match is_json(req) {
+        true => Ok(()),
+        false => check_csrf(accounts, None, req),
     }
 }
 
@@ -155,7 +161,7 @@ fn session_answer(
     user: &User,
     (token, expires_at): (String, i64),
 ) -> Response<Body> {
-    let mut res = match wants_html(req) || is_form(req) {
+    let mut res = match is_browser(req) {
         true => see_other("/"),
         false => json(
             status,
@@ -166,10 +172,7 @@ fn session_answer(
             },
         ),
     };
-    let cookie = set_cookie(req, SESSION_COOKIE, &token, SESSION_SECONDS);
-    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-        res.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    set_cookie(&mut res, req, SESSION_COOKIE, &token, SESSION_SECONDS);
     res
 }
 
@@ -229,7 +232,9 @@ pub async fn register(app: &App, req: Request<Body>) -> Response<Body> {
             Auth::Local(accounts) => {
                 check_form_csrf(accounts, &req)?;
                 let password = valid_password(input.password)?;
-                let hash = off_thread(move || password::hash(&password)).await?;
+                let hash = accounts
+                    .hash_off_thread(move || password::hash(&password))
+                    .await?;
                 let user = accounts
                     .store
                     .create_account(app.ids.next_id(), &username, &hash)
@@ -247,30 +252,17 @@ pub async fn register(app: &App, req: Request<Body>) -> Response<Body> {
     finish(&req, result)
 }
 
-/// Runs CPU-heavy work (an Argon2 hash, tens of milliseconds) off the
-/// async threads.
-async fn off_thread<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, ApiError> {
-    let result = tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r);
-    result.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the service is temporarily unavailable; retry later",
-        )
-    })
-}
-
-/// The login limit's key of a client address.
+/// The login limit's key of a client address: the address, or for IPv6
+/// its /64 (one subscriber's network, which hands out many addresses).
 fn address_key(req: &Request<Body>) -> String {
-    req.extensions()
-        .get::<ClientAddr>()
-        .map_or_else(|| "unknown".into(), |a| a.0.to_string())
+    match req.extensions().get::<ClientAddr>().map(|a| a.0) {
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(ip) => ip.to_string(),
+        None => "unknown".into(),
+    }
 }
 
 /// `POST /session` (JSON or the sign-in form): checks the password and
@@ -285,39 +277,37 @@ pub async fn sign_in(app: &App, req: Request<Body>) -> Response<Body> {
         check_form_csrf(accounts, &req)?;
         let input: Credentials =
             read_body::<_, Credentials, Credentials>(&req, app.max_body_bytes)?;
-        let now = now_ms();
-        let account = input.username.trim().to_ascii_lowercase();
+        let name = Username::parse(input.username.trim()).ok();
+        // Names that cannot exist share one count: guessing them locks
+        // out no real account.
+        let account = name.as_ref().map_or_else(|| "-".into(), Username::key);
         let address = address_key(&req);
-        if let Some(wait) = accounts
-            .failures_by_account
-            .wait(&account, now)
-            .or_else(|| accounts.failures_by_address.wait(&address, now))
-        {
-            return Err(ApiError::too_many("too many failed sign-ins", wait));
-        }
-        let found = match Username::parse(input.username.trim()) {
-            Ok(name) => accounts.store.credentials(&name).await?,
-            Err(_) => None,
+        accounts
+            .try_sign_in(&account, &address, now_ms())
+            .map_err(|wait| ApiError::too_many("too many failed sign-ins", wait))?;
+        let found = match &name {
+            Some(name) => accounts.store.credentials(name).await?,
+            None => None,
         };
         let password = input.password.unwrap_or_default();
         // Unknown names cost a hash too, so timing does not tell which exist.
         let stored = found.as_ref().map(|(_, h)| h.clone());
-        let verified = off_thread(move || {
-            Ok(match stored {
-                Some(hash) => password::verify(&password, &hash),
-                None => password::verify_decoy(&password),
+        let verified = accounts
+            .hash_off_thread(move || {
+                Ok(match stored {
+                    Some(hash) => password::verify(&password, &hash),
+                    None => password::verify_decoy(&password),
+                })
             })
-        })
-        .await?;
+            .await?;
         let Some((user, _)) = found.filter(|_| verified) else {
-            accounts.failures_by_account.record(&account, now);
-            accounts.failures_by_address.record(&address, now);
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
                 "wrong username or password",
             ));
         };
+        accounts.signed_in(&account, &address);
         let session = accounts.start_session(&user).await?;
         Ok(session_answer(&req, StatusCode::OK, &user, session))
     }
@@ -327,14 +317,19 @@ pub async fn sign_in(app: &App, req: Request<Body>) -> Response<Body> {
 
 /// `POST /signout`: ends the session of the request's token or cookie, so
 /// neither works again (204, or a redirect home that clears the cookie).
+/// A browser whose session already ended is just signed out again.
 pub async fn sign_out(app: &App, req: Request<Body>) -> Response<Body> {
     let result = async {
         let accounts = local(app)?;
-        let identity = identity(app, &req).await?;
-        if let Some(sid) = &identity.session {
-            accounts.store.end_session(sid).await?;
+        match identity(app, &req).await {
+            Ok(Identity {
+                session: Some(sid), ..
+            }) => accounts.store.end_session(&sid).await?,
+            Ok(_) => {}
+            Err(e) if e.status == StatusCode::UNAUTHORIZED && bearer_less(&req) => {}
+            Err(e) => return Err(e),
         }
-        let mut res = match wants_html(&req) || is_form(&req) {
+        let mut res = match is_browser(&req) {
             true => see_other("/"),
             false => {
                 let mut res = Response::new(Body::new());
@@ -342,14 +337,17 @@ pub async fn sign_out(app: &App, req: Request<Body>) -> Response<Body> {
                 res
             }
         };
-        let cookie = set_cookie(&req, SESSION_COOKIE, "", 0);
-        if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-            res.headers_mut().insert(header::SET_COOKIE, v);
-        }
+        set_cookie(&mut res, &req, SESSION_COOKIE, "", 0);
         Ok(res)
     }
     .await;
     finish(&req, result)
+}
+
+/// Whether the request sends no bearer token (a browser with a stale
+/// cookie, rather than a client whose token is wrong).
+fn bearer_less(req: &Request<Body>) -> bool {
+    !req.headers().contains_key(header::AUTHORIZATION)
 }
 
 /// Who `GET /me` says is signed in.
@@ -392,13 +390,10 @@ pub async fn sign_in_page(app: &App, req: &Request<Body>) -> Response<Body> {
         };
         let mut res = pages::sign_in(&accounts.csrf_token(&nonce), &viewer);
         if fresh {
-            let cookie = set_cookie(req, CSRF_COOKIE, &nonce, SESSION_SECONDS);
-            if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-                res.headers_mut().insert(header::SET_COOKIE, v);
-            }
+            set_cookie(&mut res, req, CSRF_COOKIE, &nonce, SESSION_SECONDS);
         }
         Ok(res)
     }
     .await;
-    result.unwrap_or_else(|e| error_response(req, e))
+    finish(req, result)
 }

@@ -57,7 +57,8 @@ pub struct App {
     pub auth: Auth,
     /// Writes (posts, imports) per account and minute.
     pub writes: Arc<RateLimit>,
-    /// The usernames (lower-cased) allowed to import mentions.
+    /// The subjects (identities) allowed to import mentions, besides the
+    /// members of Cognito's admins group.
     pub admins: Arc<Vec<String>>,
 }
 
@@ -95,13 +96,15 @@ impl App {
         self
     }
 
-    /// The app, with `admins` (a comma-separated list of usernames, in
-    /// any casing) allowed to import mentions.
+    /// The app, with `admins` (a comma-separated list of subjects: the
+    /// user ids of `hashtag serve`'s accounts, Cognito `sub`s on AWS)
+    /// allowed to import mentions. Subjects, not usernames: a name could be
+    /// registered by whoever claims it first.
     pub fn with_admins(mut self, admins: &str) -> App {
         self.admins = Arc::new(
             admins
                 .split(',')
-                .map(|a| a.trim().to_lowercase())
+                .map(|a| a.trim().to_string())
                 .filter(|a| !a.is_empty())
                 .collect(),
         );

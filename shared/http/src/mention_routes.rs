@@ -5,7 +5,7 @@ use bytes::Bytes as Body;
 use http::{header, Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::account_routes::{admin_only, writer};
+use super::account_routes::admin_writer;
 use super::handlers::error_response;
 use super::multipart::form_part;
 use super::request::{count_param, query_param};
@@ -194,7 +194,7 @@ pub async fn import_mentions(app: &App, req: &Request<Body>) -> Response<Body> {
                 "this function does not import mentions",
             )
         })?;
-        admin_only(app, &writer(app, req).await?)?;
+        admin_writer(app, req).await?;
         let file = csv_file(req)?;
         if file.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::bad_request("empty_file", "the CSV file is empty"));

@@ -44,6 +44,17 @@ fn encoding(req: &Request<Body>) -> Result<Encoding, ApiError> {
     }
 }
 
+/// Whether the body is JSON: what no other site's page can send without
+/// the browser asking this service first (CORS), so it needs no CSRF token.
+pub fn is_json(req: &Request<Body>) -> bool {
+    matches!(encoding(req), Ok(Encoding::Json))
+}
+
+/// Whether the body is a form: a browser's.
+pub fn is_form(req: &Request<Body>) -> bool {
+    matches!(encoding(req), Ok(Encoding::Form))
+}
+
 /// Reads a JSON or form body into `T`, enforcing the size limit.
 /// `J` is the JSON shape and `F` the form shape; both convert into `T`.
 pub fn read_body<T, J, F>(req: &Request<Body>, max_bytes: usize) -> Result<T, ApiError>

@@ -65,6 +65,16 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// 503: something this service depends on failed (logged apart); the
+    /// client may retry.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service is temporarily unavailable; retry later",
+        )
+    }
+
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -108,11 +118,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Backend(m) => {
                 tracing::error!(error = %m, "store failure");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the service is temporarily unavailable; retry later",
-                )
+                ApiError::unavailable()
             }
         }
     }

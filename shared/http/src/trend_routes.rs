@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::account_routes::viewer;
 use super::handlers::error_response;
-use super::pages;
+use super::pages::{self, Viewer};
 use super::request::count_param;
 use super::response::{json, ApiError};
 use super::App;
@@ -54,8 +54,9 @@ pub async fn home(app: &App, req: &Request<Body>) -> Response<Body> {
         tracing::warn!(error = %e.message, "home page without trends");
         Vec::new()
     });
-    match viewer(app, req).await {
-        Ok(viewer) => pages::home(&trending, &viewer),
-        Err(e) => error_response(req, e),
-    }
+    let viewer = viewer(app, req).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e.message, "home page without its viewer");
+        Viewer::Unknown
+    });
+    pages::home(&trending, &viewer)
 }

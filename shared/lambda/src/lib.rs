@@ -136,12 +136,15 @@ impl KafkaFunction for TopPostsConsumer {
 }
 
 /// The handlers' [`App`] on the AWS adapters: the Aurora post store
-/// (publishing through `publisher` if any), `hashtags` and `graph`.
+/// (publishing through `publisher` if any), `hashtags` and `graph`,
+/// identifying writers by `auth` (the gateway's claims in the functions,
+/// Cognito tokens verified in-process in a server with no gateway).
 pub async fn aws_app(
     config: &SdkConfig,
     publisher: Option<Arc<dyn EventPublisher>>,
     hashtags: Option<Arc<dyn ReadModels>>,
     graph: Option<Arc<dyn MentionGraph>>,
+    auth: Auth,
 ) -> Result<App, lambda_runtime::Error> {
     let aurora = Arc::new(aurora_store(config)?);
     let worker_id = worker_id(&aurora).await?;
@@ -150,7 +153,7 @@ pub async fn aws_app(
         None => aurora,
     };
     let max_body = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
-    let app = App::new(posts, hashtags, worker_id, max_body, Auth::Gateway)?
+    let app = App::new(posts, hashtags, worker_id, max_body, auth)?
         .with_write_limit(env_or(
             "HASHTAG_WRITES_PER_MINUTE",
             DEFAULT_WRITES_PER_MINUTE,
@@ -213,7 +216,7 @@ pub async fn run_http<F: HttpFunction>(
 ) -> Result<(), lambda_runtime::Error> {
     let hashtags = F::hashtags(&config)?;
     let graph = F::graph(&config)?;
-    let app = Arc::new(aws_app(&config, publisher, hashtags, graph).await?);
+    let app = Arc::new(aws_app(&config, publisher, hashtags, graph, Auth::Gateway).await?);
     lambda_http::run(service_fn(move |req: lambda_http::Request| {
         let app = app.clone();
         async move {

@@ -49,6 +49,32 @@ pub fn id_token(env: &[(String, String)], username: &str, password: &str) -> Str
     }
 }
 
+/// Puts `username` into the pool's group `group` (made if missing): the
+/// user's next tokens carry it in `cognito:groups`.
+pub fn add_to_group(env: &[(String, String)], username: &str, group: &str) {
+    let var = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{name} is not set"))
+    };
+    let endpoint = var("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER");
+    let addr = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+    let pool_id = var("COGNITO_USER_POOL_ID");
+    let (status, answer) = call(
+        addr,
+        "CreateGroup",
+        &json!({ "UserPoolId": pool_id, "GroupName": group }),
+    );
+    assert!(
+        status == 200 || answer["__type"] == "GroupExistsException",
+        "CreateGroup {group}: {status} {answer}"
+    );
+    let member = json!({ "UserPoolId": pool_id, "Username": username, "GroupName": group });
+    let (status, answer) = call(addr, "AdminAddUserToGroup", &member);
+    assert_eq!(status, 200, "AdminAddUserToGroup {username}: {answer}");
+}
+
 /// Creates a user pool and an app client in the moto at `endpoint`
 /// (`http://127.0.0.1:PORT`), as `scripts/local-aws` does: the variables
 /// that name them for [`id_token`] and the server's token verification.

@@ -284,6 +284,11 @@ impl Server {
         )
     }
 
+    /// The local AWS stack's variables (none on `hashtag serve`'s own).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Sends a request to the server.
     pub fn send(
         &self,

@@ -32,25 +32,12 @@ impl RateLimit {
         self.limit
     }
 
-    /// How long until `key` may act again at `now_ms`, if its window is
-    /// full; `None` if it may act now.
-    pub fn wait(&self, key: &str, now_ms: i64) -> Option<i64> {
+    /// Counts one event of `key` at `now_ms` if its window has room;
+    /// otherwise how long until it has. One lock for both, so that
+    /// concurrent requests cannot all pass a check made before any counts.
+    pub fn take(&self, key: &str, now_ms: i64) -> Result<(), i64> {
         if self.limit == 0 {
-            return None;
-        }
-        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        match windows.get(key) {
-            Some(&(start, n)) if now_ms < start + self.window_ms && n >= self.limit => {
-                Some(start + self.window_ms - now_ms)
-            }
-            _ => None,
-        }
-    }
-
-    /// Counts one event of `key` at `now_ms`.
-    pub fn record(&self, key: &str, now_ms: i64) {
-        if self.limit == 0 {
-            return;
+            return Ok(());
         }
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() >= SWEEP_AT {
@@ -60,18 +47,19 @@ impl RateLimit {
         if now_ms >= entry.0 + self.window_ms {
             *entry = (now_ms, 0);
         }
+        if entry.1 >= self.limit {
+            return Err(entry.0 + self.window_ms - now_ms);
+        }
         entry.1 += 1;
+        Ok(())
     }
 
-    /// Counts one event of `key` at `now_ms` if its window has room;
-    /// otherwise how long until it has.
-    pub fn take(&self, key: &str, now_ms: i64) -> Result<(), i64> {
-        match self.wait(key, now_ms) {
-            Some(wait) => Err(wait),
-            None => {
-                self.record(key, now_ms);
-                Ok(())
-            }
+    /// Gives back an event [`take`](Self::take) counted: a sign-in that
+    /// succeeded is no failure.
+    pub fn give_back(&self, key: &str) {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = windows.get_mut(key) {
+            entry.1 = entry.1.saturating_sub(1);
         }
     }
 }
@@ -90,5 +78,7 @@ mod tests {
         assert_eq!(limit.take("bob", 2_000), Ok(()), "each key has its own");
         assert_eq!(limit.take("ann", 61_000), Ok(()), "a new window");
         assert_eq!(RateLimit::new(0, 1).take("x", 0), Ok(()), "0: no limit");
+        limit.give_back("ann");
+        assert_eq!(limit.take("ann", 61_001), Ok(()), "one given back");
     }
 }

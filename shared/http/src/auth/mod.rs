@@ -22,7 +22,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bytes::Bytes as Body;
-use http::{header, Request, StatusCode};
+use http::{header, Request, Response, StatusCode};
 
 use super::response::ApiError;
 use hashtag_core::domain::{now_ms, User};
@@ -61,9 +61,9 @@ pub enum Auth {
 }
 
 /// The claims API Gateway's JWT authorizer verified, which the Lambda edge
-/// (or a server verifying Cognito tokens itself) attaches to the request as
-/// an extension. A client cannot set it: extensions are not read from the
-/// wire.
+/// attaches to the request as an extension. A client cannot set it:
+/// extensions are not read from the wire, and only [`Auth::Gateway`]
+/// (the Lambda functions) reads them.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayClaims(pub HashMap<String, String>);
 
@@ -96,10 +96,39 @@ pub struct Identity {
     pub session: Option<String>,
     /// How it came.
     pub via: Via,
+    /// Whether the verified token puts it in Cognito's [`ADMIN_GROUP`].
+    pub admin: bool,
+}
+
+/// The Cognito group whose members may do what admins do (import
+/// mentions): a verified claim, which no one can give themselves by
+/// choosing a username.
+pub const ADMIN_GROUP: &str = "admins";
+
+impl Identity {
+    /// The identity verified claims describe (API Gateway passes every
+    /// claim as a string, lists as `[a b]`); none without a subject.
+    fn of_claims(claims: &HashMap<String, String>, via: Via) -> Option<Identity> {
+        let subject = claims.get("sub").filter(|s| !s.is_empty())?;
+        let admin = claims.get("cognito:groups").is_some_and(|groups| {
+            groups
+                .trim_matches(|c| c == '[' || c == ']')
+                .split([' ', ','])
+                .any(|g| g == ADMIN_GROUP)
+        });
+        Some(Identity {
+            subject: subject.clone(),
+            username: None,
+            session: None,
+            via,
+            admin,
+        })
+    }
 }
 
 /// The accounts of `hashtag serve`: where passwords and sessions are kept,
-/// the key that signs tokens and CSRF tokens, and the login limits.
+/// the key that signs tokens and CSRF tokens, the login limits, and the
+/// bound on password hashing.
 pub struct LocalAccounts {
     /// Passwords and sessions.
     pub store: Arc<dyn Accounts>,
@@ -107,10 +136,17 @@ pub struct LocalAccounts {
     /// `iss` of the tokens.
     issuer: String,
     /// Failed sign-ins per account.
-    pub failures_by_account: RateLimit,
+    failures_by_account: RateLimit,
     /// Failed sign-ins per client address.
-    pub failures_by_address: RateLimit,
+    failures_by_address: RateLimit,
+    /// Argon2 runs at once: one per core, so that a flood of sign-ins
+    /// waits its turn instead of taking 19 MiB and a thread each.
+    hashing: tokio::sync::Semaphore,
 }
+
+/// How long a sign-in or registration waits for a turn to hash before it
+/// is answered 503.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl LocalAccounts {
     /// Accounts in `store`, signing with `key` (at least 32 random bytes,
@@ -122,7 +158,52 @@ impl LocalAccounts {
             issuer,
             failures_by_account: RateLimit::new(LOGIN_FAILURES_PER_ACCOUNT, LOGIN_WINDOW_MS),
             failures_by_address: RateLimit::new(LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW_MS),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         }
+    }
+
+    /// Runs `f` (an Argon2 hash or verification, tens of milliseconds of
+    /// CPU) off the async threads, at most one per core at a time.
+    pub async fn hash_off_thread<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = tokio::time::timeout(HASHING_WAIT, self.hashing.acquire())
+            .await
+            .map_err(|_| ApiError {
+                retry_after: Some(1),
+                ..ApiError::unavailable()
+            })?
+            .map_err(|_| ApiError::unavailable())?;
+        let result = tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+        drop(permit);
+        result.map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::unavailable()
+        })
+    }
+
+    /// Counts a sign-in attempt against `account` and `address` before its
+    /// password is checked (so that concurrent guesses cannot all pass),
+    /// or answers how long until one is allowed.
+    pub fn try_sign_in(&self, account: &str, address: &str, now_ms: i64) -> Result<(), i64> {
+        self.failures_by_account.take(account, now_ms)?;
+        if let Err(wait) = self.failures_by_address.take(address, now_ms) {
+            self.failures_by_account.give_back(account);
+            return Err(wait);
+        }
+        Ok(())
+    }
+
+    /// A sign-in that succeeded is no failure: gives its count back.
+    pub fn signed_in(&self, account: &str, address: &str) {
+        self.failures_by_account.give_back(account);
+        self.failures_by_address.give_back(address);
     }
 
     /// Starts a session for `user` and answers its token and expiry (Unix
@@ -160,6 +241,7 @@ impl LocalAccounts {
             username: Some(claims.username),
             session: Some(claims.sid),
             via,
+            admin: false,
         }))
     }
 
@@ -175,11 +257,7 @@ pub fn random_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes).map_err(|e| {
         tracing::error!(error = %e, "no randomness");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the service is temporarily unavailable; retry later",
-        )
+        ApiError::unavailable()
     })?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
@@ -220,25 +298,15 @@ pub async fn identify(auth: &Auth, req: &Request<Body>) -> Result<Option<Identit
         Auth::Gateway => Ok(req
             .extensions()
             .get::<GatewayClaims>()
-            .and_then(|c| c.0.get("sub"))
-            .filter(|sub| !sub.is_empty())
-            .map(|sub| Identity {
-                subject: sub.clone(),
-                username: None,
-                session: None,
-                via: Via::Gateway,
-            })),
+            .and_then(|c| Identity::of_claims(&c.0, Via::Gateway))),
         Auth::Cognito(verifier) => match bearer(req) {
             None => Ok(None),
-            Some(token) => match verifier.verify(token, now_ms() / 1000) {
-                Ok(claims) => Ok(Some(Identity {
-                    subject: claims.get("sub").cloned().ok_or_else(unauthenticated)?,
-                    username: None,
-                    session: None,
-                    via: Via::Bearer,
-                })),
-                Err(_) => Err(unauthenticated()),
-            },
+            Some(token) => verifier
+                .verify(token, now_ms() / 1000)
+                .ok()
+                .and_then(|claims| Identity::of_claims(&claims, Via::Bearer))
+                .map(Some)
+                .ok_or_else(unauthenticated),
         },
         Auth::Local(accounts) => {
             if let Some(token) = bearer(req) {
@@ -311,15 +379,25 @@ pub fn check_csrf(
     }
 }
 
-/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Lax`, and `Secure` when the
-/// request came over HTTPS (as a TLS-terminating proxy says with
+/// Sets cookie `name` on `res`: `HttpOnly`, `SameSite=Lax`, and `Secure`
+/// when the request came over HTTPS (as a TLS-terminating proxy says with
 /// `X-Forwarded-Proto`). `max_age` 0 deletes the cookie.
-pub fn set_cookie(req: &Request<Body>, name: &str, value: &str, max_age: i64) -> String {
+pub fn set_cookie(
+    res: &mut Response<Body>,
+    req: &Request<Body>,
+    name: &str,
+    value: &str,
+    max_age: i64,
+) {
     let https = req
         .headers()
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("https"));
     let secure = if https { "; Secure" } else { "" };
-    format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+    let cookie =
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
