@@ -42,6 +42,9 @@ ensure_browser() {
     ensure_apt node nodejs
     ensure_apt npm npm
     ensure_apt chromium chromium
+    # Reaction buttons and captions show emoji: without a colour emoji font
+    # the screenshots would show empty boxes where users see glyphs.
+    [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || apt_install fonts-noto-color-emoji
     if [ ! -d tools/browser/node_modules/playwright-core ]; then
         log "installing playwright-core"
         (cd tools/browser && npm ci --no-audit --no-fund --silent)

@@ -146,6 +146,34 @@ check("mention-consumer: a redelivery writes nothing", report["writes"] == 0, re
 status, graph = http("summary", event_with("post.json", path="/users/alice/mentions"))
 edges = {e["user"]: e["mentions"] for e in graph.get("edges", [])} if status == 200 else None
 check("summary: GET /users/alice/mentions reads the edges by weight", edges == {"bob": 1, "carl": 1}, (status, graph))
+# Reactions: through create-post (which publishes them), counted by the
+# reaction consumer from an MSK event, read by summary.
+reactions_path = f"/posts/{post['post_id']}/reactions"
+status, reacted = http("create-post", event_with("create-post.json", path=reactions_path, body={"emoji": "👍"}))
+check("create-post: POST /posts/{id}/reactions adds alice's reaction", status == 201 and reacted["changed"], (status, reacted))
+status, again = http("create-post", event_with("create-post.json", path=reactions_path, body={"emoji": "👍"}))
+check("create-post: reacting twice is once", status == 200 and not again["changed"], (status, again))
+refused("create-post: a reaction that is no emoji is a 422", "create-post",
+        event_with("create-post.json", path=reactions_path, body={"emoji": "thumbs"}), 422, "invalid_emoji")
+refused("create-post: a reaction to no post is a 404", "create-post",
+        event_with("create-post.json", path="/posts/12345/reactions", body={"emoji": "👍"}), 404, "not_found")
+with open("events/hashtag-consumer.json") as f:
+    reactions = json.load(f)
+record = {**reactions["records"]["posts-0"][0], "topic": "reactions"}
+def reaction(offset, user_id, emoji):
+    event = {"post_id": post["post_id"], "user_id": user_id, "emoji": emoji, "delta": 1, "at_ms": 0}
+    return {**record, "offset": offset, "value": base64.b64encode(json.dumps(event).encode()).decode()}
+reactions["records"] = {"reactions-0": [reaction(0, user["user_id"], "👍"), reaction(1, bob["user_id"], "🔥"),
+                                         {**record, "offset": 2, "value": base64.b64encode(b"{}").decode()}]}
+report = invoke("reaction-consumer", reactions)
+check("reaction-consumer: one write for the post's two reactions, the malformed set aside",
+      (report["processed"], report["malformed"], report["writes"]) == (2, 1, 1), report)
+report = invoke("reaction-consumer", reactions)  # MSK delivers again
+check("reaction-consumer: a redelivery writes nothing", report["writes"] == 0, report)
+status, counts = http("summary", event_with("post.json", path=reactions_path))
+check("summary: GET /posts/{id}/reactions reads the counts",
+      status == 200 and counts["counts"] == {"👍": 1, "🔥": 1} and counts["total"] == 2, (status, counts))
+
 csv_import = event_with("create-post.json", path="/mentions/import", claims={"cognito:groups": "[admins]"})
 csv_import["headers"]["content-type"] = "text/csv"
 csv_import["body"] = "text,timestamp,username\nhi @alice,2026-12-01T00:00:00Z,dora\nbad row\n"

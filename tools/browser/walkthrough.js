@@ -1,8 +1,9 @@
 // A person's first visit, in Debian's headless Chromium: register, see who
-// is signed in, post, find the post under their username, sign out, and
-// fail to post with the page they still have open. Then the pages at a
-// phone's width. Every step asserts what the person would see; screenshots
-// go to the output directory for a human to look at.
+// is signed in, post, find the post under their username, react to it and
+// take the reaction back, sign out, and fail to post with the page they
+// still have open. Then the pages at a phone's width. Every step asserts
+// what the person would see; screenshots go to the output directory for a
+// human to look at.
 //
 //   node walkthrough.js http://127.0.0.1:PORT OUT_DIR
 "use strict";
@@ -77,6 +78,23 @@ async function assertFits(page, width) {
   assert.match(byline, new RegExp(`^By @${name}, \\d+ \\w{3} \\d{4}, \\d\\d:\\d\\d UTC$`));
   assert.equal(await page.getByRole("link", { name: "@friend" }).getAttribute("href"), "/users/friend");
   await shot(page, "3-post");
+
+  step("react with a thumbs up: the button is pressed and counted; pressed again, taken back");
+  const postUrl = page.url();
+  await page.getByRole("button", { name: /^👍/ }).click();
+  assert.equal(page.url(), postUrl, "back on the post after the redirect");
+  const thumbs = page.getByRole("button", { name: /^👍/ });
+  assert.equal(await thumbs.getAttribute("aria-pressed"), "true");
+  // The reaction consumer counts asynchronously: reload until it has.
+  for (let i = 0; i < 50 && (await thumbs.innerText()) !== "👍 1"; i++) {
+    await page.waitForTimeout(100);
+    await page.reload();
+  }
+  assert.equal(await thumbs.innerText(), "👍 1");
+  await assertTargets(page);
+  await shot(page, "3-post-reacted");
+  await thumbs.click();
+  assert.equal(await page.getByRole("button", { name: /^👍/ }).getAttribute("aria-pressed"), "false");
 
   step("a second tab keeps the post form open");
   const other = await context.newPage();

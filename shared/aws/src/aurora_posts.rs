@@ -10,11 +10,13 @@ use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use aws_sdk_rdsdata::Client;
 
 use super::sdk_error;
-use hashtag_core::domain::{Image, Post, TopPost, User, Username, POSTS_TOPIC};
+use hashtag_core::domain::{now_ms, Image, Post, TopPost, User, Username, POSTS_TOPIC};
 use hashtag_core::ids::{Id, MAX_WORKER_ID};
 use hashtag_core::ports::{
-    Created, Outbox, OutboxEvent, OutboxRound, PostStore, PostText, StoreError,
+    Created, Outbox, OutboxEvent, OutboxRound, PostStore, PostText, Reacted, StoreError,
 };
+use hashtag_core::reactions::{Emoji, ReactionEvent, REACTIONS_TOPIC};
+use std::collections::BTreeMap;
 
 /// The schema, as numbered migrations of one statement each (the Data API
 /// runs one statement per call). Applied in order by [`AuroraPostStore::migrate`],
@@ -63,6 +65,13 @@ const MIGRATIONS: &[&str] = &[
     // The identity (Cognito `sub`) each user writes as; users from before
     // accounts have none and cannot write until an operator links one.
     "ALTER TABLE users ADD COLUMN subject text UNIQUE",
+    // Who reacted with what: a set, so reacting twice is once.
+    "CREATE TABLE reactions (
+        post_id bigint NOT NULL REFERENCES posts (post_id),
+        user_id bigint NOT NULL,
+        emoji text NOT NULL,
+        PRIMARY KEY (post_id, user_id, emoji)
+    )",
 ];
 
 /// Caption bytes per page of `captions_after`: a caption escaped as JSON
@@ -609,6 +618,134 @@ impl PostStore for AuroraPostStore {
                 _ => Err(StoreError::Backend("unexpected recent post row".into())),
             })
             .collect()
+    }
+
+    async fn react(
+        &self,
+        post_id: Id,
+        user_id: Id,
+        emoji: &Emoji,
+        present: bool,
+    ) -> Result<Reacted, StoreError> {
+        let key = post_id.to_string();
+        let pending = self
+            .in_transaction(async |tx| {
+                // Locks the post's row: its reactions change one at a time.
+                let post = self
+                    .statement("SELECT 1 FROM posts WHERE post_id = :post_id FOR SHARE", Some(tx))
+                    .parameters(long("post_id", post_id.0))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("select post", e))?;
+                if post.records().is_empty() {
+                    return Err(StoreError::Missing(format!("post {post_id}")));
+                }
+                let sql = match present {
+                    true => "INSERT INTO reactions (post_id, user_id, emoji) VALUES (:post_id, :user_id, :emoji)
+                             ON CONFLICT DO NOTHING",
+                    false => "DELETE FROM reactions WHERE post_id = :post_id AND user_id = :user_id AND emoji = :emoji",
+                };
+                let changed = self
+                    .statement(sql, Some(tx))
+                    .parameters(long("post_id", post_id.0))
+                    .parameters(long("user_id", user_id.0))
+                    .parameters(string("emoji", emoji.as_str()))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("change reaction", e))?;
+                if changed.number_of_records_updated == 0 {
+                    return Ok(None);
+                }
+                let event = ReactionEvent {
+                    post_id,
+                    user_id,
+                    emoji: emoji.clone(),
+                    delta: if present { 1 } else { -1 },
+                    at_ms: now_ms(),
+                };
+                let value = serde_json::to_string(&event)
+                    .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
+                let out = self
+                    .statement(
+                        "INSERT INTO outbox (topic, key, value) VALUES (:topic, :key, :value) RETURNING event_id",
+                        Some(tx),
+                    )
+                    .parameters(string("topic", REACTIONS_TOPIC))
+                    .parameters(string("key", &key))
+                    .parameters(string("value", &value))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("insert outbox event", e))?;
+                Ok(Some(OutboxEvent {
+                    event_id: single_long(&out, "event id")?,
+                    topic: REACTIONS_TOPIC.to_string(),
+                    key: key.clone(),
+                    value,
+                }))
+            })
+            .await?;
+        Ok(Reacted {
+            changed: pending.is_some(),
+            pending,
+        })
+    }
+
+    async fn reactions_by(&self, post_id: Id, user_id: Id) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .statement(
+                "SELECT emoji FROM reactions WHERE post_id = :post_id AND user_id = :user_id",
+                None,
+            )
+            .parameters(long("post_id", post_id.0))
+            .parameters(long("user_id", user_id.0))
+            .send()
+            .await
+            .map_err(|e| sdk_error("select reactions", e))?;
+        out.records()
+            .iter()
+            .map(|row| {
+                row.first()
+                    .map_or(Err(StoreError::Backend("empty row".into())), field_string)
+            })
+            .collect()
+    }
+
+    async fn reaction_counts_after(
+        &self,
+        after: Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, BTreeMap<String, i64>)>, StoreError> {
+        let out = self
+            .statement(
+                "SELECT post_id, emoji, count(*) FROM reactions
+                 WHERE post_id IN (SELECT DISTINCT post_id FROM reactions WHERE post_id > :after
+                                   ORDER BY post_id LIMIT :limit)
+                 GROUP BY post_id, emoji ORDER BY post_id",
+                None,
+            )
+            .parameters(long("after", after.0))
+            .parameters(long("limit", limit as i64))
+            .send()
+            .await
+            .map_err(|e| sdk_error("count reactions", e))?;
+        let mut posts: Vec<(Id, BTreeMap<String, i64>)> = Vec::new();
+        for row in out.records() {
+            let [post, emoji, count] = row.as_slice() else {
+                return Err(StoreError::Backend("unexpected reaction row".into()));
+            };
+            let (post, emoji, count) = (
+                Id(field_i64(post)?),
+                field_string(emoji)?,
+                field_i64(count)?,
+            );
+            match posts.last_mut() {
+                Some((p, counts)) if *p == post => {
+                    counts.insert(emoji, count);
+                }
+                _ => posts.push((post, BTreeMap::from([(emoji, count)]))),
+            }
+        }
+        Ok(posts)
     }
 
     async fn captions_after(&self, after: Id, limit: usize) -> Result<Vec<PostText>, StoreError> {

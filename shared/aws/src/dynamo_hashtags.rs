@@ -589,6 +589,12 @@ impl TagPages for DynamoHashtagStore {
         let Some(display) = count.or(rank).and_then(|i| get_s(i, "display")) else {
             return Ok(None);
         };
+        let recent_posts: Vec<TopPost> = items
+            .iter()
+            .filter(|i| get_s(i, "sk").is_some_and(|sk| sk.starts_with(POST_SK_PREFIX)))
+            .filter_map(top_post)
+            .take(TOP_POSTS)
+            .collect();
         let top_posts = match rank {
             Some(rank) => rank
                 .get("posts")
@@ -600,12 +606,7 @@ impl TagPages for DynamoHashtagStore {
                         .collect()
                 })
                 .unwrap_or_default(),
-            None => items
-                .iter()
-                .filter(|i| get_s(i, "sk").is_some_and(|sk| sk.starts_with(POST_SK_PREFIX)))
-                .filter_map(top_post)
-                .take(TOP_POSTS)
-                .collect(),
+            None => recent_posts.clone(),
         };
         let updated = |item: Option<&HashMap<String, AttributeValue>>| {
             item.and_then(|i| get_n::<i64>(i, "updated_ms"))
@@ -616,6 +617,7 @@ impl TagPages for DynamoHashtagStore {
             total_posts: count.and_then(|c| get_n(c, "total_posts")).unwrap_or(0),
             top_posts,
             updated_at: rfc3339_ms(updated(count).max(updated(rank))),
+            recent_posts,
         }))
     }
 }

@@ -10,6 +10,7 @@ mod aurora_posts;
 mod dynamo_hashtags;
 mod dynamo_history;
 mod dynamo_mentions;
+mod dynamo_reactions;
 pub mod env;
 
 pub use aurora_posts::{AuroraPostStore, DataApiTarget};
@@ -20,6 +21,7 @@ pub mod items {
     pub use crate::dynamo_hashtags::{claim_item, counter_item, recent_post_items};
     pub use crate::dynamo_history::day_item;
     pub use crate::dynamo_mentions::edge_item;
+    pub use crate::dynamo_reactions::reactions_item;
 }
 
 use std::time::Duration;

@@ -20,9 +20,10 @@ use crate::history::{tag_days, Day};
 use crate::ids::{id_time_ms, Id};
 use crate::mentions::{aggregate_mentions, Decay, MentionText};
 use crate::ports::{
-    DeadLetter, DeadLetters, MentionGraph, PostClaim, Rankings, StoreError, TagCounter, TagHistory,
-    DEAD_LETTER_VALUE_MAX,
+    DeadLetter, DeadLetters, MentionGraph, PostClaim, Rankings, ReactionCounts, StoreError,
+    TagCounter, TagHistory, DEAD_LETTER_VALUE_MAX,
 };
+use crate::reactions::{aggregate_reactions, ReactionEvent, SourcedReaction};
 use crate::record::{Batch, Delivered};
 
 /// What one invocation did; logged, turned into metrics, and returned as
@@ -259,6 +260,38 @@ pub async fn handle_mention_batch<S: TagCounter + MentionGraph + DeadLetters + ?
         .collect();
     let edges = aggregate_mentions(&texts, &decay);
     report.writes = store.apply_mentions(&edges).await?;
+    Ok(report)
+}
+
+/// Counts a batch of reaction events: per post, the net count per emoji,
+/// written once per post per batch under per-source offset marks (a
+/// redelivered or replayed event adds nothing). Malformed events are set
+/// aside and never block their partition.
+pub async fn handle_reaction_batch<S: ReactionCounts + DeadLetters + ?Sized>(
+    store: &S,
+    batch: &Batch,
+) -> Result<BatchReport, StoreError> {
+    let (records, mut report) = sorted_records(batch);
+    let mut dead_letters = Vec::new();
+    let mut events = Vec::with_capacity(records.len());
+    for record in records {
+        let decoded = decode::<ReactionEvent>(record).and_then(|e| e.validate().map(|_| e));
+        match decoded {
+            Ok(event) => events.push(SourcedReaction {
+                source: record.source.as_ref(),
+                offset: record.offset,
+                event,
+            }),
+            Err(reason) => dead_letters.push(set_aside(record, reason)),
+        }
+    }
+    report.malformed = dead_letters.len();
+    report.processed = events.len();
+    if !dead_letters.is_empty() {
+        store.set_aside(&dead_letters).await?;
+    }
+    let posts = aggregate_reactions(&events);
+    report.writes = store.apply_reactions(&posts).await?;
     Ok(report)
 }
 

@@ -307,6 +307,10 @@ pub struct TagPage {
     pub top_posts: Vec<TopPost>,
     /// RFC 3339 time of the last change.
     pub updated_at: String,
+    /// The most recent posts, newest first, at most [`TOP_POSTS`]: the
+    /// page's Recent view, read with the same request as the Top view.
+    #[serde(skip)]
+    pub recent_posts: Vec<TopPost>,
 }
 
 /// The current time, Unix milliseconds: the one clock every store and

@@ -15,6 +15,7 @@ pub mod mentions;
 pub mod metrics;
 pub mod partition;
 pub mod ports;
+pub mod reactions;
 pub mod reconcile;
 pub mod record;
 pub mod trends;

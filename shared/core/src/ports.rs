@@ -9,6 +9,7 @@ use crate::domain::{Post, Ranking, TagPage, TopPost, User, Username};
 use crate::history::{Day, DayContribution, DayRow};
 use crate::ids::Id;
 use crate::mentions::{Direction, EdgeContribution, StoredEdge};
+use crate::reactions::{Emoji, ReactionContribution, ReactionState};
 use crate::record::LogRecord;
 use crate::trends::Moderation;
 
@@ -130,6 +131,33 @@ pub trait PostStore: Send + Sync {
     /// verified token says.
     async fn user_by_subject(&self, subject: &str) -> Result<Option<User>, StoreError>;
 
+    /// Adds (`present`) or removes `user_id`'s reaction `emoji` to
+    /// `post_id`: a set member, so reacting twice is once and removing is
+    /// idempotent. When the set changes, its
+    /// [`crate::reactions::ReactionEvent`] is stored
+    /// for publication in the same transaction (on the reactions topic,
+    /// keyed by post). [`StoreError::Missing`] if the post does not exist.
+    async fn react(
+        &self,
+        post_id: Id,
+        user_id: Id,
+        emoji: &Emoji,
+        present: bool,
+    ) -> Result<Reacted, StoreError>;
+
+    /// The emojis `user_id` reacted with to `post_id`: what the post page
+    /// shows as pressed.
+    async fn reactions_by(&self, post_id: Id, user_id: Id) -> Result<Vec<String>, StoreError>;
+
+    /// The reaction counts of posts above `after`, at most `limit` posts,
+    /// in post order, counted from the reaction sets: what reconcile
+    /// compares the consumer's counts with.
+    async fn reaction_counts_after(
+        &self,
+        after: Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, std::collections::BTreeMap<String, i64>)>, StoreError>;
+
     /// The newest `limit` posts of a user, newest first, as their cover
     /// images: the user page's grid.
     async fn recent_posts_by(&self, user_id: Id, limit: usize) -> Result<Vec<TopPost>, StoreError>;
@@ -184,6 +212,16 @@ pub struct PostText {
     pub author: String,
     /// The caption.
     pub caption: String,
+}
+
+/// What [`PostStore::react`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reacted {
+    /// Whether the set changed (and an event was stored).
+    pub changed: bool,
+    /// The stored event, for its creator to publish right after commit
+    /// (AWS); `None` where the store publishes itself (the embedded log).
+    pub pending: Option<OutboxEvent>,
 }
 
 /// What [`PostStore::create_post`] stored, or found stored under the
@@ -411,9 +449,29 @@ pub trait MentionAudit: Send + Sync {
 
 /// What the read routes need: tag pages, their history and moderation, and
 /// the mention graph.
-pub trait ReadModels: TagPages + TagHistory + TagModeration + MentionReads {}
+pub trait ReadModels:
+    TagPages + TagHistory + TagModeration + MentionReads + ReactionCounts
+{
+}
 
-impl<T: TagPages + TagHistory + TagModeration + MentionReads> ReadModels for T {}
+impl<T: TagPages + TagHistory + TagModeration + MentionReads + ReactionCounts> ReadModels for T {}
+
+/// Posts' reaction counts as the reaction consumer keeps them, in the
+/// hashtag table (partitioned by post).
+#[async_trait]
+pub trait ReactionCounts: Send + Sync {
+    /// Applies a batch's contributions, each with
+    /// [`ReactionContribution::apply`]: per post one read and one
+    /// conditional write, none if nothing is new. Returns the posts written.
+    async fn apply_reactions(&self, posts: &[ReactionContribution]) -> Result<usize, StoreError>;
+
+    /// A post's counts (empty if it has none).
+    async fn reactions(&self, post_id: Id) -> Result<ReactionState, StoreError>;
+
+    /// Every post's counts, in post order: what `reconcile --reactions`
+    /// compares with the post store.
+    async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError>;
+}
 
 /// The hashtag table (DynamoDB on AWS, SQLite embedded), partitioned by tag
 /// key, which also holds the mention graph (partitioned by user): every
@@ -430,6 +488,7 @@ pub trait HashtagStore:
     + MentionGraph
     + MentionReads
     + MentionAudit
+    + ReactionCounts
 {
 }
 
@@ -444,6 +503,7 @@ impl<T> HashtagStore for T where
         + MentionGraph
         + MentionReads
         + MentionAudit
+        + ReactionCounts
 {
 }
 

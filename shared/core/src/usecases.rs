@@ -13,7 +13,11 @@ use crate::domain::{
     Username, MAX_IMAGES,
 };
 use crate::ids::{id_time_ms, Id, IdGenerator};
-use crate::ports::{Created, EventPublisher, Outbox, PostStore, PostText, StoreError};
+use crate::ports::{
+    Created, EventPublisher, Outbox, OutboxEvent, PostStore, PostText, Reacted, StoreError,
+};
+use crate::reactions::Emoji;
+use std::collections::BTreeMap;
 
 /// Why a registration was refused.
 #[derive(Debug)]
@@ -152,6 +156,22 @@ impl<S> PublishingPosts<S> {
     }
 }
 
+impl<S: Outbox> PublishingPosts<S> {
+    /// Publishes a committed event and marks it published; if either
+    /// fails, the event stays in the outbox for the relay.
+    async fn publish_now(&self, event: &OutboxEvent) {
+        let published = async {
+            self.publisher
+                .publish(&event.topic, event.key.as_bytes(), event.value.as_bytes())
+                .await?;
+            self.store.mark_published(&[event.event_id]).await
+        };
+        if let Err(e) = published.await {
+            tracing::warn!(event_id = event.event_id, error = %e, "event not published yet");
+        }
+    }
+}
+
 #[async_trait]
 impl<S: PostStore + Outbox> PostStore for PublishingPosts<S> {
     async fn create_user(
@@ -170,18 +190,35 @@ impl<S: PostStore + Outbox> PostStore for PublishingPosts<S> {
     ) -> Result<Created, StoreError> {
         let created = self.store.create_post(post, idempotency_key).await?;
         if let Some(event) = &created.pending {
-            let published = async {
-                self.publisher
-                    .publish(&event.topic, event.key.as_bytes(), event.value.as_bytes())
-                    .await?;
-                self.store.mark_published(&[event.event_id]).await
-            };
-            if let Err(e) = published.await {
-                // The post is stored; its event stays in the outbox.
-                tracing::warn!(event_id = event.event_id, error = %e, "post event not published yet");
-            }
+            self.publish_now(event).await;
         }
         Ok(created)
+    }
+
+    async fn react(
+        &self,
+        post_id: Id,
+        user_id: Id,
+        emoji: &Emoji,
+        present: bool,
+    ) -> Result<Reacted, StoreError> {
+        let reacted = self.store.react(post_id, user_id, emoji, present).await?;
+        if let Some(event) = &reacted.pending {
+            self.publish_now(event).await;
+        }
+        Ok(reacted)
+    }
+
+    async fn reactions_by(&self, post_id: Id, user_id: Id) -> Result<Vec<String>, StoreError> {
+        self.store.reactions_by(post_id, user_id).await
+    }
+
+    async fn reaction_counts_after(
+        &self,
+        after: Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, BTreeMap<String, i64>)>, StoreError> {
+        self.store.reaction_counts_after(after, limit).await
     }
 
     async fn get_post(&self, post_id: Id) -> Result<Option<Post>, StoreError> {

@@ -72,9 +72,10 @@ impl SqliteHashtagStore {
                 path,
                 Durability::Normal,
                 &format!(
-                    "{SCHEMA}{}{}",
+                    "{SCHEMA}{}{}{}",
                     super::mention_graph::SCHEMA,
-                    super::tag_history::SCHEMA
+                    super::tag_history::SCHEMA,
+                    super::reaction_counts::SCHEMA
                 ),
             )?,
         })
@@ -101,32 +102,34 @@ impl TagPages for SqliteHashtagStore {
                     (Some((d, n, ms)), _) => (d.clone(), *n, *ms),
                     (None, Some((d, _, _))) => (d.clone(), 0, 0),
                 };
+                let recent_posts = {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "SELECT post_id, image_url FROM tag_recent WHERE tag_key = ?1 ORDER BY post_id DESC LIMIT ?2",
+                        )
+                        .map_err(backend)?;
+                    let rows = stmt
+                        .query_map(params![key, TOP_POSTS as i64], |r| {
+                            Ok(TopPost { post_id: Id(r.get(0)?), image_url: r.get(1)? })
+                        })
+                        .map_err(backend)?
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(backend)?;
+                    rows
+                };
                 let (top_posts, ranked_ms) = match ranking {
                     Some((_, posts, ms)) => (
                         serde_json::from_str(&posts).map_err(|e| StoreError::Backend(e.to_string()))?,
                         ms,
                     ),
-                    None => {
-                        let mut stmt = tx
-                            .prepare_cached(
-                                "SELECT post_id, image_url FROM tag_recent WHERE tag_key = ?1 ORDER BY post_id DESC LIMIT ?2",
-                            )
-                            .map_err(backend)?;
-                        let rows = stmt
-                            .query_map(params![key, TOP_POSTS as i64], |r| {
-                                Ok(TopPost { post_id: Id(r.get(0)?), image_url: r.get(1)? })
-                            })
-                            .map_err(backend)?
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(backend)?;
-                        (rows, 0)
-                    }
+                    None => (recent_posts.clone(), 0),
                 };
                 Ok(Some(TagPage {
                     tag,
                     total_posts: total.max(0) as u64,
                     top_posts,
                     updated_at: rfc3339_ms(counts_ms.max(ranked_ms)),
+                    recent_posts,
                 }))
             })
             .await

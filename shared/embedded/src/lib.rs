@@ -12,6 +12,7 @@ mod hashtag_store;
 mod mention_graph;
 pub mod poller;
 mod post_store;
+mod reaction_counts;
 mod tag_history;
 
 use std::path::Path;

@@ -10,7 +10,11 @@ use super::event_log::EventLog;
 use super::group_commit::GroupCommit;
 use hashtag_core::domain::{Image, Post, TopPost, User, Username, POSTS_TOPIC};
 use hashtag_core::ids::Id;
-use hashtag_core::ports::{Accounts, Created, PostStore, PostText, StoreError};
+use std::collections::BTreeMap;
+
+use hashtag_core::domain::now_ms;
+use hashtag_core::ports::{Accounts, Created, PostStore, PostText, Reacted, StoreError};
+use hashtag_core::reactions::{Emoji, ReactionEvent, REACTIONS_TOPIC};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -43,6 +47,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_ms);
+CREATE TABLE IF NOT EXISTS reactions (
+    post_id INTEGER NOT NULL REFERENCES posts (post_id),
+    user_id INTEGER NOT NULL,
+    emoji TEXT NOT NULL,
+    PRIMARY KEY (post_id, user_id, emoji)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     user_id INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -286,6 +296,112 @@ impl PostStore for SqlitePostStore {
             .await
     }
 
+    async fn react(
+        &self,
+        post_id: Id,
+        user_id: Id,
+        emoji: &Emoji,
+        present: bool,
+    ) -> Result<Reacted, StoreError> {
+        let (log, emoji) = (self.log.clone(), emoji.clone());
+        let changed = self
+            .log
+            .db()
+            .write(move |conn| {
+                let tx = conn.transaction().map_err(backend)?;
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM posts WHERE post_id = ?1")
+                    .and_then(|mut s| s.exists([post_id.0]))
+                    .map_err(backend)?;
+                if !exists {
+                    return Err(StoreError::Missing(format!("post {post_id}")));
+                }
+                let sql = match present {
+                    true => "INSERT INTO reactions (post_id, user_id, emoji) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    false => "DELETE FROM reactions WHERE post_id = ?1 AND user_id = ?2 AND emoji = ?3",
+                };
+                let changed = tx
+                    .execute(sql, params![post_id.0, user_id.0, emoji.as_str()])
+                    .map_err(backend)?
+                    > 0;
+                if changed {
+                    let event = ReactionEvent {
+                        post_id,
+                        user_id,
+                        emoji,
+                        delta: if present { 1 } else { -1 },
+                        at_ms: now_ms(),
+                    };
+                    let value = serde_json::to_vec(&event)
+                        .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
+                    log.append_in(&tx, REACTIONS_TOPIC, post_id.to_string().as_bytes(), &value)?;
+                }
+                tx.commit().map_err(backend)?;
+                Ok(changed)
+            })
+            .await?;
+        if changed {
+            self.log.notify_appended();
+        }
+        Ok(Reacted {
+            changed,
+            pending: None,
+        })
+    }
+
+    async fn reactions_by(&self, post_id: Id, user_id: Id) -> Result<Vec<String>, StoreError> {
+        self.log
+            .db()
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT emoji FROM reactions WHERE post_id = ?1 AND user_id = ?2",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![post_id.0, user_id.0], |r| r.get(0))
+                    .map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)
+            })
+            .await
+    }
+
+    async fn reaction_counts_after(
+        &self,
+        after: Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, BTreeMap<String, i64>)>, StoreError> {
+        self.log
+            .db()
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT post_id, emoji, count(*) FROM reactions
+                         WHERE post_id IN (SELECT DISTINCT post_id FROM reactions WHERE post_id > ?1
+                                           ORDER BY post_id LIMIT ?2)
+                         GROUP BY post_id, emoji ORDER BY post_id",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![after.0, limit as i64], |r| {
+                        Ok((Id(r.get(0)?), r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                    })
+                    .map_err(backend)?;
+                let mut out: Vec<(Id, BTreeMap<String, i64>)> = Vec::new();
+                for row in rows {
+                    let (post, emoji, count) = row.map_err(backend)?;
+                    match out.last_mut() {
+                        Some((p, counts)) if *p == post => {
+                            counts.insert(emoji, count);
+                        }
+                        _ => out.push((post, BTreeMap::from([(emoji, count)]))),
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
     async fn captions_after(&self, after: Id, limit: usize) -> Result<Vec<PostText>, StoreError> {
         self.log
             .db()
@@ -367,7 +483,7 @@ impl Accounts for SqlitePostStore {
         expires_ms: i64,
     ) -> Result<(), StoreError> {
         let sid = sid.to_string();
-        let now = hashtag_core::domain::now_ms();
+        let now = now_ms();
         self.log
             .db()
             .write(move |conn| {

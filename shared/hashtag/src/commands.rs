@@ -8,6 +8,7 @@ use std::time::Duration;
 use hashtag_core::consumer::validate_ranking;
 use hashtag_core::domain::{Ranking, POSTS_TOPIC, TOP_POSTS_TOPIC};
 use hashtag_core::extract::{tag_display, tag_key};
+use hashtag_core::reactions::REACTIONS_TOPIC;
 use hashtag_core::usecases::{relay_outbox, RELAY_MIN_AGE_SECONDS};
 
 use crate::server::{self, ConnectionLimits, ConsumerSettings};
@@ -71,7 +72,7 @@ pub async fn migrate(target: hashtag_aws::DataApiTarget, local_stack: bool) -> R
         .map_err(|e| e.to_string())?;
     println!("table {table} ready");
     let kafka = kafka(&config).await?;
-    for topic in [POSTS_TOPIC, TOP_POSTS_TOPIC] {
+    for topic in [POSTS_TOPIC, TOP_POSTS_TOPIC, REACTIONS_TOPIC] {
         kafka
             .ensure_topic(topic, 4)
             .await
@@ -124,6 +125,20 @@ pub async fn reconcile_mentions(store: &Store) -> Result<(), String> {
     print_json(&report)?;
     if !report.drift.is_empty() {
         eprintln!("{} of {} edges drift", report.drift.len(), report.edges);
+        std::process::exit(3);
+    }
+    Ok(())
+}
+
+/// `hashtag reconcile --reactions`.
+pub async fn reconcile_reactions(store: &Store) -> Result<(), String> {
+    let (posts, hashtags) = stores(store).await?;
+    let report = hashtag_core::reconcile::reconcile_reactions(posts.as_ref(), hashtags.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    print_json(&report)?;
+    if !report.drift.is_empty() {
+        eprintln!("{} of {} posts drift", report.drift.len(), report.posts);
         std::process::exit(3);
     }
     Ok(())

@@ -178,6 +178,11 @@ enum Command {
         /// pipeline: mentions in flight show as drift).
         #[arg(long, conflicts_with_all = ["repair", "drained"])]
         mentions: bool,
+        /// Check the posts' reaction counts instead: recount every post's
+        /// reactions from the post store's reaction sets and report those
+        /// that differ (report only; for a drained pipeline).
+        #[arg(long, conflicts_with_all = ["repair", "drained", "mentions"])]
+        reactions: bool,
     },
     /// Import the mention-graph seed's CSV (text, timestamp, username per
     /// row; a header row is skipped) into the mention graph, streamed from
@@ -279,6 +284,11 @@ async fn run(command: Command) -> Result<(), String> {
             mentions: true,
             ..
         } => commands::reconcile_mentions(&store).await,
+        Command::Reconcile {
+            store,
+            reactions: true,
+            ..
+        } => commands::reconcile_reactions(&store).await,
         Command::Reconcile {
             store,
             repair,

@@ -23,7 +23,8 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use hashtag_core::consumer::{
-    handle_mention_batch, handle_post_batch, handle_ranking_batch, BatchReport,
+    handle_mention_batch, handle_post_batch, handle_ranking_batch, handle_reaction_batch,
+    BatchReport,
 };
 use hashtag_core::domain::{POSTS_TOPIC, TOP_POSTS_TOPIC};
 use hashtag_core::mentions::Decay;
@@ -31,6 +32,7 @@ use hashtag_core::metrics::PipelineMetrics;
 use hashtag_core::ports::HashtagStore;
 use hashtag_core::ports::RecordSource;
 use hashtag_core::ports::StoreError;
+use hashtag_core::reactions::REACTIONS_TOPIC;
 use hashtag_core::record::Batch;
 use hashtag_embedded::poller::{self, BatchHandler, PollerConfig};
 use hashtag_http::auth::ClientAddr;
@@ -200,7 +202,7 @@ struct Consumer {
 }
 
 /// The consumers `hashtag serve` runs, one poller each.
-const CONSUMERS: [Consumer; 3] = [
+const CONSUMERS: [Consumer; 4] = [
     Consumer {
         name: "hashtag-consumer",
         topic: POSTS_TOPIC,
@@ -218,6 +220,12 @@ const CONSUMERS: [Consumer; 3] = [
         topic: POSTS_TOPIC,
         group: "hashtag-service-mentions",
         handle: |s, e| Box::pin(handle_mention_batch(s, e, Decay::configured())),
+    },
+    Consumer {
+        name: "reaction-consumer",
+        topic: REACTIONS_TOPIC,
+        group: "hashtag-service-reactions",
+        handle: |s, e| Box::pin(handle_reaction_batch(s, e)),
     },
 ];
 

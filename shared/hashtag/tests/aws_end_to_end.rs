@@ -64,6 +64,7 @@ impl Stack {
             retry(|| KafkaPublisher::connect(&tansu.bootstrap, KafkaAuth::Plaintext)).await;
         retry(|| publisher.ensure_topic(POSTS_TOPIC, 2)).await;
         retry(|| publisher.ensure_topic(hashtag_core::domain::TOP_POSTS_TOPIC, 2)).await;
+        retry(|| publisher.ensure_topic(hashtag_core::reactions::REACTIONS_TOPIC, 2)).await;
         let posts = AuroraPostStore::new(data_api.client(), DataApiLocal::target());
         let publisher = Arc::new(publisher);
         retry(|| posts.migrate()).await;
@@ -199,14 +200,10 @@ async fn the_server_runs_on_the_aws_adapters() {
     assert_eq!(page["tag"], "Rust");
     // The mention consumer read the same post from the broker, on its own
     // consumer group, and gave alice an outgoing edge (bob need not exist).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let edges = loop {
-        let edges = server.get("/users/alice/mentions").json()["edges"].clone();
-        if edges.as_array().is_some_and(|e| !e.is_empty()) || std::time::Instant::now() > deadline {
-            break edges;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let edges = server.wait_for_json("/users/alice/mentions", |b| {
+        b["edges"].as_array().is_some_and(|e| !e.is_empty())
+    })["edges"]
+        .clone();
     assert_eq!(edges[0]["user"], "Bob", "{edges}");
     assert_eq!(edges[0]["mentions"], 1, "{edges}");
     let weight = edges[0]["weight"].as_f64().unwrap();
@@ -214,13 +211,26 @@ async fn the_server_runs_on_the_aws_adapters() {
         weight > 0.99 && weight <= 1.0,
         "a fresh mention weighs 1: {edges}"
     );
-    // A restart reads the topic again from its start: nothing counts twice.
+    // A reaction: stored in Aurora with its outbox event, published on the
+    // reactions topic, counted by the reaction consumer into DynamoDB.
+    let post = server.create_post(&alice, "react here #rust");
+    let reactions = format!("/posts/{post}/reactions");
+    let reacted = server.post_json_as(&alice, &reactions, &json!({ "emoji": "🔥" }));
+    assert_eq!(reacted.status, 201, "{}", reacted.body);
+    let counts = server.wait_for_json(&reactions, |b| b["total"] == 1);
+    assert_eq!(counts["counts"], json!({ "🔥": 1 }), "{counts}");
+    // A restart reads the topics again from their start: nothing counts twice.
     server.kill();
     let server = common::Server::start_with_env(&dir.0, &[], &env);
     server.create_post(&alice, "second #rust");
-    server.wait_for_tag("rust", Duration::from_secs(30), |p| p["total_posts"] == 2);
+    server.wait_for_tag("rust", Duration::from_secs(30), |p| p["total_posts"] == 3);
     std::thread::sleep(Duration::from_secs(1)); // a second pass would show by now
-    assert_eq!(server.get("/tags/rust").json()["total_posts"], 2);
+    assert_eq!(server.get("/tags/rust").json()["total_posts"], 3);
+    assert_eq!(
+        server.get(&reactions).json()["total"],
+        1,
+        "the restart counted no reaction twice"
+    );
     let edge = server.get("/users/alice/mentions?with=bob").json();
     assert_eq!(
         edge["mentions"], 1,

@@ -33,9 +33,10 @@ use hashtag_core::ids::{Id, IdGenerator};
 use hashtag_core::mentions::{Decay, Direction, EdgeContribution, StoredEdge};
 use hashtag_core::ports::{
     CountOutcome, DeadLetter, DeadLetters, HashtagStore, MentionAudit, MentionGraph, MentionReads,
-    PostClaim, PostStore, Rankings, StoreError, TagAudit, TagCount, TagCounter, TagHistory,
-    TagModeration, TagPages,
+    PostClaim, PostStore, Rankings, ReactionCounts, StoreError, TagAudit, TagCount, TagCounter,
+    TagHistory, TagModeration, TagPages,
 };
+use hashtag_core::reactions::{ReactionContribution, ReactionState};
 use hashtag_core::reconcile::{reconcile, reconcile_mentions, Recount};
 use hashtag_core::record::{Batch, LogRecord};
 use hashtag_core::trends::Moderation;
@@ -423,6 +424,21 @@ impl MentionReads for Faulty {
 impl MentionAudit for Faulty {
     async fn mention_edges(&self) -> Result<Vec<StoredEdge>, StoreError> {
         self.inner.mention_edges().await
+    }
+}
+
+#[async_trait]
+impl ReactionCounts for Faulty {
+    async fn apply_reactions(&self, posts: &[ReactionContribution]) -> Result<usize, StoreError> {
+        self.write(self.inner.apply_reactions(posts)).await
+    }
+
+    async fn reactions(&self, post_id: Id) -> Result<ReactionState, StoreError> {
+        self.inner.reactions(post_id).await
+    }
+
+    async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError> {
+        self.inner.all_reactions().await
     }
 }
 

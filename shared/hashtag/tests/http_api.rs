@@ -481,6 +481,26 @@ fn a_page_lists_the_100_most_recent_posts_until_ranked() {
         "https://cdn.example.com/1.jpg"
     );
     assert_eq!(page["total_posts"], 105);
+    assert_eq!(page["view"], "top");
+    // The Recent view keeps the newest 100, in one read.
+    let recent = server.get("/tags/many?view=recent").json();
+    assert_eq!(recent["view"], "recent");
+    let listed: Vec<&str> = recent["top_posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["post_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, newest);
+    let html = server.get_html("/tags/many?view=recent").body;
+    assert!(html.contains("105 posts: showing 100 of them"), "{html}");
+    assert!(
+        html.contains(r#"href="/tags/many?view=recent" aria-current="page""#),
+        "{html}"
+    );
+    server
+        .get("/tags/many?view=best")
+        .assert_error(400, "invalid_view");
 
     let bad = dir.0.join("bad.json");
     std::fs::write(
@@ -558,23 +578,6 @@ fn a_retry_with_the_same_idempotency_key_creates_nothing() {
     );
 }
 
-/// Polls `path` until `ready` holds on its JSON, for up to 10 seconds (the
-/// consumers are asynchronous); returns the last answer.
-fn wait_for_json(
-    server: &Server,
-    path: &str,
-    ready: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let body = server.get(path).json();
-        if ready(&body) || std::time::Instant::now() > deadline {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The users and mention counts of a `/users/{name}/mentions` answer.
 fn edges(body: &serde_json::Value) -> Vec<(String, u64)> {
     body["edges"]
@@ -600,7 +603,7 @@ fn mentions_make_a_weighted_graph_on_user_pages() {
     server.create_post(&ann, "hi @bob @Bob and @Carl #x");
     server.create_post(&ann, "again @bob");
     server.create_post(&bob, "thanks @ANN");
-    let out = wait_for_json(&server, "/users/ann/mentions", |b| edges(b).len() == 2);
+    let out = server.wait_for_json("/users/ann/mentions", |b| edges(b).len() == 2);
     // A user mentioned twice in one post counts once for it.
     assert_eq!(
         edges(&out),
@@ -613,9 +616,8 @@ fn mentions_make_a_weighted_graph_on_user_pages() {
         "fresh mentions weigh 1: {out}"
     );
     assert_eq!(out["half_life_days"], 7.0);
-    let incoming = wait_for_json(&server, "/users/ann/mentions?direction=in", |b| {
-        !edges(b).is_empty()
-    });
+    let incoming =
+        server.wait_for_json("/users/ann/mentions?direction=in", |b| !edges(b).is_empty());
     assert_eq!(edges(&incoming), vec![("bob".to_string(), 1)], "{incoming}");
     let mutual = server.get("/users/ANN/mentions?direction=mutual").json();
     assert_eq!(edges(&mutual), vec![("bob".to_string(), 3)], "{mutual}");
@@ -652,6 +654,58 @@ fn mentions_make_a_weighted_graph_on_user_pages() {
     server
         .get("/users/ann/mentions?with=no%20one")
         .assert_error(400, "invalid_username");
+}
+
+#[test]
+fn reactions_are_counted_per_post_and_shown_on_its_page() {
+    let dir = TempDir::new("reactions");
+    let server = Server::start(&dir.0, &[]);
+    let (ann, ben) = (server.register("ann"), server.register("ben"));
+    let post = server.create_post(&ann, "react to me #reactions");
+    let path = format!("/posts/{post}/reactions");
+    let react = |who: &common::Account, emoji: &str| {
+        server.post_json_as(who, &path, &json!({ "emoji": emoji }))
+    };
+    let first = react(&ann, "👍");
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(first.json()["changed"], true);
+    let again = react(&ann, "👍");
+    assert_eq!(
+        (again.status, &again.json()["changed"]),
+        (200, &json!(false)),
+        "twice is once"
+    );
+    assert_eq!(react(&ben, "👍").status, 201);
+    // Unqualified, as some keyboards send it: the same emoji as ❤️.
+    assert_eq!(react(&ben, "❤").status, 201);
+    assert_eq!(react(&ben, "❤\u{fe0f}").status, 200);
+    react(&ben, "thumbs up").assert_error(422, "invalid_emoji");
+    react(&ben, "👍👍").assert_error(422, "invalid_emoji");
+    server
+        .post_json_as(&ben, "/posts/12345/reactions", &json!({ "emoji": "👍" }))
+        .assert_error(404, "not_found");
+    let anonymous = server.post_json(&path, &json!({ "emoji": "👍" }));
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    // Taking a reaction back, twice: the second finds nothing to remove.
+    let auth = format!("Bearer {}", ben.token);
+    for _ in 0..2 {
+        let res = server.send(
+            "DELETE",
+            &format!("{path}/%F0%9F%91%8D"),
+            &[("Authorization", &auth)],
+            b"",
+        );
+        assert_eq!(res.status, 204, "{}", res.body);
+    }
+    // The reaction consumer counts what the sets hold.
+    let counts = server.wait_for_json(&path, |b| b["total"] == 2 && b["counts"]["👍"] == 1);
+    assert_eq!(
+        counts["counts"],
+        json!({ "👍": 1, "❤\u{fe0f}": 1 }),
+        "{counts}"
+    );
+    let page = server.get_html(&format!("/posts/{post}"));
+    assert!(page.body.contains("👍 1"), "{}", page.body);
 }
 
 #[test]

@@ -12,7 +12,11 @@ use hashtag_core::history::{Day, DayContribution, DayPost, DaySource, Sketch};
 use hashtag_core::ids::Id;
 use hashtag_core::mentions::{aggregate_mentions, Decay, Direction, MentionText};
 use hashtag_core::ports::{DeadLetter, HashtagStore, PostClaim, PostStore, PostText, StoreError};
+use hashtag_core::reactions::{
+    Emoji, ReactionChange, ReactionContribution, ReactionEvent, ReactionSource, ReactionState,
+};
 use hashtag_core::trends::{score, trending_tags, Moderation, HALF_LIFE_HOURS};
+use std::collections::BTreeMap;
 
 fn contribution(key: &str, source: &str, offsets: std::ops::Range<i64>) -> TagContribution {
     TagContribution {
@@ -176,6 +180,120 @@ async fn posts_round_trip_and_need_an_author(store: &dyn PostStore) {
         Err(StoreError::Missing(_))
     ));
     assert_eq!(store.get_post(Id(5)).await.unwrap(), None);
+}
+
+/// A user's reaction with one emoji on one post is a set member: reacting
+/// twice is once, removing is idempotent, a post must exist. Needs the
+/// post of [`posts_round_trip_and_need_an_author`]; makes 4 changes.
+async fn reactions_are_a_set_per_user(store: &dyn PostStore) {
+    let post = Id(i64::MAX - 1);
+    let (thumbs, fire) = (Emoji::parse("👍").unwrap(), Emoji::parse("🔥").unwrap());
+    let react = |user: i64, emoji: &Emoji, present: bool| {
+        let emoji = emoji.clone();
+        async move {
+            store
+                .react(post, Id(user), &emoji, present)
+                .await
+                .unwrap()
+                .changed
+        }
+    };
+    assert!(react(1, &thumbs, true).await);
+    assert!(!react(1, &thumbs, true).await, "reacting twice is once");
+    assert!(react(2, &thumbs, true).await);
+    assert!(react(1, &fire, true).await);
+    assert!(react(2, &thumbs, false).await);
+    assert!(!react(2, &thumbs, false).await, "removing is idempotent");
+    assert!(matches!(
+        store.react(Id(12345), Id(1), &thumbs, true).await,
+        Err(StoreError::Missing(_))
+    ));
+    let mut mine = store.reactions_by(post, Id(1)).await.unwrap();
+    mine.sort();
+    assert_eq!(mine, vec!["👍".to_string(), "🔥".to_string()]);
+    assert_eq!(
+        store.reaction_counts_after(Id(0), 10).await.unwrap(),
+        vec![(
+            post,
+            BTreeMap::from([("👍".to_string(), 1), ("🔥".to_string(), 1)])
+        )]
+    );
+    assert!(store
+        .reaction_counts_after(post, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A post's reaction contribution, events at `changes` (offset, emoji,
+/// delta) of `source`.
+fn reaction_contribution(
+    post: i64,
+    source: &str,
+    changes: &[(i64, &str, i64)],
+) -> ReactionContribution {
+    ReactionContribution {
+        post_id: Id(post),
+        sources: vec![ReactionSource {
+            source: source.to_string(),
+            changes: changes
+                .iter()
+                .map(|(offset, emoji, delta)| ReactionChange {
+                    offset: *offset,
+                    emoji: emoji.to_string(),
+                    delta: *delta,
+                })
+                .collect(),
+        }],
+    }
+}
+
+async fn reaction_counts_are_exact_under_redelivery(store: &dyn HashtagStore) {
+    let first = reaction_contribution(
+        77,
+        "reactions-0",
+        &[(0, "👍", 1), (1, "👍", 1), (2, "🔥", 1)],
+    );
+    assert_eq!(
+        store
+            .apply_reactions(std::slice::from_ref(&first))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.apply_reactions(&[first]).await.unwrap(),
+        0,
+        "a redelivered batch writes nothing"
+    );
+    let overlapping = reaction_contribution(77, "reactions-0", &[(2, "🔥", 1), (3, "🔥", -1)]);
+    let other = reaction_contribution(78, "reactions-1", &[(0, "😂", 1)]);
+    assert_eq!(
+        store.apply_reactions(&[overlapping, other]).await.unwrap(),
+        2
+    );
+    let state = store.reactions(Id(77)).await.unwrap();
+    assert_eq!(state.counts, BTreeMap::from([("👍".to_string(), 2)]));
+    assert_eq!(state.marks, vec![("reactions-0".to_string(), 3)]);
+    assert_eq!(state.total(), 2);
+    assert_eq!(
+        store.reactions(Id(79)).await.unwrap(),
+        ReactionState::default()
+    );
+    let all: Vec<(Id, BTreeMap<String, i64>)> = store
+        .all_reactions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(post, state)| (post, state.counts))
+        .collect();
+    assert_eq!(
+        all,
+        vec![
+            (Id(77), BTreeMap::from([("👍".to_string(), 2)])),
+            (Id(78), BTreeMap::from([("😂".to_string(), 1)]))
+        ]
+    );
 }
 
 /// Post `id` by `user` with one image (id `id + 1`).
@@ -656,6 +774,7 @@ async fn embedded_adapters_meet_the_contract() {
     the_mention_graph_is_exact_and_ordered(stores.hashtags.as_ref()).await;
     history_counts_each_post_once_per_day(stores.hashtags.as_ref()).await;
     a_jump_in_authors_trends_and_decays(stores.hashtags.as_ref()).await;
+    reaction_counts_are_exact_under_redelivery(stores.hashtags.as_ref()).await;
     // The stored post's event is in the log, keyed by its author and
     // naming them.
     let records = stores.log.fetch("contract", "posts", 10).await.unwrap();
@@ -677,6 +796,11 @@ async fn embedded_adapters_meet_the_contract() {
         3 + stored,
         "and one event per post stored together"
     );
+    reactions_are_a_set_per_user(stores.posts.as_ref()).await;
+    let records = stores.log.fetch("contract", "reactions", 10).await.unwrap();
+    assert_eq!(records.len(), 4, "one event per change of the sets");
+    let event: ReactionEvent = serde_json::from_slice(&records[3].value).unwrap();
+    assert_eq!((event.user_id, event.delta), (Id(2), -1));
 }
 
 #[cfg(feature = "aws-stack")]
@@ -695,6 +819,7 @@ async fn dynamodb_hashtag_store_meets_the_contract() {
     the_mention_graph_is_exact_and_ordered(&store).await;
     history_counts_each_post_once_per_day(&store).await;
     a_jump_in_authors_trends_and_decays(&store).await;
+    reaction_counts_are_exact_under_redelivery(&store).await;
 }
 
 #[cfg(feature = "aws-stack")]
@@ -739,4 +864,13 @@ async fn aurora_post_store_meets_the_contract() {
     );
     let stored = concurrent_creates_keep_the_rules(&store).await;
     assert_eq!(store.unpublished(100).await.unwrap().len(), 3 + stored);
+    reactions_are_a_set_per_user(&store).await;
+    let events = store.unpublished(1_000).await.unwrap();
+    let reactions: Vec<_> = events.iter().filter(|e| e.topic == "reactions").collect();
+    assert_eq!(reactions.len(), 4, "one event per change of the sets");
+    assert_eq!(
+        reactions[0].key,
+        (i64::MAX - 1).to_string(),
+        "keyed by post"
+    );
 }

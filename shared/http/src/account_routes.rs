@@ -54,6 +54,20 @@ pub(crate) async fn viewer(app: &App, req: &Request<Body>) -> Result<Viewer, Api
     }
 }
 
+/// The registered user of the request's identity, if any: what a page
+/// shows as theirs (no CSRF check: pages only read).
+pub(crate) async fn signed_in_user(
+    app: &App,
+    req: &Request<Body>,
+) -> Result<Option<User>, ApiError> {
+    match identify(&app.auth, req).await {
+        Ok(Some(identity)) => Ok(app.posts.user_by_subject(&identity.subject).await?),
+        Ok(None) => Ok(None),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The verified identity of a request, or 401; a cookie's must come with
 /// the page's CSRF token (403 otherwise).
 pub(crate) async fn identity(app: &App, req: &Request<Body>) -> Result<Identity, ApiError> {

@@ -5,7 +5,7 @@ use bytes::Bytes as Body;
 use http::{header, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::account_routes::{viewer, writer};
+use super::account_routes::{signed_in_user, viewer, writer};
 use super::pages;
 use super::request::{query_param, read_body, wants_html};
 use super::response::{json, see_other, with_type, ApiError};
@@ -206,7 +206,17 @@ pub async fn get_post(app: &App, req: &Request<Body>, raw_id: &str) -> Response<
             .ok_or_else(|| ApiError::not_found(format!("no post has id {id}")))?;
         Ok(if wants_html(req) {
             let author = app.posts.user_by_id(post.user_id).await?;
-            pages::post(&post, author.as_ref(), &viewer(app, req).await?)
+            let counts = app.hashtags()?.reactions(id).await?.counts;
+            let mine = match signed_in_user(app, req).await? {
+                Some(user) => app.posts.reactions_by(id, user.user_id).await?,
+                None => Vec::new(),
+            };
+            pages::post(
+                &post,
+                author.as_ref(),
+                &pages::reaction_buttons(&counts, &mine),
+                &viewer(app, req).await?,
+            )
         } else {
             json(StatusCode::OK, &post)
         })
@@ -295,12 +305,38 @@ pub(crate) async fn unless_banned(store: &dyn ReadModels, key: &str) -> Result<(
     gone_unless_listed(&store.moderated(&[key.to_string()]).await?, key)
 }
 
-/// A tag page as JSON: the precomputed document, its last days and the
-/// tags seen with it.
+/// A tag page's two views, as Instagram's: the ranking, and the newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum View {
+    /// The popularity ranking (the newest until the tag is ranked).
+    Top,
+    /// The newest posts.
+    Recent,
+}
+
+impl View {
+    /// The `view` query parameter (`top` if absent), or 400.
+    fn of(req: &Request<Body>) -> Result<View, ApiError> {
+        match query_param(req, "view").as_deref() {
+            None | Some("top") => Ok(View::Top),
+            Some("recent") => Ok(View::Recent),
+            Some(_) => Err(ApiError::bad_request(
+                "invalid_view",
+                "view must be top or recent",
+            )),
+        }
+    }
+}
+
+/// A tag page as JSON: the precomputed document in the view asked for,
+/// its last days and the tags seen with it.
 #[derive(Serialize)]
 struct TagPageJson {
     #[serde(flatten)]
     page: TagPage,
+    /// Which list `top_posts` holds.
+    view: View,
     /// The last [`PAGE_HISTORY_DAYS`] days, newest first.
     history: Vec<DayCount>,
     /// The tags most often seen with it over those days, banned ones left
@@ -317,6 +353,7 @@ const RELATED_SHOWN: usize = 10;
 pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Body> {
     let result = async {
         let key = valid_tag_key(name)?;
+        let view = View::of(req)?;
         let store = app.hashtags()?;
         let (page, (history, mut related, moderated)) = futures_util::future::try_join(
             async { store.page(&key).await.map_err(ApiError::from) },
@@ -334,17 +371,24 @@ pub async fn tag_page(app: &App, req: &Request<Body>, name: &str) -> Response<Bo
         gone_unless_listed(&moderated, &key)?;
         related.retain(|r| !is_banned(&moderated, &r.tag));
         let history = history.days;
+        let page = page.map(|mut page| {
+            if view == View::Recent {
+                page.top_posts = std::mem::take(&mut page.recent_posts);
+            }
+            page
+        });
         match page {
             Some(page) if wants_html(req) => Ok(pages::tag(
                 &page,
-                &history,
-                &related,
+                view,
+                (&history, &related),
                 &viewer(app, req).await?,
             )),
             Some(page) => Ok(json(
                 StatusCode::OK,
                 &TagPageJson {
                     page,
+                    view,
                     history,
                     related,
                 },

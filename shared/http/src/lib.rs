@@ -10,6 +10,7 @@ mod history_routes;
 mod mention_routes;
 mod multipart;
 mod pages;
+mod reaction_routes;
 mod request;
 mod response;
 mod router;

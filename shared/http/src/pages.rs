@@ -3,11 +3,14 @@
 //! No scripts, no external assets: a tag page is one small HTML document
 //! whose images load lazily.
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 use bytes::Bytes as Body;
 use http::{Response, StatusCode};
 
 use super::auth::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use super::handlers::View;
 use super::response::{html, ApiError};
 use hashtag_core::domain::{Post, TagPage, TopPost, User};
 use hashtag_core::extract::{extract, tag_key, EntityKind};
@@ -85,6 +88,12 @@ struct TrendLine {
 #[template(path = "tag.html")]
 struct TagView<'a> {
     tag: &'a str,
+    /// The page's own path, which the view tabs extend.
+    path: String,
+    /// Whether the Recent view is shown (else Top).
+    recent: bool,
+    /// Whether more posts carry the tag than the page shows.
+    partial: bool,
     total_posts: u64,
     posts: &'a [TopPost],
     /// The last days' uses, if the tag has any.
@@ -167,7 +176,39 @@ struct PostView<'a> {
     created: String,
     caption: Vec<Segment<'a>>,
     images: Vec<&'a str>,
+    reactions: &'a [ReactionButton],
     viewer: &'a Viewer,
+}
+
+/// The reactions a post page offers first, before any was used.
+pub const OFFERED_REACTIONS: [&str; 6] = ["👍", "❤\u{fe0f}", "😂", "😮", "😢", "🔥"];
+
+/// A reaction on a post page: its emoji, how many used it, and whether
+/// the viewer did (the button then takes it back).
+pub struct ReactionButton {
+    emoji: String,
+    count: i64,
+    mine: bool,
+}
+
+/// The buttons of a post page: the offered reactions, then any other
+/// emoji people used, most used first.
+pub fn reaction_buttons(counts: &BTreeMap<String, i64>, mine: &[String]) -> Vec<ReactionButton> {
+    let button = |emoji: &str| ReactionButton {
+        emoji: emoji.to_string(),
+        count: counts.get(emoji).copied().unwrap_or(0),
+        mine: mine.iter().any(|m| m == emoji),
+    };
+    let mut others: Vec<(&String, &i64)> = counts
+        .iter()
+        .filter(|(e, _)| !OFFERED_REACTIONS.contains(&e.as_str()))
+        .collect();
+    others.sort_by_key(|(e, n)| (std::cmp::Reverse(**n), *e));
+    OFFERED_REACTIONS
+        .iter()
+        .map(|e| button(e))
+        .chain(others.into_iter().map(|(e, _)| button(e)))
+        .collect()
 }
 
 #[derive(Template)]
@@ -227,14 +268,17 @@ pub fn home(trending: &[TrendingTag], viewer: &Viewer) -> Response<Body> {
 /// A tag's page.
 pub fn tag(
     page: &TagPage,
-    history: &[DayCount],
-    related: &[RelatedTag],
+    view: View,
+    (history, related): (&[DayCount], &[RelatedTag]),
     viewer: &Viewer,
 ) -> Response<Body> {
     render(
         StatusCode::OK,
         TagView {
             tag: &page.tag,
+            path: tag_path(&tag_key(&page.tag)),
+            recent: view == View::Recent,
+            partial: !page.top_posts.is_empty() && page.total_posts > page.top_posts.len() as u64,
             total_posts: page.total_posts,
             posts: &page.top_posts,
             spark: Some(Sparkline::of(history)),
@@ -253,6 +297,9 @@ pub fn unknown_tag(name: &str, viewer: &Viewer) -> Response<Body> {
         StatusCode::NOT_FOUND,
         TagView {
             tag: name,
+            path: tag_path(&tag_key(name)),
+            recent: false,
+            partial: false,
             total_posts: 0,
             posts: &[],
             spark: None,
@@ -312,7 +359,12 @@ fn readable_time(rfc3339: &str) -> String {
 
 /// A post's page: its author, the caption with linked hashtags and
 /// mentions, and its images.
-pub fn post(post: &Post, author: Option<&User>, viewer: &Viewer) -> Response<Body> {
+pub fn post(
+    post: &Post,
+    author: Option<&User>,
+    reactions: &[ReactionButton],
+    viewer: &Viewer,
+) -> Response<Body> {
     render(
         StatusCode::OK,
         PostView {
@@ -326,6 +378,7 @@ pub fn post(post: &Post, author: Option<&User>, viewer: &Viewer) -> Response<Bod
             created: readable_time(&post.created_at),
             caption: caption_segments(&post.caption),
             images: post.images.iter().map(|i| i.url.as_str()).collect(),
+            reactions,
             viewer,
         },
     )
@@ -468,6 +521,7 @@ mod tests {
                 image_url: "/images/42.svg".into(),
             }],
             updated_at: "2026-12-04T00:00:00.000Z".into(),
+            recent_posts: Vec::new(),
         };
         let history = [DayCount {
             day: "2026-12-04".into(),
@@ -478,7 +532,7 @@ mod tests {
             tag: "go".into(),
             posts: 1,
         }];
-        let res = tag(&page, &history, &related, &Viewer::SignedOut);
+        let res = tag(&page, View::Top, (&history, &related), &Viewer::SignedOut);
         let html = body(&res);
         assert!(html.contains("<title>#Rust – Hashtags</title>"), "{html}");
         assert!(html.contains("<nav aria-label=\"Related tags\">"), "{html}");

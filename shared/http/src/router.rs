@@ -13,6 +13,7 @@ use super::handlers::{
 };
 use super::history_routes::tag_history;
 use super::mention_routes::{import_mentions, user_mentions};
+use super::reaction_routes::{post_reactions, react, unreact};
 use super::request::path_param;
 use super::response::ApiError;
 use super::trend_routes::{home, trends};
@@ -24,7 +25,8 @@ use bytes::Bytes as Body;
 pub enum Function {
     /// `functions/register`.
     Register,
-    /// `functions/create-post`: the one HTTP function that publishes.
+    /// `functions/create-post`: the one HTTP function that publishes
+    /// (posts and reactions).
     CreatePost,
     /// `functions/summary`: the read side.
     Summary,
@@ -72,10 +74,13 @@ enum Handler {
     SignIn,
     SignOut,
     Me,
+    React,
+    Unreact,
+    Reactions,
 }
 
 /// One route: a method and a path in API Gateway's syntax (`{name}` for
-/// one path segment, at most one per path).
+/// one whole path segment).
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     /// The method (a `GET` route answers `HEAD` too).
@@ -156,6 +161,24 @@ pub const ROUTES: &[Route] = &[
         Handler::TagHistory,
     ),
     route_of("GET", "/posts/{id}", Function::Summary, Handler::Post),
+    route_of(
+        "GET",
+        "/posts/{id}/reactions",
+        Function::Summary,
+        Handler::Reactions,
+    ),
+    signed(route_of(
+        "POST",
+        "/posts/{id}/reactions",
+        Function::CreatePost,
+        Handler::React,
+    )),
+    signed(route_of(
+        "DELETE",
+        "/posts/{id}/reactions/{emoji}",
+        Function::CreatePost,
+        Handler::Unreact,
+    )),
     route_of("GET", "/users/{name}", Function::Summary, Handler::User),
     route_of(
         "GET",
@@ -186,15 +209,22 @@ pub const ROUTES: &[Route] = &[
 ];
 
 impl Route {
-    /// Whether `path` is this route's: `Some(None)` for a path without a
-    /// parameter, `Some(Some(segment))` with the raw segment.
-    fn matches<'p>(&self, path: &'p str) -> Option<Option<&'p str>> {
-        match self.path.split_once('{') {
-            None => (self.path == path).then_some(None),
-            Some((prefix, rest)) => {
-                let suffix = rest.split_once('}').map_or("", |(_, s)| s);
-                let segment = path.strip_prefix(prefix)?.strip_suffix(suffix)?;
-                (!segment.is_empty() && !segment.contains('/')).then_some(Some(segment))
+    /// The raw segments of `path` in this route's parameters, in order,
+    /// if `path` is this route's.
+    fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
+        let (mut pattern, mut actual) = (self.path.split('/'), path.split('/'));
+        let mut params = Vec::new();
+        loop {
+            match (pattern.next(), actual.next()) {
+                (None, None) => return Some(params),
+                (Some(p), Some(a)) if p.starts_with('{') && p.ends_with('}') => {
+                    if a.is_empty() {
+                        return None;
+                    }
+                    params.push(a);
+                }
+                (Some(p), Some(a)) if p == a => {}
+                _ => return None,
             }
         }
     }
@@ -221,11 +251,11 @@ pub async fn route_function(function: Function, app: &App, req: Request<Body>) -
 
 async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let matching: Vec<(&Route, Option<&str>)> = ROUTES
+    let matching: Vec<(&Route, Vec<&str>)> = ROUTES
         .iter()
-        .filter_map(|r| r.matches(&path).map(|segment| (r, segment)))
+        .filter_map(|r| r.matches(&path).map(|segments| (r, segments)))
         .collect();
-    let Some(&(found, segment)) = matching.iter().find(|(r, _)| r.accepts(req.method())) else {
+    let Some((found, segments)) = matching.iter().find(|(r, _)| r.accepts(req.method())) else {
         return match matching.is_empty() {
             true => not_found(&req),
             false => method_not_allowed(&req, matching.iter().map(|(r, _)| r.method)),
@@ -234,11 +264,15 @@ async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Respons
     if only.is_some_and(|f| f != found.function) {
         return not_found(&req);
     }
-    let param = match segment.map(path_param) {
-        Some(Err(e)) => return error_response(&req, e),
-        Some(Ok(p)) => p,
-        None => String::new(),
+    let params = match segments
+        .iter()
+        .map(|s| path_param(s))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(params) => params,
+        Err(e) => return error_response(&req, e),
     };
+    let param = params.first().cloned().unwrap_or_default();
     match found.handler {
         Handler::Register => register(app, req).await,
         Handler::CreatePost => create_post(app, req).await,
@@ -259,6 +293,11 @@ async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Respons
         Handler::SignIn => sign_in(app, req).await,
         Handler::SignOut => sign_out(app, req).await,
         Handler::Me => me(app, &req).await,
+        Handler::React => react(app, req, &param).await,
+        Handler::Unreact => {
+            unreact(app, req, &param, params.get(1).map_or("", String::as_str)).await
+        }
+        Handler::Reactions => post_reactions(app, &req, &param).await,
     }
 }
 

@@ -24,7 +24,8 @@ use lambda_runtime::LambdaEvent;
 
 use hashtag_aws::env::{aurora_store, dynamo_store, env_or, worker_id};
 use hashtag_core::consumer::{
-    handle_mention_batch, handle_post_batch, handle_ranking_batch, BatchReport,
+    handle_mention_batch, handle_post_batch, handle_ranking_batch, handle_reaction_batch,
+    BatchReport,
 };
 use hashtag_core::mentions::Decay;
 use hashtag_core::metrics::emf_line;
@@ -122,6 +123,16 @@ impl KafkaFunction for MentionConsumer {
     const NAME: &'static str = "mention-consumer";
     async fn handle(store: &dyn HashtagStore, batch: &Batch) -> Result<BatchReport, StoreError> {
         handle_mention_batch(store, batch, Decay::configured()).await
+    }
+}
+
+/// Counts reactions per post from the reactions topic.
+pub struct ReactionConsumer;
+
+impl KafkaFunction for ReactionConsumer {
+    const NAME: &'static str = "reaction-consumer";
+    async fn handle(store: &dyn HashtagStore, batch: &Batch) -> Result<BatchReport, StoreError> {
+        handle_reaction_batch(store, batch).await
     }
 }
 

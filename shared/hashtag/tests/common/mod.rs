@@ -373,6 +373,25 @@ impl Server {
     }
 
     /// Polls a tag page until `check` holds or `timeout` passes.
+    /// Polls `path` until `ready` holds on its JSON, for up to 30 seconds
+    /// (the consumers are asynchronous; through the deployed shape a
+    /// consumer's first batch waits for its cold start); returns the last
+    /// answer.
+    pub fn wait_for_json(
+        &self,
+        path: &str,
+        ready: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let body = self.get(path).json();
+            if ready(&body) || Instant::now() > deadline {
+                return body;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn wait_for_tag(
         &self,
         tag: &str,
