@@ -630,7 +630,10 @@ impl PostStore for AuroraPostStore {
         let key = post_id.to_string();
         let pending = self
             .in_transaction(async |tx| {
-                // Locks the post's row: its reactions change one at a time.
+                // Keeps the post from being deleted meanwhile. Reactions to one
+                // post do not wait for each other (a hot post takes many at
+                // once), so their outbox events may publish out of order:
+                // the counts' sums are exact either way.
                 let post = self
                     .statement("SELECT 1 FROM posts WHERE post_id = :post_id FOR SHARE", Some(tx))
                     .parameters(long("post_id", post_id.0))

@@ -108,9 +108,16 @@ impl ReactionState {
             .map(|(_, m)| *m)
     }
 
-    /// All reactions of the post.
-    pub fn total(&self) -> i64 {
-        self.counts.values().sum()
+    /// The counts to show. On AWS the outbox may publish one post's events
+    /// out of order, so a removal can be counted before the addition it
+    /// takes back: its emoji is below zero until the addition arrives, and
+    /// is shown as absent meanwhile (the stored sum stays exact).
+    pub fn shown(&self) -> BTreeMap<String, i64> {
+        self.counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(e, n)| (e.clone(), *n))
+            .collect()
     }
 }
 
@@ -287,7 +294,16 @@ mod tests {
         ]);
         let next = again[0].apply(Some(&first)).unwrap();
         assert_eq!(next.counts, BTreeMap::from([("👍".to_string(), 1)]));
-        assert_eq!(next.total(), 1);
+        // A removal counted before its addition: exact when stored, absent
+        // when shown.
+        let early = aggregate_reactions(&[SourcedReaction {
+            source: "reactions-1",
+            offset: 0,
+            event: event(1, 13, "🔥", -1),
+        }]);
+        let early = early[0].apply(Some(&next)).unwrap();
+        assert_eq!(early.counts["🔥"], -1);
+        assert_eq!(early.shown(), BTreeMap::from([("👍".to_string(), 1)]));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::db::backend;
+use super::db::{backend, write_transaction};
 use super::event_log::EventLog;
 use super::group_commit::GroupCommit;
 use hashtag_core::domain::{Image, Post, TopPost, User, Username, POSTS_TOPIC};
@@ -308,7 +308,7 @@ impl PostStore for SqlitePostStore {
             .log
             .db()
             .write(move |conn| {
-                let tx = conn.transaction().map_err(backend)?;
+                let tx = write_transaction(conn)?;
                 let exists = tx
                     .prepare_cached("SELECT 1 FROM posts WHERE post_id = ?1")
                     .and_then(|mut s| s.exists([post_id.0]))

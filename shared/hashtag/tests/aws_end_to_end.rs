@@ -196,7 +196,9 @@ async fn the_server_runs_on_the_aws_adapters() {
     let mut server = common::Server::start_with_env(&dir.0, &[], &env);
     let alice = server.register("alice");
     server.create_post(&alice, "first #Rust with @Bob");
-    let page = server.wait_for_tag("rust", Duration::from_secs(30), |p| p["total_posts"] == 1);
+    // Generous: the first wait includes the broker's and the consumers' start on
+    // a machine that may be running other tests.
+    let page = server.wait_for_tag("rust", Duration::from_secs(90), |p| p["total_posts"] == 1);
     assert_eq!(page["tag"], "Rust");
     // The mention consumer read the same post from the broker, on its own
     // consumer group, and gave alice an outgoing edge (bob need not exist).
@@ -223,7 +225,7 @@ async fn the_server_runs_on_the_aws_adapters() {
     server.kill();
     let server = common::Server::start_with_env(&dir.0, &[], &env);
     server.create_post(&alice, "second #rust");
-    server.wait_for_tag("rust", Duration::from_secs(30), |p| p["total_posts"] == 3);
+    server.wait_for_tag("rust", Duration::from_secs(90), |p| p["total_posts"] == 3);
     std::thread::sleep(Duration::from_secs(1)); // a second pass would show by now
     assert_eq!(server.get("/tags/rust").json()["total_posts"], 3);
     assert_eq!(

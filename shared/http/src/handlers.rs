@@ -206,7 +206,7 @@ pub async fn get_post(app: &App, req: &Request<Body>, raw_id: &str) -> Response<
             .ok_or_else(|| ApiError::not_found(format!("no post has id {id}")))?;
         Ok(if wants_html(req) {
             let author = app.posts.user_by_id(post.user_id).await?;
-            let counts = app.hashtags()?.reactions(id).await?.counts;
+            let counts = app.hashtags()?.reactions(id).await?.shown();
             let mine = match signed_in_user(app, req).await? {
                 Some(user) => app.posts.reactions_by(id, user.user_id).await?,
                 None => Vec::new(),

@@ -115,10 +115,10 @@ pub async fn unreact(app: &App, req: Request<Body>, raw_post: &str, emoji: &str)
 
 /// A post's counts as answered.
 #[derive(Serialize)]
-struct Counts<'a> {
+struct Counts {
     post_id: Id,
     total: i64,
-    counts: &'a BTreeMap<String, i64>,
+    counts: BTreeMap<String, i64>,
 }
 
 /// `GET /posts/{id}/reactions`: the post's reaction counts per emoji, as
@@ -127,13 +127,13 @@ struct Counts<'a> {
 pub async fn post_reactions(app: &App, req: &Request<Body>, raw_post: &str) -> Response<Body> {
     let result = async {
         let post = post_id(raw_post)?;
-        let state = app.hashtags()?.reactions(post).await?;
+        let counts = app.hashtags()?.reactions(post).await?.shown();
         Ok(json(
             StatusCode::OK,
             &Counts {
                 post_id: post,
-                total: state.total(),
-                counts: &state.counts,
+                total: counts.values().sum(),
+                counts,
             },
         ))
     }
