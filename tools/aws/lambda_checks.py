@@ -161,13 +161,15 @@ with open("events/hashtag-consumer.json") as f:
     reactions = json.load(f)
 record = {**reactions["records"]["posts-0"][0], "topic": "reactions"}
 def reaction(offset, user_id, emoji):
-    event = {"post_id": post["post_id"], "user_id": user_id, "emoji": emoji, "delta": 1, "at_ms": 0}
+    event = {"post_id": post["post_id"], "user_id": user_id, "emoji": emoji, "delta": 1, "seq": offset + 1, "at_ms": 0}
     return {**record, "offset": offset, "value": base64.b64encode(json.dumps(event).encode()).decode()}
 reactions["records"] = {"reactions-0": [reaction(0, user["user_id"], "👍"), reaction(1, bob["user_id"], "🔥"),
                                          {**record, "offset": 2, "value": base64.b64encode(b"{}").decode()}]}
+# The outbox published change 2 again: a later offset, the same number.
+reactions["records"]["reactions-0"].append({**reaction(1, bob["user_id"], "🔥"), "offset": 3})
 report = invoke("reaction-consumer", reactions)
 check("reaction-consumer: one write for the post's two reactions, the malformed set aside",
-      (report["processed"], report["malformed"], report["writes"]) == (2, 1, 1), report)
+      (report["processed"], report["malformed"], report["writes"]) == (3, 1, 1), report)
 report = invoke("reaction-consumer", reactions)  # MSK delivers again
 check("reaction-consumer: a redelivery writes nothing", report["writes"] == 0, report)
 status, counts = http("summary", event_with("post.json", path=reactions_path))

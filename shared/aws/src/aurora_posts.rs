@@ -72,6 +72,13 @@ const MIGRATIONS: &[&str] = &[
         emoji text NOT NULL,
         PRIMARY KEY (post_id, user_id, emoji)
     )",
+    // How many times each post's reactions changed: numbers its reaction
+    // events, so that the consumer counts each once however often the
+    // outbox publishes it.
+    "CREATE TABLE reaction_seqs (
+        post_id bigint PRIMARY KEY REFERENCES posts (post_id),
+        seq bigint NOT NULL
+    )",
 ];
 
 /// Caption bytes per page of `captions_after`: a caption escaped as JSON
@@ -630,10 +637,7 @@ impl PostStore for AuroraPostStore {
         let key = post_id.to_string();
         let pending = self
             .in_transaction(async |tx| {
-                // Keeps the post from being deleted meanwhile. Reactions to one
-                // post do not wait for each other (a hot post takes many at
-                // once), so their outbox events may publish out of order:
-                // the counts' sums are exact either way.
+                // Keeps the post from being deleted meanwhile.
                 let post = self
                     .statement("SELECT 1 FROM posts WHERE post_id = :post_id FOR SHARE", Some(tx))
                     .parameters(long("post_id", post_id.0))
@@ -659,11 +663,24 @@ impl PostStore for AuroraPostStore {
                 if changed.number_of_records_updated == 0 {
                     return Ok(None);
                 }
+                // Last before the commit: the row's lock makes one post's
+                // changes take their numbers one at a time, held briefly.
+                let seq = self
+                    .statement(
+                        "INSERT INTO reaction_seqs (post_id, seq) VALUES (:post_id, 1)
+                         ON CONFLICT (post_id) DO UPDATE SET seq = reaction_seqs.seq + 1 RETURNING seq",
+                        Some(tx),
+                    )
+                    .parameters(long("post_id", post_id.0))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("number reaction change", e))?;
                 let event = ReactionEvent {
                     post_id,
                     user_id,
                     emoji: emoji.clone(),
                     delta: if present { 1 } else { -1 },
+                    seq: single_long(&seq, "reaction change number")?,
                     at_ms: now_ms(),
                 };
                 let value = serde_json::to_string(&event)

@@ -1,8 +1,10 @@
 //! Posts' reaction counts in the hashtag table (single-table design, as
 //! the mention graph): one item per post, partition `~reactions:<post id>`,
-//! sort key `counts`, holding `counts` (a map of emoji to net count), one
-//! `mark:<source>` attribute per source and `version`, which every write
-//! increments and the next write is conditioned on. A batch writes each
+//! sort key `counts`, holding `counts` (a map of emoji to net count),
+//! `through` and `above` (which of the post's numbered changes the counts
+//! hold: all up to `through`, and the list `above` beyond it) and
+//! `version`, which every write increments and the next write is
+//! conditioned on. A batch writes each
 //! post it touches once, however many reactions it got: one read and one
 //! conditional write (one write unit for an item under 1 KB).
 
@@ -12,7 +14,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use super::dynamo_hashtags::{get_n, insert_marks, marks_of, n, s};
+use super::dynamo_hashtags::{get_n, n, s};
 use super::{sdk_error, DynamoHashtagStore};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::{ReactionCounts, StoreError};
@@ -43,16 +45,18 @@ pub fn reactions_item(post_id: Id, state: &ReactionState, version: u64) -> Item 
         .iter()
         .map(|(emoji, count)| (emoji.clone(), n(count)))
         .collect();
+    let above = state.above.iter().map(n).collect();
     let mut item: Item = HashMap::from([
         ("counts".to_string(), AttributeValue::M(counts)),
+        ("through".to_string(), n(state.through)),
+        ("above".to_string(), AttributeValue::L(above)),
         ("version".to_string(), n(version)),
     ]);
     item.extend(counts_key(post_id));
-    insert_marks(&mut item, &state.marks);
     item
 }
 
-/// A post's counts, marks and version from its item.
+/// A post's counts, progress and version from its item.
 fn state_of(item: &Item) -> (ReactionState, u64) {
     let counts: BTreeMap<String, i64> = item
         .get("counts")
@@ -63,9 +67,19 @@ fn state_of(item: &Item) -> (ReactionState, u64) {
                 .collect()
         })
         .unwrap_or_default();
+    let above = item
+        .get("above")
+        .and_then(|l| l.as_l().ok())
+        .map(|l| {
+            l.iter()
+                .filter_map(|v| v.as_n().ok()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
     let state = ReactionState {
         counts,
-        marks: marks_of(item),
+        through: get_n(item, "through").unwrap_or(0),
+        above,
     };
     (state, get_n(item, "version").unwrap_or(0))
 }

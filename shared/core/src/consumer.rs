@@ -23,7 +23,7 @@ use crate::ports::{
     DeadLetter, DeadLetters, MentionGraph, PostClaim, Rankings, ReactionCounts, StoreError,
     TagCounter, TagHistory, DEAD_LETTER_VALUE_MAX,
 };
-use crate::reactions::{aggregate_reactions, ReactionEvent, SourcedReaction};
+use crate::reactions::{aggregate_reactions, ReactionEvent};
 use crate::record::{Batch, Delivered};
 
 /// What one invocation did; logged, turned into metrics, and returned as
@@ -264,9 +264,10 @@ pub async fn handle_mention_batch<S: TagCounter + MentionGraph + DeadLetters + ?
 }
 
 /// Counts a batch of reaction events: per post, the net count per emoji,
-/// written once per post per batch under per-source offset marks (a
-/// redelivered or replayed event adds nothing). Malformed events are set
-/// aside and never block their partition.
+/// written once per post per batch, each of the post's numbered changes
+/// counted once (a redelivered, replayed or twice-published event adds
+/// nothing). Malformed events are set aside and never block their
+/// partition.
 pub async fn handle_reaction_batch<S: ReactionCounts + DeadLetters + ?Sized>(
     store: &S,
     batch: &Batch,
@@ -275,13 +276,8 @@ pub async fn handle_reaction_batch<S: ReactionCounts + DeadLetters + ?Sized>(
     let mut dead_letters = Vec::new();
     let mut events = Vec::with_capacity(records.len());
     for record in records {
-        let decoded = decode::<ReactionEvent>(record).and_then(|e| e.validate().map(|_| e));
-        match decoded {
-            Ok(event) => events.push(SourcedReaction {
-                source: record.source.as_ref(),
-                offset: record.offset,
-                event,
-            }),
+        match decode::<ReactionEvent>(record).and_then(|e| e.validate().map(|_| e)) {
+            Ok(event) => events.push(event),
             Err(reason) => dead_letters.push(set_aside(record, reason)),
         }
     }

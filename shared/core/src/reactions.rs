@@ -1,11 +1,11 @@
 //! Emoji reactions to posts. A user's reaction with one emoji on one post
 //! is a set member in the post store: reacting twice is once, removing is
 //! idempotent, and only a change of the set becomes an event on the
-//! [`REACTIONS_TOPIC`] (keyed by post, so one post's events stay in order).
-//! The reaction consumer sums a batch's events per post into one
-//! contribution, written once per post per batch, under the same
-//! per-source offset marks as the tag counters: a redelivered event is
-//! never counted twice.
+//! [`REACTIONS_TOPIC`] (keyed by post), numbered among the post's changes in
+//! the transaction that made it. The reaction consumer sums a batch's events
+//! per post into one contribution, written once per post per batch, counting
+//! each number once: a redelivered batch, a replay, or an event the outbox
+//! published twice is never counted twice.
 
 use std::collections::BTreeMap;
 
@@ -71,6 +71,11 @@ pub struct ReactionEvent {
     pub emoji: Emoji,
     /// +1 (added) or -1 (removed).
     pub delta: i8,
+    /// The change's number among the post's changes (1, 2, ...), given in
+    /// the transaction that made it. The consumer counts each number once:
+    /// an event the outbox published twice (under two offsets) or a batch
+    /// delivered again adds nothing.
+    pub seq: i64,
     /// When, Unix milliseconds.
     pub at_ms: i64,
 }
@@ -85,27 +90,31 @@ impl ReactionEvent {
         if self.delta != 1 && self.delta != -1 {
             return Err(format!("delta must be 1 or -1, not {}", self.delta));
         }
+        if self.seq <= 0 {
+            return Err(format!("seq must be positive, not {}", self.seq));
+        }
         Ok(())
     }
 }
 
-/// A post's reaction counts as stored by the consumer, with the highest
-/// offset counted per source.
+/// A post's reaction counts as stored by the consumer, with which of the
+/// post's numbered changes they hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReactionState {
     /// Net count per emoji (emojis whose count fell to 0 are dropped).
     pub counts: BTreeMap<String, i64>,
-    /// (source, highest offset counted).
-    pub marks: Vec<(String, i64)>,
+    /// Every change numbered up to this one is counted.
+    pub through: i64,
+    /// Changes numbered above `through` that are counted, ascending: those
+    /// whose predecessors are still on their way (the outbox may publish
+    /// out of order). Empty once they have arrived.
+    pub above: Vec<i64>,
 }
 
 impl ReactionState {
-    /// The mark of `source`, if any of its events was counted.
-    pub fn mark(&self, source: &str) -> Option<i64> {
-        self.marks
-            .iter()
-            .find(|(s, _)| s == source)
-            .map(|(_, m)| *m)
+    /// Whether the change numbered `seq` is counted.
+    pub fn counted(&self, seq: i64) -> bool {
+        seq <= self.through || self.above.binary_search(&seq).is_ok()
     }
 
     /// The counts to show. On AWS the outbox may publish one post's events
@@ -121,24 +130,15 @@ impl ReactionState {
     }
 }
 
-/// One event of a contribution: its offset, emoji and delta.
+/// One change of a contribution: its number, emoji and delta.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReactionChange {
-    /// Offset within its source.
-    pub offset: i64,
+    /// The change's number among the post's.
+    pub seq: i64,
     /// The emoji.
     pub emoji: String,
     /// +1 or -1.
     pub delta: i64,
-}
-
-/// The events of one source for one post, in offset order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReactionSource {
-    /// `topic-partition`.
-    pub source: String,
-    /// In increasing offset order.
-    pub changes: Vec<ReactionChange>,
 }
 
 /// Everything a batch changes of one post's reactions.
@@ -146,79 +146,62 @@ pub struct ReactionSource {
 pub struct ReactionContribution {
     /// The post.
     pub post_id: Id,
-    /// Per source.
-    pub sources: Vec<ReactionSource>,
+    /// In the order read (duplicates included: `apply` counts each number
+    /// once).
+    pub changes: Vec<ReactionChange>,
 }
 
 impl ReactionContribution {
-    /// The post's counts after this contribution, counting per source only
-    /// the events above the stored mark: `None` if nothing is new (a
-    /// redelivery). The one rule that makes reaction counts idempotent, on
-    /// every adapter.
+    /// The post's counts after this contribution, counting only the
+    /// changes whose number is not counted yet: `None` if nothing is new (a
+    /// redelivery). The one rule that makes reaction counts exact under
+    /// redelivery, replay and double publication, on every adapter.
     pub fn apply(&self, stored: Option<&ReactionState>) -> Option<ReactionState> {
         let mut next = stored.cloned().unwrap_or_default();
         let mut changed = false;
-        for source in &self.sources {
-            let mark = stored.and_then(|s| s.mark(&source.source));
-            let mut last = None;
-            for change in source
-                .changes
-                .iter()
-                .filter(|c| mark.is_none_or(|m| c.offset > m))
-            {
-                *next.counts.entry(change.emoji.clone()).or_default() += change.delta;
-                last = Some(change.offset);
+        for change in &self.changes {
+            if change.seq <= next.through {
+                continue;
             }
-            let Some(last) = last else { continue };
+            let Err(at) = next.above.binary_search(&change.seq) else {
+                continue;
+            };
+            next.above.insert(at, change.seq);
+            *next.counts.entry(change.emoji.clone()).or_default() += change.delta;
             changed = true;
-            match next.marks.iter_mut().find(|(s, _)| *s == source.source) {
-                Some((_, m)) => *m = last,
-                None => next.marks.push((source.source.clone(), last)),
-            }
         }
+        let caught_up = next
+            .above
+            .iter()
+            .zip(next.through + 1..)
+            .take_while(|(seq, expected)| **seq == *expected)
+            .count();
+        next.through += caught_up as i64;
+        next.above.drain(..caught_up);
         next.counts.retain(|_, n| *n != 0);
         changed.then_some(next)
     }
 
-    /// Events in this contribution.
+    /// Changes in this contribution.
     pub fn events(&self) -> usize {
-        self.sources.iter().map(|s| s.changes.len()).sum()
+        self.changes.len()
     }
 }
 
-/// A decoded event with where it was read.
-pub struct SourcedReaction<'a> {
-    /// `topic-partition`.
-    pub source: &'a str,
-    /// Offset within it.
-    pub offset: i64,
-    /// The event.
-    pub event: ReactionEvent,
-}
-
-/// One contribution per post of a batch (given in source and offset
-/// order): the consumer's hot path, so that a post that got a thousand
-/// reactions in a batch is written once.
-pub fn aggregate_reactions(events: &[SourcedReaction<'_>]) -> Vec<ReactionContribution> {
-    let mut by_post: BTreeMap<Id, Vec<ReactionSource>> = BTreeMap::new();
+/// One contribution per post of a batch: the consumer's hot path, so that a
+/// post that got a thousand reactions in a batch is written once.
+pub fn aggregate_reactions(events: &[ReactionEvent]) -> Vec<ReactionContribution> {
+    let mut by_post: BTreeMap<Id, Vec<ReactionChange>> = BTreeMap::new();
     for e in events {
-        let sources = by_post.entry(e.event.post_id).or_default();
-        let change = ReactionChange {
-            offset: e.offset,
-            emoji: e.event.emoji.as_str().to_string(),
-            delta: i64::from(e.event.delta),
-        };
-        match sources.iter_mut().find(|s| s.source == e.source) {
-            Some(s) => s.changes.push(change),
-            None => sources.push(ReactionSource {
-                source: e.source.to_string(),
-                changes: vec![change],
-            }),
-        }
+        by_post.entry(e.post_id).or_default().push(ReactionChange {
+            seq: e.seq,
+            emoji: e.emoji.as_str().to_string(),
+            delta: i64::from(e.delta),
+        });
     }
     by_post
         .into_iter()
-        .map(|(post_id, sources)| ReactionContribution { post_id, sources })
+        .map(|(post_id, changes)| ReactionContribution { post_id, changes })
         .collect()
 }
 
@@ -243,12 +226,13 @@ mod tests {
         }
     }
 
-    fn event(post: i64, user: i64, emoji: &str, delta: i8) -> ReactionEvent {
+    fn event(post: i64, user: i64, emoji: &str, delta: i8, seq: i64) -> ReactionEvent {
         ReactionEvent {
             post_id: Id(post),
             user_id: Id(user),
             emoji: Emoji::parse(emoji).unwrap(),
             delta,
+            seq,
             at_ms: 0,
         }
     }
@@ -256,62 +240,69 @@ mod tests {
     #[test]
     fn a_batch_is_one_contribution_per_post_and_a_redelivery_adds_nothing() {
         let events = [
-            (0, event(1, 10, "👍", 1)),
-            (1, event(2, 10, "🔥", 1)),
-            (2, event(1, 11, "👍", 1)),
-            (3, event(1, 10, "👍", -1)),
-            (4, event(1, 12, "😂", 1)),
+            event(1, 10, "👍", 1, 1),
+            event(2, 10, "🔥", 1, 1),
+            event(1, 11, "👍", 1, 2),
+            event(1, 10, "👍", -1, 3),
+            event(1, 12, "😂", 1, 4),
         ];
-        let sourced: Vec<SourcedReaction<'_>> = events
-            .iter()
-            .map(|(offset, event)| SourcedReaction {
-                source: "reactions-0",
-                offset: *offset,
-                event: event.clone(),
-            })
-            .collect();
-        let posts = aggregate_reactions(&sourced);
+        let posts = aggregate_reactions(&events);
         assert_eq!(posts.len(), 2);
         let first = posts[0].apply(None).unwrap();
         assert_eq!(
             first.counts,
             BTreeMap::from([("👍".to_string(), 1), ("😂".to_string(), 1)])
         );
-        assert_eq!(first.marks, vec![("reactions-0".to_string(), 4)]);
+        assert_eq!((first.through, first.above.len()), (4, 0));
         assert_eq!(posts[0].apply(Some(&first)), None, "redelivered");
-        // Half the batch again with one new event: only the new one counts.
-        let again = aggregate_reactions(&[
-            SourcedReaction {
-                source: "reactions-0",
-                offset: 4,
-                event: event(1, 12, "😂", 1),
-            },
-            SourcedReaction {
-                source: "reactions-0",
-                offset: 5,
-                event: event(1, 12, "😂", -1),
-            },
-        ]);
+        // Half the batch again with one new change: only the new one counts.
+        let again = aggregate_reactions(&[event(1, 12, "😂", 1, 4), event(1, 12, "😂", -1, 5)]);
         let next = again[0].apply(Some(&first)).unwrap();
         assert_eq!(next.counts, BTreeMap::from([("👍".to_string(), 1)]));
-        // A removal counted before its addition: exact when stored, absent
-        // when shown.
-        let early = aggregate_reactions(&[SourcedReaction {
-            source: "reactions-1",
-            offset: 0,
-            event: event(1, 13, "🔥", -1),
-        }]);
-        let early = early[0].apply(Some(&next)).unwrap();
-        assert_eq!(early.counts["🔥"], -1);
-        assert_eq!(early.shown(), BTreeMap::from([("👍".to_string(), 1)]));
+        assert_eq!(next.through, 5);
+    }
+
+    #[test]
+    fn a_change_published_twice_or_out_of_order_counts_once() {
+        // The outbox published change 2 twice (under two offsets), and 4
+        // before 3.
+        let batch = aggregate_reactions(&[
+            event(1, 10, "👍", 1, 1),
+            event(1, 11, "🔥", 1, 2),
+            event(1, 11, "🔥", 1, 2),
+            event(1, 11, "🔥", -1, 4),
+        ]);
+        let state = batch[0].apply(None).unwrap();
+        assert_eq!(state.counts, BTreeMap::from([("👍".to_string(), 1)]));
+        assert_eq!((state.through, state.above.clone()), (2, vec![4]));
+        // Change 4 again, in a later batch: nothing new.
+        let late = aggregate_reactions(&[event(1, 11, "🔥", -1, 4)]);
+        assert_eq!(late[0].apply(Some(&state)), None);
+        // Change 3 arrives: the counts catch up and so do the numbers.
+        let missing = aggregate_reactions(&[event(1, 12, "🔥", 1, 3)]);
+        let caught_up = missing[0].apply(Some(&state)).unwrap();
+        assert_eq!(
+            caught_up.counts,
+            BTreeMap::from([("👍".to_string(), 1), ("🔥".to_string(), 1)])
+        );
+        assert_eq!((caught_up.through, caught_up.above.len()), (4, 0));
+    }
+
+    #[test]
+    fn a_removal_counted_before_its_addition_is_shown_as_absent() {
+        let early = aggregate_reactions(&[event(1, 10, "👍", 1, 1), event(1, 13, "🔥", -1, 3)]);
+        let state = early[0].apply(None).unwrap();
+        assert_eq!(state.counts["🔥"], -1);
+        assert_eq!(state.shown(), BTreeMap::from([("👍".to_string(), 1)]));
     }
 
     #[test]
     fn events_are_checked_as_the_api_checks_reactions() {
-        assert!(event(1, 1, "👍", 1).validate().is_ok());
-        assert!(event(0, 1, "👍", 1).validate().is_err());
-        assert!(event(1, 1, "👍", 2).validate().is_err());
-        let json = r#"{"post_id":"1","user_id":"2","emoji":"nope","delta":1,"at_ms":0}"#;
+        assert!(event(1, 1, "👍", 1, 1).validate().is_ok());
+        assert!(event(0, 1, "👍", 1, 1).validate().is_err());
+        assert!(event(1, 1, "👍", 2, 1).validate().is_err());
+        assert!(event(1, 1, "👍", 1, 0).validate().is_err());
+        let json = r#"{"post_id":"1","user_id":"2","emoji":"nope","delta":1,"seq":1,"at_ms":0}"#;
         assert!(serde_json::from_str::<ReactionEvent>(json).is_err());
     }
 }

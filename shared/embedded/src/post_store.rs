@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS reactions (
     emoji TEXT NOT NULL,
     PRIMARY KEY (post_id, user_id, emoji)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reaction_seqs (
+    post_id INTEGER PRIMARY KEY REFERENCES posts (post_id),
+    seq INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     user_id INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -325,11 +329,20 @@ impl PostStore for SqlitePostStore {
                     .map_err(backend)?
                     > 0;
                 if changed {
+                    let seq = tx
+                        .query_row(
+                            "INSERT INTO reaction_seqs (post_id, seq) VALUES (?1, 1)
+                             ON CONFLICT (post_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
+                            [post_id.0],
+                            |r| r.get(0),
+                        )
+                        .map_err(backend)?;
                     let event = ReactionEvent {
                         post_id,
                         user_id,
                         emoji,
                         delta: if present { 1 } else { -1 },
+                        seq,
                         at_ms: now_ms(),
                     };
                     let value = serde_json::to_vec(&event)

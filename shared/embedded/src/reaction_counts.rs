@@ -1,11 +1,11 @@
 //! Posts' reaction counts in SQLite (`hashtags.db`, beside the hashtag
 //! table), as the reaction consumer keeps them: one row per (post, emoji)
-//! and the posts' marks (highest offset applied per source).
+//! and one per post saying which of its numbered changes they hold.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::db::{backend, write_transaction};
 use super::SqliteHashtagStore;
@@ -21,48 +21,45 @@ CREATE TABLE IF NOT EXISTS post_reactions (
     count INTEGER NOT NULL,
     PRIMARY KEY (post_id, emoji)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS reaction_marks (
-    post_id INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    last_offset INTEGER NOT NULL,
-    PRIMARY KEY (post_id, source)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reaction_progress (
+    post_id INTEGER PRIMARY KEY,
+    through INTEGER NOT NULL,
+    above TEXT NOT NULL -- JSON array of the numbers counted above `through`
+);
 ";
 
-/// Rows of `sql` (taking the post id) as (text, number) pairs.
-fn pairs(
+/// A post's counts and progress; `None` if none of its changes is counted.
+fn read_state(
     conn: &rusqlite::Connection,
-    sql: &str,
     post_id: Id,
-) -> Result<Vec<(String, i64)>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
-    let rows = stmt
-        .query_map([post_id.0], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(backend)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(backend);
-    rows
+) -> Result<Option<ReactionState>, StoreError> {
+    let progress: Option<(i64, String)> = conn
+        .prepare_cached("SELECT through, above FROM reaction_progress WHERE post_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([post_id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(backend)?;
+    let Some((through, above)) = progress else {
+        return Ok(None);
+    };
+    let above = serde_json::from_str(&above)
+        .map_err(|e| StoreError::Backend(format!("post {post_id}: reaction progress: {e}")))?;
+    let counts = conn
+        .prepare_cached("SELECT emoji, count FROM post_reactions WHERE post_id = ?1")
+        .and_then(|mut s| {
+            s.query_map([post_id.0], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(backend)?;
+    Ok(Some(ReactionState {
+        counts,
+        through,
+        above,
+    }))
 }
 
-/// A post's counts and marks.
-fn read_state(conn: &rusqlite::Connection, post_id: Id) -> Result<ReactionState, StoreError> {
-    Ok(ReactionState {
-        counts: pairs(
-            conn,
-            "SELECT emoji, count FROM post_reactions WHERE post_id = ?1",
-            post_id,
-        )?
-        .into_iter()
-        .collect(),
-        marks: pairs(
-            conn,
-            "SELECT source, last_offset FROM reaction_marks WHERE post_id = ?1",
-            post_id,
-        )?,
-    })
-}
-
-/// Replaces a post's counts and marks with `state`.
+/// Replaces a post's counts and progress with `state`.
 fn write_state(tx: &Transaction<'_>, post_id: Id, state: &ReactionState) -> Result<(), StoreError> {
     tx.execute("DELETE FROM post_reactions WHERE post_id = ?1", [post_id.0])
         .map_err(backend)?;
@@ -73,14 +70,14 @@ fn write_state(tx: &Transaction<'_>, post_id: Id, state: &ReactionState) -> Resu
         )
         .map_err(backend)?;
     }
-    for (source, offset) in &state.marks {
-        tx.execute(
-            "INSERT INTO reaction_marks (post_id, source, last_offset) VALUES (?1, ?2, ?3)
-             ON CONFLICT (post_id, source) DO UPDATE SET last_offset = excluded.last_offset",
-            params![post_id.0, source, offset],
-        )
-        .map_err(backend)?;
-    }
+    let above = serde_json::to_string(&state.above)
+        .map_err(|e| StoreError::Backend(format!("encoding reaction progress: {e}")))?;
+    tx.execute(
+        "INSERT INTO reaction_progress (post_id, through, above) VALUES (?1, ?2, ?3)
+         ON CONFLICT (post_id) DO UPDATE SET through = excluded.through, above = excluded.above",
+        params![post_id.0, state.through, above],
+    )
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -94,7 +91,6 @@ impl ReactionCounts for SqliteHashtagStore {
                 let mut written = 0;
                 for post in &posts {
                     let stored = read_state(&tx, post.post_id)?;
-                    let stored = (!stored.marks.is_empty()).then_some(stored);
                     let Some(next) = post.apply(stored.as_ref()) else {
                         continue;
                     };
@@ -108,7 +104,9 @@ impl ReactionCounts for SqliteHashtagStore {
     }
 
     async fn reactions(&self, post_id: Id) -> Result<ReactionState, StoreError> {
-        self.db.read(move |conn| read_state(conn, post_id)).await
+        self.db
+            .read(move |conn| Ok(read_state(conn, post_id)?.unwrap_or_default()))
+            .await
     }
 
     async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError> {

@@ -1,7 +1,8 @@
 //! Reaction counts stay exact under the deliveries Kafka and MSK make:
-//! every batch twice, a replay of the whole topic from offset 0, and a
+//! every batch twice, a replay of the whole topic from offset 0, a
 //! consumer killed mid-stream whose successor starts again from an older
-//! committed offset. Reactions are made through the post store (adds and
+//! committed offset, and every event published a second time, out of
+//! order, as an at-least-once outbox may. Reactions are made through the post store (adds and
 //! removals, skewed towards a few posts, so the consumer's per-post
 //! aggregation is exercised), read back from the embedded event log, and
 //! each scenario ends with `reconcile --reactions` at zero drift: the
@@ -108,6 +109,33 @@ async fn deliveries_stay_exact(
     let report = handle_reaction_batch(store, &batch).await.unwrap();
     assert_eq!(report.writes, 0, "a replay writes nothing: {report:?}");
     assert_exact(posts, store, "replayed from offset 0").await;
+    // The outbox published every event again (create-post could not mark
+    // them published, then the relay did), under new offsets and in
+    // reverse order: each change's number is counted once.
+    let again = republished(records);
+    let report = handle_reaction_batch(store, &Batch::from_log(REACTIONS_TOPIC, &again))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.writes, 0,
+        "a republication writes nothing: {report:?}"
+    );
+    assert_exact(posts, store, "published twice").await;
+}
+
+/// `records` published again after them, newest first: what an outbox
+/// that publishes at least once, in no set order, may add to the topic.
+fn republished(records: &[LogRecord]) -> Vec<LogRecord> {
+    let end = records.iter().map(|r| r.offset).max().unwrap_or(0) + 1;
+    records
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, r)| LogRecord {
+            offset: end + i as i64,
+            ..r.clone()
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -125,6 +153,14 @@ async fn reaction_counts_stay_exact_under_redelivery_replay_and_a_killed_consume
     deliver(&fresh, &records[..killed_at], 77, 1).await;
     deliver(&fresh, &records[committed..], 131, 1).await;
     assert_exact(posts, &fresh, "killed at 60%, restarted from 30%").await;
+
+    // A consumer that reads every post's changes in reverse order (removals
+    // before the additions they take back) ends exact all the same.
+    let reversed = TempDir::new("reactions-reversed");
+    let fresh =
+        hashtag_embedded::SqliteHashtagStore::open(&reversed.0.join("hashtags.db")).unwrap();
+    deliver(&fresh, &republished(&records), 500, 1).await;
+    assert_exact(posts, &fresh, "every change out of order").await;
 }
 
 #[cfg(feature = "aws-stack")]

@@ -13,7 +13,7 @@ use hashtag_core::ids::Id;
 use hashtag_core::mentions::{aggregate_mentions, Decay, Direction, MentionText};
 use hashtag_core::ports::{DeadLetter, HashtagStore, PostClaim, PostStore, PostText, StoreError};
 use hashtag_core::reactions::{
-    Emoji, ReactionChange, ReactionContribution, ReactionEvent, ReactionSource, ReactionState,
+    Emoji, ReactionChange, ReactionContribution, ReactionEvent, ReactionState,
 };
 use hashtag_core::trends::{score, trending_tags, Moderation, HALF_LIFE_HOURS};
 use std::collections::BTreeMap;
@@ -225,35 +225,23 @@ async fn reactions_are_a_set_per_user(store: &dyn PostStore) {
         .is_empty());
 }
 
-/// A post's reaction contribution, events at `changes` (offset, emoji,
-/// delta) of `source`.
-fn reaction_contribution(
-    post: i64,
-    source: &str,
-    changes: &[(i64, &str, i64)],
-) -> ReactionContribution {
+/// A post's reaction contribution: its changes as (number, emoji, delta).
+fn reaction_contribution(post: i64, changes: &[(i64, &str, i64)]) -> ReactionContribution {
     ReactionContribution {
         post_id: Id(post),
-        sources: vec![ReactionSource {
-            source: source.to_string(),
-            changes: changes
-                .iter()
-                .map(|(offset, emoji, delta)| ReactionChange {
-                    offset: *offset,
-                    emoji: emoji.to_string(),
-                    delta: *delta,
-                })
-                .collect(),
-        }],
+        changes: changes
+            .iter()
+            .map(|(seq, emoji, delta)| ReactionChange {
+                seq: *seq,
+                emoji: emoji.to_string(),
+                delta: *delta,
+            })
+            .collect(),
     }
 }
 
 async fn reaction_counts_are_exact_under_redelivery(store: &dyn HashtagStore) {
-    let first = reaction_contribution(
-        77,
-        "reactions-0",
-        &[(0, "👍", 1), (1, "👍", 1), (2, "🔥", 1)],
-    );
+    let first = reaction_contribution(77, &[(1, "👍", 1), (2, "👍", 1), (3, "🔥", 1)]);
     assert_eq!(
         store
             .apply_reactions(std::slice::from_ref(&first))
@@ -266,15 +254,29 @@ async fn reaction_counts_are_exact_under_redelivery(store: &dyn HashtagStore) {
         0,
         "a redelivered batch writes nothing"
     );
-    let overlapping = reaction_contribution(77, "reactions-0", &[(2, "🔥", 1), (3, "🔥", -1)]);
-    let other = reaction_contribution(78, "reactions-1", &[(0, "😂", 1)]);
+    // Change 3 published again, and 5 before 4: the store keeps which
+    // numbers above 3 it holds.
+    let overlapping = reaction_contribution(77, &[(3, "🔥", 1), (5, "🔥", -1)]);
+    let other = reaction_contribution(78, &[(1, "😂", 1)]);
     assert_eq!(
         store.apply_reactions(&[overlapping, other]).await.unwrap(),
         2
     );
     let state = store.reactions(Id(77)).await.unwrap();
-    assert_eq!(state.counts, BTreeMap::from([("👍".to_string(), 2)]));
-    assert_eq!(state.marks, vec![("reactions-0".to_string(), 3)]);
+    assert_eq!(
+        state.counts,
+        BTreeMap::from([("👍".to_string(), 2)]),
+        "🔥 nets to 0"
+    );
+    assert_eq!((state.through, state.above), (3, vec![5]));
+    let late = reaction_contribution(77, &[(5, "🔥", -1), (4, "🔥", 1)]);
+    assert_eq!(store.apply_reactions(&[late]).await.unwrap(), 1);
+    let state = store.reactions(Id(77)).await.unwrap();
+    assert_eq!(
+        state.counts,
+        BTreeMap::from([("👍".to_string(), 2), ("🔥".to_string(), 1)])
+    );
+    assert_eq!((state.through, state.above), (5, vec![]));
     assert_eq!(
         store.reactions(Id(79)).await.unwrap(),
         ReactionState::default()
@@ -289,7 +291,10 @@ async fn reaction_counts_are_exact_under_redelivery(store: &dyn HashtagStore) {
     assert_eq!(
         all,
         vec![
-            (Id(77), BTreeMap::from([("👍".to_string(), 2)])),
+            (
+                Id(77),
+                BTreeMap::from([("👍".to_string(), 2), ("🔥".to_string(), 1)])
+            ),
             (Id(78), BTreeMap::from([("😂".to_string(), 1)]))
         ]
     );

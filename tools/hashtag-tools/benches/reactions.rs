@@ -19,9 +19,7 @@ use std::time::Instant;
 
 use hashtag_core::consumer::handle_reaction_batch;
 use hashtag_core::ids::Id;
-use hashtag_core::reactions::{
-    aggregate_reactions, Emoji, ReactionEvent, SourcedReaction, REACTIONS_TOPIC,
-};
+use hashtag_core::reactions::{aggregate_reactions, Emoji, ReactionEvent, REACTIONS_TOPIC};
 use hashtag_core::record::{Batch, LogRecord};
 use hashtag_tools::write_cost::write_units;
 
@@ -63,16 +61,19 @@ fn stream() -> Vec<LogRecord> {
         .collect();
     let mut rng = Rng(0x2024_1204);
     let mut offsets = vec![0i64; PARTITIONS as usize];
+    let mut seqs = vec![0i64; POSTS];
     (0..REACTIONS)
         .map(|_| {
             let draw = rng.unit() * sum;
             let rank = cumulative.partition_point(|c| *c < draw);
             let post_id = Id(1_000_000 + rank as i64);
+            seqs[rank] += 1;
             let event = ReactionEvent {
                 post_id,
                 user_id: Id(1 + (rng.next() % USERS) as i64),
                 emoji: emojis[(rng.next() % emojis.len() as u64) as usize].clone(),
                 delta: if rng.next().is_multiple_of(10) { -1 } else { 1 },
+                seq: seqs[rank],
                 at_ms: 0,
             };
             let partition = (post_id.0 as u32) % PARTITIONS;
@@ -100,18 +101,14 @@ fn aggregation(records: &[LogRecord]) {
         let started = Instant::now();
         let mut posts = 0usize;
         for b in &batches {
-            let events: Vec<SourcedReaction<'_>> = b
+            let events: Vec<ReactionEvent> = b
                 .records
                 .iter()
                 .filter_map(|r| {
                     let event: ReactionEvent =
                         serde_json::from_slice(r.value.as_ref().ok()?).ok()?;
                     event.validate().ok()?;
-                    Some(SourcedReaction {
-                        source: r.source.as_ref(),
-                        offset: r.offset,
-                        event,
-                    })
+                    Some(event)
                 })
                 .collect();
             posts += aggregate_reactions(&events).len();
@@ -131,14 +128,10 @@ fn write_amplification(records: &[LogRecord]) {
         let (mut writes, mut units) = (0usize, 0u64);
         for chunk in records.chunks(batch) {
             let b = Batch::from_log(REACTIONS_TOPIC, chunk);
-            let events: Vec<SourcedReaction<'_>> = b
+            let events: Vec<ReactionEvent> = b
                 .records
                 .iter()
-                .map(|r| SourcedReaction {
-                    source: r.source.as_ref(),
-                    offset: r.offset,
-                    event: serde_json::from_slice(r.value.as_ref().expect("value")).expect("event"),
-                })
+                .map(|r| serde_json::from_slice(r.value.as_ref().expect("value")).expect("event"))
                 .collect();
             for post in aggregate_reactions(&events) {
                 let state = post.apply(None).unwrap_or_default();
