@@ -130,6 +130,11 @@ impl ReactionState {
     }
 }
 
+/// Changes counted ahead of a missing one, at most, per post: a gap the
+/// outbox leaves closes within seconds (the relay publishes what waits),
+/// so this many later changes mean the missing one will not come.
+pub const MAX_EARLY: usize = 1_000;
+
 /// One change of a contribution: its number, emoji and delta.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReactionChange {
@@ -169,6 +174,14 @@ impl ReactionContribution {
             next.above.insert(at, change.seq);
             *next.counts.entry(change.emoji.clone()).or_default() += change.delta;
             changed = true;
+        }
+        // A number missing behind MAX_EARLY later ones is given up: its
+        // event was set aside (malformed) or lost, and waiting for it would
+        // grow the post's record without bound.
+        let given_up = next.above.len().saturating_sub(MAX_EARLY);
+        if given_up > 0 {
+            next.through = next.above[given_up - 1];
+            next.above.drain(..given_up);
         }
         let caught_up = next
             .above
@@ -286,6 +299,22 @@ mod tests {
             BTreeMap::from([("👍".to_string(), 1), ("🔥".to_string(), 1)])
         );
         assert_eq!((caught_up.through, caught_up.above.len()), (4, 0));
+    }
+
+    #[test]
+    fn a_change_that_never_comes_is_given_up_after_max_early_later_ones() {
+        // Change 1 never arrives (its record was set aside).
+        let later: Vec<ReactionEvent> = (2..=MAX_EARLY as i64 + 2)
+            .map(|seq| event(1, 10, "👍", if seq % 2 == 0 { 1 } else { -1 }, seq))
+            .collect();
+        let state = aggregate_reactions(&later)[0].apply(None).unwrap();
+        assert_eq!(state.above.len(), 0, "given up on 1, caught up to the rest");
+        assert_eq!(state.through, MAX_EARLY as i64 + 2);
+        assert_eq!(state.counts["👍"], 1);
+        let partial = aggregate_reactions(&later[..MAX_EARLY])[0]
+            .apply(None)
+            .unwrap();
+        assert_eq!((partial.through, partial.above.len()), (0, MAX_EARLY));
     }
 
     #[test]
