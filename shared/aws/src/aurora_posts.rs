@@ -15,7 +15,7 @@ use hashtag_core::ids::{Id, MAX_WORKER_ID};
 use hashtag_core::ports::{
     Created, Outbox, OutboxEvent, OutboxRound, PostStore, PostText, Reacted, StoreError,
 };
-use hashtag_core::reactions::{Emoji, ReactionEvent, REACTIONS_TOPIC};
+use hashtag_core::reactions::{counts_by_post, Emoji, ReactionEvent, REACTIONS_TOPIC};
 use std::collections::BTreeMap;
 
 /// The schema, as numbered migrations of one statement each (the Data API
@@ -748,24 +748,19 @@ impl PostStore for AuroraPostStore {
             .send()
             .await
             .map_err(|e| sdk_error("count reactions", e))?;
-        let mut posts: Vec<(Id, BTreeMap<String, i64>)> = Vec::new();
-        for row in out.records() {
-            let [post, emoji, count] = row.as_slice() else {
-                return Err(StoreError::Backend("unexpected reaction row".into()));
-            };
-            let (post, emoji, count) = (
-                Id(field_i64(post)?),
-                field_string(emoji)?,
-                field_i64(count)?,
-            );
-            match posts.last_mut() {
-                Some((p, counts)) if *p == post => {
-                    counts.insert(emoji, count);
-                }
-                _ => posts.push((post, BTreeMap::from([(emoji, count)]))),
-            }
-        }
-        Ok(posts)
+        let rows = out
+            .records()
+            .iter()
+            .map(|row| match row.as_slice() {
+                [post, emoji, count] => Ok((
+                    Id(field_i64(post)?),
+                    field_string(emoji)?,
+                    field_i64(count)?,
+                )),
+                _ => Err(StoreError::Backend("unexpected reaction row".into())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(counts_by_post(rows))
     }
 
     async fn captions_after(&self, after: Id, limit: usize) -> Result<Vec<PostText>, StoreError> {

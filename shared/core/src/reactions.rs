@@ -165,12 +165,10 @@ impl ReactionContribution {
         let mut next = stored.cloned().unwrap_or_default();
         let mut changed = false;
         for change in &self.changes {
-            if change.seq <= next.through {
+            if next.counted(change.seq) {
                 continue;
             }
-            let Err(at) = next.above.binary_search(&change.seq) else {
-                continue;
-            };
+            let at = next.above.partition_point(|seq| *seq < change.seq);
             next.above.insert(at, change.seq);
             *next.counts.entry(change.emoji.clone()).or_default() += change.delta;
             changed = true;
@@ -194,11 +192,23 @@ impl ReactionContribution {
         next.counts.retain(|_, n| *n != 0);
         changed.then_some(next)
     }
+}
 
-    /// Changes in this contribution.
-    pub fn events(&self) -> usize {
-        self.changes.len()
+/// Rows of (post, emoji, count) in post order, as the post stores count
+/// their reaction sets, grouped per post.
+pub fn counts_by_post(
+    rows: impl IntoIterator<Item = (Id, String, i64)>,
+) -> Vec<(Id, BTreeMap<String, i64>)> {
+    let mut posts: Vec<(Id, BTreeMap<String, i64>)> = Vec::new();
+    for (post, emoji, count) in rows {
+        match posts.last_mut() {
+            Some((p, counts)) if *p == post => {
+                counts.insert(emoji, count);
+            }
+            _ => posts.push((post, BTreeMap::from([(emoji, count)]))),
+        }
     }
+    posts
 }
 
 /// One contribution per post of a batch: the consumer's hot path, so that a

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use hashtag_core::domain::now_ms;
 use hashtag_core::ports::{Accounts, Created, PostStore, PostText, Reacted, StoreError};
-use hashtag_core::reactions::{Emoji, ReactionEvent, REACTIONS_TOPIC};
+use hashtag_core::reactions::{counts_by_post, Emoji, ReactionEvent, REACTIONS_TOPIC};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -400,17 +400,8 @@ impl PostStore for SqlitePostStore {
                         Ok((Id(r.get(0)?), r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
                     })
                     .map_err(backend)?;
-                let mut out: Vec<(Id, BTreeMap<String, i64>)> = Vec::new();
-                for row in rows {
-                    let (post, emoji, count) = row.map_err(backend)?;
-                    match out.last_mut() {
-                        Some((p, counts)) if *p == post => {
-                            counts.insert(emoji, count);
-                        }
-                        _ => out.push((post, BTreeMap::from([(emoji, count)]))),
-                    }
-                }
-                Ok(out)
+                let rows: Vec<_> = rows.collect::<Result<_, _>>().map_err(backend)?;
+                Ok(counts_by_post(rows))
             })
             .await
     }
