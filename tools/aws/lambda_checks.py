@@ -159,22 +159,41 @@ refused("create-post: a reaction to no post is a 404", "create-post",
         event_with("create-post.json", path="/posts/12345/reactions", body={"emoji": "👍"}), 404, "not_found")
 with open("events/hashtag-consumer.json") as f:
     reactions = json.load(f)
-record = {**reactions["records"]["posts-0"][0], "topic": "reactions"}
+now_ms = int(time.time() * 1000)
+record = {**reactions["records"]["posts-0"][0], "topic": "reactions", "timestamp": now_ms}
+def encoded(offset, value):
+    return {**record, "offset": offset, "value": base64.b64encode(json.dumps(value).encode()).decode()}
 def reaction(offset, user_id, emoji):
-    event = {"post_id": post["post_id"], "user_id": user_id, "emoji": emoji, "delta": 1, "seq": offset + 1, "at_ms": 0}
-    return {**record, "offset": offset, "value": base64.b64encode(json.dumps(event).encode()).decode()}
+    # Reacted now, to the post's tags (the ranker re-ranks them).
+    return encoded(offset, {"post_id": post["post_id"], "user_id": user_id, "emoji": emoji, "delta": 1,
+                            "seq": offset + 1, "at_ms": now_ms, "tags": post["hashtags"], "cover": "/images/1.svg"})
+live = encoded(4, {"message_id": "9", "user_id": user["user_id"], "emoji": "🎉", "at_ms": now_ms})
 reactions["records"] = {"reactions-0": [reaction(0, user["user_id"], "👍"), reaction(1, bob["user_id"], "🔥"),
                                          {**record, "offset": 2, "value": base64.b64encode(b"{}").decode()}]}
 # The outbox published change 2 again: a later offset, the same number.
-reactions["records"]["reactions-0"].append({**reaction(1, bob["user_id"], "🔥"), "offset": 3})
+reactions["records"]["reactions-0"] += [{**reaction(1, bob["user_id"], "🔥"), "offset": 3}, live]
 report = invoke("reaction-consumer", reactions)
-check("reaction-consumer: one write for the post's two reactions, the malformed set aside",
-      (report["processed"], report["malformed"], report["writes"]) == (3, 1, 1), report)
+check("reaction-consumer: one write for the post's two reactions, the malformed set aside, the post's tags ranked",
+      (report["processed"], report["malformed"], report["writes"], report["late"]) == (4, 1, 1, 0)
+      and report["rankings"] == len({t.lower() for t in post["hashtags"]}), report)
 report = invoke("reaction-consumer", reactions)  # MSK delivers again
 check("reaction-consumer: a redelivery writes nothing", report["writes"] == 0, report)
 status, counts = http("summary", event_with("post.json", path=reactions_path))
 check("summary: GET /posts/{id}/reactions reads the counts",
       status == 200 and counts["counts"] == {"👍": 1, "🔥": 1} and counts["total"] == 2, (status, counts))
+status, windows = http("summary", event_with("post.json", path="/emoji/windows"))
+totals = {} if status != 200 else {e: n for w in windows["windows"] for e, n in w["counts"].items()}
+check("summary: GET /emoji/windows counts every reaction once in its window, the live one too",
+      totals == {"👍": 1, "🔥": 2, "🎉": 1}, (status, windows))
+# The seed's live stream and health, through create-post (which publishes).
+status, received = http("create-post", event_with("create-post.json", path="/emoji", body={"emoji_type": "🎉"}))
+check("create-post: POST /emoji answers the seed's {status, message_id}",
+      status == 202 and received["status"] == "Emoji received" and received["message_id"], (status, received))
+refused("create-post: POST /emoji with no emoji is a 422", "create-post",
+        event_with("create-post.json", path="/emoji", body={"emoji_type": "party"}), 422, "invalid_emoji")
+status, health = http("create-post", event_with("post.json", path="/health"))
+check("create-post: GET /health reports the broker connected and the outbox's backlog",
+      status == 200 and health["broker_connected"] and isinstance(health["waiting_to_publish"], int), (status, health))
 
 csv_import = event_with("create-post.json", path="/mentions/import", claims={"cognito:groups": "[admins]"})
 csv_import["headers"]["content-type"] = "text/csv"

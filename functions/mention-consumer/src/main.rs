@@ -5,5 +5,5 @@ use hashtag_lambda::{logging, run_kafka, sdk_config, MentionConsumer};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init_lambda();
-    run_kafka::<MentionConsumer>(sdk_config().await).await
+    run_kafka::<MentionConsumer>(sdk_config().await, None).await
 }

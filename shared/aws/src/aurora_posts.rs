@@ -10,12 +10,12 @@ use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use aws_sdk_rdsdata::Client;
 
 use super::sdk_error;
-use hashtag_core::domain::{now_ms, Image, Post, TopPost, User, Username, POSTS_TOPIC};
+use hashtag_core::domain::{Image, Post, TopPost, User, Username, POSTS_TOPIC};
 use hashtag_core::ids::{Id, MAX_WORKER_ID};
 use hashtag_core::ports::{
     Created, Outbox, OutboxEvent, OutboxRound, PostStore, PostText, Reacted, StoreError,
 };
-use hashtag_core::reactions::{counts_by_post, Emoji, ReactionEvent, REACTIONS_TOPIC};
+use hashtag_core::reactions::{counts_by_post, Emoji, ReactedPost, ReactionEvent, REACTIONS_TOPIC};
 use std::collections::BTreeMap;
 
 /// The schema, as numbered migrations of one statement each (the Data API
@@ -639,14 +639,23 @@ impl PostStore for AuroraPostStore {
             .in_transaction(async |tx| {
                 // Keeps the post from being deleted meanwhile.
                 let post = self
-                    .statement("SELECT 1 FROM posts WHERE post_id = :post_id FOR SHARE", Some(tx))
+                    .statement(
+                        "SELECT p.caption, (SELECT url FROM images i WHERE i.post_id = p.post_id ORDER BY position LIMIT 1)
+                         FROM posts p WHERE p.post_id = :post_id FOR SHARE OF p",
+                        Some(tx),
+                    )
                     .parameters(long("post_id", post_id.0))
                     .send()
                     .await
                     .map_err(|e| sdk_error("select post", e))?;
-                if post.records().is_empty() {
-                    return Err(StoreError::Missing(format!("post {post_id}")));
-                }
+                let post = match post.records().first().map(Vec::as_slice) {
+                    Some([caption, cover]) => ReactedPost {
+                        post_id,
+                        caption: field_string(caption)?,
+                        cover: field_string(cover).unwrap_or_default(),
+                    },
+                    _ => return Err(StoreError::Missing(format!("post {post_id}"))),
+                };
                 let sql = match present {
                     true => "INSERT INTO reactions (post_id, user_id, emoji) VALUES (:post_id, :user_id, :emoji)
                              ON CONFLICT DO NOTHING",
@@ -675,14 +684,8 @@ impl PostStore for AuroraPostStore {
                     .send()
                     .await
                     .map_err(|e| sdk_error("number reaction change", e))?;
-                let event = ReactionEvent {
-                    post_id,
-                    user_id,
-                    emoji: emoji.clone(),
-                    delta: if present { 1 } else { -1 },
-                    seq: single_long(&seq, "reaction change number")?,
-                    at_ms: now_ms(),
-                };
+                let seq = single_long(&seq, "reaction change number")?;
+                let event = ReactionEvent::new(post, user_id, emoji.clone(), present, seq);
                 let value = serde_json::to_string(&event)
                     .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
                 let out = self

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use super::dynamo_hashtags::{get_n, n, s};
+use super::dynamo_hashtags::{get_n, get_s, n, s, BATCH_GET_MAX};
 use super::{sdk_error, DynamoHashtagStore};
 use hashtag_core::ids::Id;
 use hashtag_core::ports::{ReactionCounts, StoreError};
@@ -143,6 +143,29 @@ impl ReactionCounts for DynamoHashtagStore {
             .await?
             .map(|(state, _)| state)
             .unwrap_or_default())
+    }
+
+    async fn reaction_totals(&self, posts: &[Id]) -> Result<Vec<(Id, i64)>, StoreError> {
+        let mut unique = posts.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut totals = Vec::new();
+        for chunk in unique.chunks(BATCH_GET_MAX) {
+            let keys = chunk
+                .iter()
+                .map(|post| counts_key(*post).into_iter().collect())
+                .collect();
+            // Strongly consistent: the ranker reads right after the
+            // consumer's writes.
+            for item in self.batch_get(keys, true, "reaction totals").await? {
+                let post = get_s(&item, "tag")
+                    .and_then(|key| key.strip_prefix(REACTIONS_PREFIX)?.parse().ok());
+                if let Some(post) = post {
+                    totals.push((Id(post), state_of(&item).0.shown().values().sum()));
+                }
+            }
+        }
+        Ok(totals)
     }
 
     async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError> {

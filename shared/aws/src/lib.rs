@@ -11,6 +11,7 @@ mod dynamo_hashtags;
 mod dynamo_history;
 mod dynamo_mentions;
 mod dynamo_reactions;
+mod dynamo_windows;
 pub mod env;
 
 pub use aurora_posts::{AuroraPostStore, DataApiTarget};

@@ -19,12 +19,14 @@ use crate::extract::{tag_display, tag_key};
 use crate::history::{tag_days, Day};
 use crate::ids::{id_time_ms, Id};
 use crate::mentions::{aggregate_mentions, Decay, MentionText};
+use crate::popularity::rank_touched_tags;
 use crate::ports::{
-    DeadLetter, DeadLetters, MentionGraph, PostClaim, Rankings, ReactionCounts, StoreError,
-    TagCounter, TagHistory, DEAD_LETTER_VALUE_MAX,
+    DeadLetter, DeadLetters, EventPublisher, MentionGraph, PostClaim, Rankings, ReactionCounts,
+    ReactionWindows, StoreError, TagCounter, TagHistory, TagPages, DEAD_LETTER_VALUE_MAX,
 };
-use crate::reactions::{aggregate_reactions, ReactionEvent};
+use crate::reactions::{aggregate_reactions, ReactionEvent, ReactionRecord};
 use crate::record::{Batch, Delivered};
+use crate::windows::{aggregate_windows, Windowed, Windowing};
 
 /// What one invocation did; logged, turned into metrics, and returned as
 /// the Lambda's result.
@@ -50,6 +52,12 @@ pub struct BatchReport {
     pub writes: usize,
     /// Distinct (tag, day) history entries written.
     pub history_writes: usize,
+    /// Rankings published on the top-posts topic (the reaction
+    /// consumer's ranker, [`crate::popularity`]).
+    pub rankings: usize,
+    /// Reactions that came after their window's grace period, counted in
+    /// no window ([`crate::windows`]).
+    pub late: usize,
 }
 
 /// Records of a batch sorted by source and offset, so every partition is
@@ -266,28 +274,72 @@ pub async fn handle_mention_batch<S: TagCounter + MentionGraph + DeadLetters + ?
 /// Counts a batch of reaction events: per post, the net count per emoji,
 /// written once per post per batch, each of the post's numbered changes
 /// counted once (a redelivered, replayed or twice-published event adds
-/// nothing). Malformed events are set aside and never block their
-/// partition.
-pub async fn handle_reaction_batch<S: ReactionCounts + DeadLetters + ?Sized>(
+/// nothing); and every reaction, the live stream's too, in its event-time
+/// window ([`crate::windows`], exact under redelivery by offset marks).
+/// Malformed events are set aside and never block their partition. Then,
+/// with a `ranker` to publish through, re-ranks the tags of the batch's
+/// posts ([`rank_touched_tags`]).
+pub async fn handle_reaction_batch<
+    S: ReactionCounts + ReactionWindows + TagPages + DeadLetters + ?Sized,
+>(
     store: &S,
     batch: &Batch,
+    windowing: &Windowing,
+    ranker: Option<&dyn EventPublisher>,
 ) -> Result<BatchReport, StoreError> {
     let (records, mut report) = sorted_records(batch);
     let mut dead_letters = Vec::new();
-    let mut events = Vec::with_capacity(records.len());
+    let mut decoded = Vec::with_capacity(records.len());
     for record in records {
-        match decode::<ReactionEvent>(record).and_then(|e| e.validate().map(|_| e)) {
-            Ok(event) => events.push(event),
+        let value = record.value.as_ref().map_err(|e| e.reason.clone());
+        match value.and_then(|bytes| ReactionRecord::decode(bytes)) {
+            Ok(reaction) => decoded.push((record, reaction)),
             Err(reason) => dead_letters.push(set_aside(record, reason)),
         }
     }
     report.malformed = dead_letters.len();
-    report.processed = events.len();
+    report.processed = decoded.len();
     if !dead_letters.is_empty() {
         store.set_aside(&dead_letters).await?;
     }
+    let windowed: Vec<Windowed<'_>> = decoded
+        .iter()
+        .map(|(record, reaction)| {
+            let (emoji, delta, event_ms) = match reaction {
+                ReactionRecord::Post(e) => (&e.emoji, i64::from(e.delta), e.at_ms),
+                ReactionRecord::Live(l) => (&l.emoji, 1, l.at_ms),
+            };
+            Windowed {
+                source: &record.source,
+                offset: record.offset,
+                emoji: emoji.as_str(),
+                delta,
+                event_ms,
+                arrived_ms: record.timestamp_ms,
+            }
+        })
+        .collect();
+    let (windows, late) = aggregate_windows(&windowed, windowing);
+    report.late = late;
+    let events: Vec<ReactionEvent> = decoded
+        .into_iter()
+        .filter_map(|(_, reaction)| match reaction {
+            ReactionRecord::Post(event) => Some(event),
+            ReactionRecord::Live(_) => None,
+        })
+        .collect();
     let posts = aggregate_reactions(&events);
-    report.writes = store.apply_reactions(&posts).await?;
+    // Side by side: counts and windows keep their own marks, so a failure
+    // of either is completed by the redelivery without counting twice.
+    let (written, _) = futures_util::future::try_join(
+        store.apply_reactions(&posts),
+        store.apply_windows(&windows),
+    )
+    .await?;
+    report.writes = written;
+    if let Some(publisher) = ranker {
+        report.rankings = rank_touched_tags(store, publisher, &events).await?;
+    }
     Ok(report)
 }
 

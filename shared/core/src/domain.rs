@@ -39,7 +39,8 @@ pub struct Invalid {
 }
 
 impl Invalid {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// A broken rule with its code and explanation.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Invalid {
             code,
             message: message.into(),
@@ -333,9 +334,29 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+/// Parses an ISO 8601 time into Unix milliseconds: RFC 3339, or without
+/// an offset (read as UTC), as Python's `datetime.utcnow().isoformat()`
+/// writes it (the emoji-streaming seed's clients).
+pub fn parse_iso8601_ms(s: &str) -> Option<i64> {
+    parse_rfc3339_ms(s.trim()).or_else(|| {
+        chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|t| t.and_utc().timestamp_millis())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_times_with_and_without_an_offset_are_read() {
+        assert_eq!(parse_iso8601_ms("1970-01-01T00:00:01Z"), Some(1_000));
+        assert_eq!(parse_iso8601_ms("1970-01-01T01:00:01+01:00"), Some(1_000));
+        assert_eq!(parse_iso8601_ms("1970-01-01T00:00:01.250000"), Some(1_250));
+        assert_eq!(parse_iso8601_ms("1970-01-01T00:00:01"), Some(1_000));
+        assert_eq!(parse_iso8601_ms("yesterday"), None);
+    }
 
     #[test]
     fn username_rules() {

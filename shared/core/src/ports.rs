@@ -12,6 +12,7 @@ use crate::mentions::{Direction, EdgeContribution, StoredEdge};
 use crate::reactions::{Emoji, ReactionContribution, ReactionState};
 use crate::record::LogRecord;
 use crate::trends::Moderation;
+use crate::windows::{WindowContribution, WindowCounts};
 
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,13 +37,18 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// Where a stored post's event goes right after its transaction commits:
-/// the Kafka producer on AWS. A port of its own so that only the functions
-/// that publish (create-post, the relay) link a Kafka client.
+/// Where events go that no transaction stores: a post's event right after
+/// its transaction commits, a live reaction, a ranking. The Kafka producer
+/// on AWS, the event log on one machine. A port of its own so that only
+/// the functions that publish (create-post, the relay, the reaction
+/// consumer) link a Kafka client.
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
     /// Sends one record with `key` and `value` to `topic`.
     async fn publish(&self, topic: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+
+    /// Whether the broker answers now (`GET /health`).
+    async fn connected(&self) -> Result<(), StoreError>;
 }
 
 /// An event stored in an outbox, not yet marked published.
@@ -450,11 +456,14 @@ pub trait MentionAudit: Send + Sync {
 /// What the read routes need: tag pages, their history and moderation, and
 /// the mention graph.
 pub trait ReadModels:
-    TagPages + TagHistory + TagModeration + MentionReads + ReactionCounts
+    TagPages + TagHistory + TagModeration + MentionReads + ReactionCounts + ReactionWindows
 {
 }
 
-impl<T: TagPages + TagHistory + TagModeration + MentionReads + ReactionCounts> ReadModels for T {}
+impl<T> ReadModels for T where
+    T: TagPages + TagHistory + TagModeration + MentionReads + ReactionCounts + ReactionWindows
+{
+}
 
 /// Posts' reaction counts as the reaction consumer keeps them, in the
 /// hashtag table (partitioned by post).
@@ -468,9 +477,27 @@ pub trait ReactionCounts: Send + Sync {
     /// A post's counts (empty if it has none).
     async fn reactions(&self, post_id: Id) -> Result<ReactionState, StoreError>;
 
+    /// The net reactions shown for each of `posts` that has any: what the
+    /// popularity ranker scores (see [`crate::popularity`]).
+    async fn reaction_totals(&self, posts: &[Id]) -> Result<Vec<(Id, i64)>, StoreError>;
+
     /// Every post's counts, in post order: what `reconcile --reactions`
     /// compares with the post store.
     async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError>;
+}
+
+/// Reactions per event-time window (see [`crate::windows`]), in the
+/// hashtag table.
+#[async_trait]
+pub trait ReactionWindows: Send + Sync {
+    /// Adds a batch's window contributions, each with
+    /// [`WindowContribution::above`] the window's stored marks: per window
+    /// one read and one conditional write. Returns the windows written.
+    async fn apply_windows(&self, windows: &[WindowContribution]) -> Result<usize, StoreError>;
+
+    /// The windows starting at or after `since_ms`, oldest first, at most
+    /// `limit`.
+    async fn windows(&self, since_ms: i64, limit: usize) -> Result<Vec<WindowCounts>, StoreError>;
 }
 
 /// The hashtag table (DynamoDB on AWS, SQLite embedded), partitioned by tag
@@ -489,6 +516,7 @@ pub trait HashtagStore:
     + MentionReads
     + MentionAudit
     + ReactionCounts
+    + ReactionWindows
 {
 }
 
@@ -504,6 +532,7 @@ impl<T> HashtagStore for T where
         + MentionReads
         + MentionAudit
         + ReactionCounts
+        + ReactionWindows
 {
 }
 

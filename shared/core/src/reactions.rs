@@ -78,9 +78,108 @@ pub struct ReactionEvent {
     pub seq: i64,
     /// When, Unix milliseconds.
     pub at_ms: i64,
+    /// The post's hashtags as written, each once: the tags whose Top view
+    /// the change may reorder ([`crate::popularity`]). Empty in events from
+    /// before rankings, which then re-rank nothing.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The post's cover image, as tag pages show it.
+    #[serde(default)]
+    pub cover: String,
+}
+
+/// A reaction to the live stream, as the emoji-streaming seed's API takes
+/// it (`POST /emoji`): no post, counted in the windows only
+/// ([`crate::windows`]). Published on [`REACTIONS_TOPIC`], keyed by user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveReaction {
+    /// The id the API answered as `message_id`.
+    pub message_id: Id,
+    /// Who reacted, as the client names itself (the seed's clients send a
+    /// UUID).
+    pub user_id: String,
+    /// With what.
+    pub emoji: Emoji,
+    /// Event time (the client's `timestamp`), Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// Longest `user_id` a live reaction carries, in bytes.
+pub const MAX_LIVE_USER_BYTES: usize = 128;
+
+impl LiveReaction {
+    /// Checks a decoded live reaction as the API checked it.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.message_id.0 <= 0 || self.at_ms < 0 {
+            return Err("message_id and at_ms must be positive".into());
+        }
+        if self.user_id.trim().is_empty() || self.user_id.len() > MAX_LIVE_USER_BYTES {
+            return Err(format!("user_id must be 1 to {MAX_LIVE_USER_BYTES} bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// A record of the reactions topic: a change of a post's reactions, or a
+/// reaction to the live stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReactionRecord {
+    /// To a post.
+    Post(ReactionEvent),
+    /// To the live stream.
+    Live(LiveReaction),
+}
+
+impl ReactionRecord {
+    /// Decodes and checks a record's JSON value: a post's reaction if it
+    /// names a post, else a live reaction; or why it is neither.
+    pub fn decode(bytes: &[u8]) -> Result<ReactionRecord, String> {
+        let post = match serde_json::from_slice::<ReactionEvent>(bytes) {
+            Ok(event) => return event.validate().map(|()| ReactionRecord::Post(event)),
+            Err(e) => e,
+        };
+        match serde_json::from_slice::<LiveReaction>(bytes) {
+            Ok(live) => live.validate().map(|()| ReactionRecord::Live(live)),
+            Err(live) => Err(format!(
+                "value is neither a post's reaction ({post}) nor a live one ({live})"
+            )),
+        }
+    }
+}
+
+/// The post a reaction is to, as its store reads it in the reaction's
+/// transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactedPost {
+    /// The post.
+    pub post_id: Id,
+    /// Its caption, whose hashtags the event carries.
+    pub caption: String,
+    /// Its cover image.
+    pub cover: String,
 }
 
 impl ReactionEvent {
+    /// The event of a change of `post`'s reactions: `user_id` added
+    /// (`present`) or removed `emoji`, the post's change number `seq`.
+    pub fn new(post: ReactedPost, user_id: Id, emoji: Emoji, present: bool, seq: i64) -> Self {
+        let mut keys = std::collections::HashSet::new();
+        let tags = crate::extract::hashtags(&post.caption)
+            .filter(|tag| crate::domain::tag_fits(tag) && keys.insert(crate::extract::tag_key(tag)))
+            .map(String::from)
+            .collect();
+        ReactionEvent {
+            post_id: post.post_id,
+            user_id,
+            emoji,
+            delta: if present { 1 } else { -1 },
+            seq,
+            at_ms: crate::domain::now_ms(),
+            tags,
+            cover: post.cover,
+        }
+    }
+
     /// Checks a decoded event as the API checked the reaction: a record
     /// that would not have been accepted is not counted.
     pub fn validate(&self) -> Result<(), String> {
@@ -92,6 +191,12 @@ impl ReactionEvent {
         }
         if self.seq <= 0 {
             return Err(format!("seq must be positive, not {}", self.seq));
+        }
+        if let Some(tag) = self.tags.iter().find(|t| !crate::domain::tag_fits(t)) {
+            return Err(crate::domain::tag_too_long(tag).message);
+        }
+        if !self.tags.is_empty() {
+            crate::domain::validate_image_url(&self.cover).map_err(|e| e.message)?;
         }
         Ok(())
     }
@@ -257,6 +362,8 @@ mod tests {
             delta,
             seq,
             at_ms: 0,
+            tags: Vec::new(),
+            cover: String::new(),
         }
     }
 
@@ -333,6 +440,40 @@ mod tests {
         let state = early[0].apply(None).unwrap();
         assert_eq!(state.counts["🔥"], -1);
         assert_eq!(state.shown(), BTreeMap::from([("👍".to_string(), 1)]));
+    }
+
+    #[test]
+    fn an_event_carries_its_posts_tags_once_and_its_cover() {
+        let post = ReactedPost {
+            post_id: Id(1),
+            caption: "#Sun and #sun at the #beach".into(),
+            cover: "https://img.example/1.jpg".into(),
+        };
+        let e = ReactionEvent::new(post, Id(2), Emoji::parse("👍").unwrap(), false, 3);
+        assert_eq!(e.tags, ["Sun", "beach"]);
+        assert_eq!((e.delta, e.seq), (-1, 3));
+        assert!(e.validate().is_ok());
+        let mut bad = e.clone();
+        bad.cover = "javascript:alert(1)".into();
+        assert!(bad.validate().is_err(), "a ranking could not show it");
+    }
+
+    #[test]
+    fn a_record_is_a_posts_reaction_a_live_one_or_set_aside() {
+        let post = serde_json::to_vec(&event(1, 2, "👍", 1, 1)).unwrap();
+        assert!(matches!(
+            ReactionRecord::decode(&post),
+            Ok(ReactionRecord::Post(_))
+        ));
+        let live = r#"{"message_id":"5","user_id":"3f2a","emoji":"🔥","at_ms":1000}"#;
+        assert!(matches!(
+            ReactionRecord::decode(live.as_bytes()),
+            Ok(ReactionRecord::Live(_))
+        ));
+        let nameless = r#"{"message_id":"5","user_id":" ","emoji":"🔥","at_ms":1000}"#;
+        assert!(ReactionRecord::decode(nameless.as_bytes()).is_err());
+        let neither = ReactionRecord::decode(b"{}").unwrap_err();
+        assert!(neither.contains("neither"), "{neither}");
     }
 
     #[test]

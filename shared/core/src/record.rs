@@ -37,6 +37,10 @@ pub struct Delivered {
     pub source: Arc<str>,
     /// Offset within the partition.
     pub offset: i64,
+    /// When the record entered its topic (its Kafka timestamp), Unix
+    /// milliseconds: what decides whether a reaction is too late for its
+    /// window ([`crate::windows`]), alike on every delivery.
+    pub timestamp_ms: i64,
     /// The value's bytes, or why there are none (a tombstone, bad base64).
     pub value: Result<Vec<u8>, Undecodable>,
 }
@@ -68,6 +72,7 @@ impl Batch {
                 Delivered {
                     source,
                     offset: r.offset,
+                    timestamp_ms: r.timestamp_ms,
                     value: Ok(r.value.clone()),
                 }
             })

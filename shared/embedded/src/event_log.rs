@@ -254,3 +254,21 @@ impl EventLog {
             .await
     }
 }
+
+/// The log as the ranker's publisher on one machine: each record appended
+/// in its own transaction, as Kafka's producer would send it.
+#[async_trait::async_trait]
+impl hashtag_core::ports::EventPublisher for EventLog {
+    async fn publish(&self, topic: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        EventLog::publish(self, topic, key.to_vec(), value.to_vec())
+            .await
+            .map(|_| ())
+    }
+
+    /// The log is this process's own database: reachable while it runs.
+    async fn connected(&self) -> Result<(), StoreError> {
+        self.db
+            .read(|conn| conn.execute_batch("SELECT 1").map_err(backend))
+            .await
+    }
+}

@@ -13,6 +13,7 @@ mod mention_graph;
 pub mod poller;
 mod post_store;
 mod reaction_counts;
+mod reaction_windows;
 mod tag_history;
 
 use std::path::Path;

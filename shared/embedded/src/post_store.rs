@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use hashtag_core::domain::now_ms;
 use hashtag_core::ports::{Accounts, Created, PostStore, PostText, Reacted, StoreError};
-use hashtag_core::reactions::{counts_by_post, Emoji, ReactionEvent, REACTIONS_TOPIC};
+use hashtag_core::reactions::{counts_by_post, Emoji, ReactedPost, ReactionEvent, REACTIONS_TOPIC};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -64,6 +64,28 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     PRIMARY KEY (user_id, key)
 ) WITHOUT ROWID;
 ";
+
+/// The post a reaction is to, with its caption and cover, read on `conn`.
+fn reacted_post(
+    conn: &rusqlite::Connection,
+    post_id: Id,
+) -> Result<Option<ReactedPost>, StoreError> {
+    conn.prepare_cached(
+        "SELECT caption, (SELECT url FROM images WHERE post_id = ?1 ORDER BY position LIMIT 1)
+         FROM posts WHERE post_id = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row([post_id.0], |r| {
+            Ok(ReactedPost {
+                post_id,
+                caption: r.get(0)?,
+                cover: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            })
+        })
+        .optional()
+    })
+    .map_err(backend)
+}
 
 /// The post `post_id` with its images, read on `conn`.
 fn read_post(conn: &Connection, post_id: Id) -> Result<Option<Post>, StoreError> {
@@ -313,13 +335,9 @@ impl PostStore for SqlitePostStore {
             .db()
             .write(move |conn| {
                 let tx = write_transaction(conn)?;
-                let exists = tx
-                    .prepare_cached("SELECT 1 FROM posts WHERE post_id = ?1")
-                    .and_then(|mut s| s.exists([post_id.0]))
-                    .map_err(backend)?;
-                if !exists {
+                let Some(post) = reacted_post(&tx, post_id)? else {
                     return Err(StoreError::Missing(format!("post {post_id}")));
-                }
+                };
                 let sql = match present {
                     true => "INSERT INTO reactions (post_id, user_id, emoji) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                     false => "DELETE FROM reactions WHERE post_id = ?1 AND user_id = ?2 AND emoji = ?3",
@@ -337,14 +355,7 @@ impl PostStore for SqlitePostStore {
                             |r| r.get(0),
                         )
                         .map_err(backend)?;
-                    let event = ReactionEvent {
-                        post_id,
-                        user_id,
-                        emoji,
-                        delta: if present { 1 } else { -1 },
-                        seq,
-                        at_ms: now_ms(),
-                    };
+                    let event = ReactionEvent::new(post, user_id, emoji, present, seq);
                     let value = serde_json::to_vec(&event)
                         .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
                     log.append_in(&tx, REACTIONS_TOPIC, post_id.to_string().as_bytes(), &value)?;

@@ -109,6 +109,32 @@ impl ReactionCounts for SqliteHashtagStore {
             .await
     }
 
+    async fn reaction_totals(&self, posts: &[Id]) -> Result<Vec<(Id, i64)>, StoreError> {
+        let mut unique = posts.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        self.db
+            .read(move |conn| {
+                // Counts below zero (a removal counted before its addition)
+                // are shown as absent, so they add nothing.
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT sum(max(count, 0)) FROM post_reactions WHERE post_id = ?1",
+                    )
+                    .map_err(backend)?;
+                let mut totals = Vec::new();
+                for post in unique {
+                    let total: Option<i64> =
+                        stmt.query_row([post.0], |r| r.get(0)).map_err(backend)?;
+                    if let Some(total) = total {
+                        totals.push((post, total));
+                    }
+                }
+                Ok(totals)
+            })
+            .await
+    }
+
     async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError> {
         self.db
             .read(move |conn| {

@@ -24,7 +24,7 @@ pub async fn serve(options: Serve) -> Result<(), String> {
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     // The embedded data directory's lock, held until the server stops.
-    let ((app, hashtags, records), _lock) = if hashtag_aws::env::on_aws() {
+    let (serving, _lock) = if hashtag_aws::env::on_aws() {
         (aws_serving(stopped.clone()).await?, None)
     } else {
         let (serving, lock) = embedded_serving(&options)?;
@@ -52,7 +52,7 @@ pub async fn serve(options: Serve) -> Result<(), String> {
         body_timeout: Duration::from_secs(options.body_timeout_seconds.max(1)),
         max_connections: options.max_connections.max(1),
     };
-    server::run(listener, app, hashtags, records, consumers, limits, stopped).await
+    server::run(listener, serving, consumers, limits, stopped).await
 }
 
 /// `hashtag migrate`: the Aurora schema, and with `local_stack` the table
@@ -326,13 +326,13 @@ pub async fn publish_ranking(store: &Store, file: &Path) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         RankingSink::Log(embedded.log)
     };
-    let topic = std::env::var("TOP_POSTS_TOPIC").unwrap_or_else(|_| TOP_POSTS_TOPIC.into());
+    let topic = hashtag_core::popularity::top_posts_topic();
     for r in &rankings {
         let value = serde_json::to_vec(r).map_err(|e| e.to_string())?;
         let key = tag_key(&r.tag).into_bytes();
         let published = match &sink {
-            RankingSink::Kafka(kafka) => kafka.publish(&topic, &key, &value).await,
-            RankingSink::Log(log) => log.publish(&topic, key, value).await,
+            RankingSink::Kafka(kafka) => kafka.publish(topic, &key, &value).await,
+            RankingSink::Log(log) => log.publish(topic, key, value).await,
         };
         let (partition, offset) = published.map_err(|e| e.to_string())?;
         println!(

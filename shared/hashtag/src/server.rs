@@ -29,14 +29,17 @@ use hashtag_core::consumer::{
 use hashtag_core::domain::{POSTS_TOPIC, TOP_POSTS_TOPIC};
 use hashtag_core::mentions::Decay;
 use hashtag_core::metrics::PipelineMetrics;
-use hashtag_core::ports::HashtagStore;
 use hashtag_core::ports::RecordSource;
 use hashtag_core::ports::StoreError;
+use hashtag_core::ports::{EventPublisher, HashtagStore};
 use hashtag_core::reactions::REACTIONS_TOPIC;
 use hashtag_core::record::Batch;
+use hashtag_core::windows::Windowing;
 use hashtag_embedded::poller::{self, BatchHandler, PollerConfig};
 use hashtag_http::auth::ClientAddr;
 use hashtag_http::{route, ApiError, App};
+
+use crate::wiring::Serving;
 
 /// Batching of the in-process consumers.
 #[derive(Debug, Clone)]
@@ -130,25 +133,34 @@ async fn handle(
     Ok(res.map(Full::new))
 }
 
+/// What the in-process consumers write to and publish through.
+struct Outputs {
+    store: Arc<dyn HashtagStore>,
+    /// The ranker's.
+    publisher: Arc<dyn EventPublisher>,
+    /// The reaction windows'.
+    windowing: Windowing,
+}
+
 /// A consumer function of the library, such as [`handle_post_batch`].
 type ConsumerFn =
     for<'a> fn(
-        &'a dyn HashtagStore,
+        &'a Outputs,
         &'a Batch,
     ) -> Pin<Box<dyn Future<Output = Result<BatchReport, StoreError>> + Send + 'a>>;
 
 /// A consumer that records each batch in `metrics`.
 fn consumer(
     name: &'static str,
-    store: Arc<dyn HashtagStore>,
+    outputs: Arc<Outputs>,
     metrics: Arc<PipelineMetrics>,
     handle: ConsumerFn,
 ) -> BatchHandler {
     Arc::new(move |event| {
-        let (store, metrics) = (store.clone(), metrics.clone());
+        let (outputs, metrics) = (outputs.clone(), metrics.clone());
         Box::pin(async move {
             let started = Instant::now();
-            let result = handle(store.as_ref(), &event).await;
+            let result = handle(&outputs, &event).await;
             metrics.observe(name, result.as_ref().ok(), started.elapsed());
             result
         })
@@ -175,17 +187,16 @@ pub struct ConnectionLimits {
 /// The consumers write to `hashtags`, the store the app's pages read.
 pub async fn run(
     listener: TcpListener,
-    app: App,
-    hashtags: Arc<dyn HashtagStore>,
-    records: Arc<dyn RecordSource>,
+    serving: Serving,
     consumers: ConsumerSettings,
     limits: ConnectionLimits,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let metrics = Arc::new(PipelineMetrics::default());
-    let pollers = start_consumers(hashtags, records.clone(), &consumers, &metrics, &shutdown);
+    let records = serving.records.clone();
+    let pollers = start_consumers(&serving, &consumers, &metrics, &shutdown);
     let monitor = Arc::new(Monitor { metrics, records });
-    serve_http(listener, Arc::new(app), monitor, limits, shutdown).await;
+    serve_http(listener, Arc::new(serving.app), monitor, limits, shutdown).await;
     for p in pollers {
         let _ = p.await;
     }
@@ -207,40 +218,58 @@ const CONSUMERS: [Consumer; 4] = [
         name: "hashtag-consumer",
         topic: POSTS_TOPIC,
         group: "hashtag-service-posts",
-        handle: |s, e| Box::pin(handle_post_batch(s, e)),
+        handle: |o, e| Box::pin(handle_post_batch(o.store.as_ref(), e)),
     },
     Consumer {
         name: "top-posts-consumer",
         topic: TOP_POSTS_TOPIC,
         group: "hashtag-service-top-posts",
-        handle: |s, e| Box::pin(handle_ranking_batch(s, e)),
+        handle: |o, e| Box::pin(handle_ranking_batch(o.store.as_ref(), e)),
     },
     Consumer {
         name: "mention-consumer",
         topic: POSTS_TOPIC,
         group: "hashtag-service-mentions",
-        handle: |s, e| Box::pin(handle_mention_batch(s, e, Decay::configured())),
+        handle: |o, e| {
+            Box::pin(handle_mention_batch(
+                o.store.as_ref(),
+                e,
+                Decay::configured(),
+            ))
+        },
     },
     Consumer {
         name: "reaction-consumer",
         topic: REACTIONS_TOPIC,
         group: "hashtag-service-reactions",
-        handle: |s, e| Box::pin(handle_reaction_batch(s, e)),
+        handle: |o, e| {
+            let ranker = Some(o.publisher.as_ref());
+            Box::pin(handle_reaction_batch(
+                o.store.as_ref(),
+                e,
+                &o.windowing,
+                ranker,
+            ))
+        },
     },
 ];
 
 /// One poller per consumer, on its topic.
 fn start_consumers(
-    hashtags: Arc<dyn HashtagStore>,
-    records: Arc<dyn RecordSource>,
+    serving: &Serving,
     consumers: &ConsumerSettings,
     metrics: &Arc<PipelineMetrics>,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    let outputs = Arc::new(Outputs {
+        store: serving.hashtags.clone(),
+        publisher: serving.publisher.clone(),
+        windowing: serving.app.windowing,
+    });
     CONSUMERS
         .iter()
         .map(|c| {
-            let handler = consumer(c.name, hashtags.clone(), metrics.clone(), c.handle);
+            let handler = consumer(c.name, outputs.clone(), metrics.clone(), c.handle);
             let cfg = PollerConfig {
                 group: c.group.to_string(),
                 topic: c.topic.to_string(),
@@ -248,7 +277,8 @@ fn start_consumers(
                 max_batch_size: consumers.max_batch_size,
                 window: consumers.window,
             };
-            tokio::spawn(poller::run(records.clone(), cfg, handler, shutdown.clone()))
+            let records = serving.records.clone();
+            tokio::spawn(poller::run(records, cfg, handler, shutdown.clone()))
         })
         .collect()
 }

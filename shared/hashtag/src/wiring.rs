@@ -60,9 +60,15 @@ pub fn embedded_serving(options: &Serve) -> Result<(Serving, std::fs::File), Str
     )?
     .with_graph(embedded.hashtags.clone())
     .with_write_limit(options.writes_per_minute)
-    .with_admins(&options.admins);
-    let records: Arc<dyn RecordSource> = Arc::new(embedded.log.clone());
-    Ok(((app, embedded.hashtags, records), lock))
+    .with_admins(&options.admins)
+    .with_stream(Arc::new(embedded.log.clone()), None);
+    let serving = Serving {
+        app,
+        hashtags: embedded.hashtags,
+        records: Arc::new(embedded.log.clone()),
+        publisher: Arc::new(embedded.log),
+    };
+    Ok((serving, lock))
 }
 
 /// The `iss` of the tokens `hashtag serve` signs.
@@ -105,9 +111,17 @@ pub async fn aws_relay() -> Result<(SdkConfig, AuroraPostStore, Arc<KafkaPublish
     Ok((config, posts, kafka))
 }
 
-/// What `hashtag serve` runs on: the handlers' state, the hashtag store the
-/// consumers write, and where they read records.
-pub type Serving = (App, Arc<dyn HashtagStore>, Arc<dyn RecordSource>);
+/// What `hashtag serve` runs on.
+pub struct Serving {
+    /// The handlers' state.
+    pub app: App,
+    /// The hashtag store the consumers write.
+    pub hashtags: Arc<dyn HashtagStore>,
+    /// Where the consumers read records.
+    pub records: Arc<dyn RecordSource>,
+    /// Where the ranker publishes rankings: the same log or broker.
+    pub publisher: Arc<dyn EventPublisher>,
+}
 
 /// How often `hashtag serve` on the AWS adapters relays the outbox.
 const RELAY_EVERY: Duration = Duration::from_secs(5);
@@ -130,8 +144,12 @@ pub async fn aws_serving(stop: watch::Receiver<bool>) -> Result<Serving, String>
     )
     .await
     .map_err(|e| e.to_string())?;
-    let records: Arc<dyn RecordSource> = Arc::new(KafkaSource::new(kafka));
-    Ok((app, hashtags, records))
+    Ok(Serving {
+        app,
+        hashtags,
+        records: Arc::new(KafkaSource::new(kafka.clone())),
+        publisher: kafka,
+    })
 }
 
 /// Cognito's tokens verified by the server itself, as the HTTP API's JWT

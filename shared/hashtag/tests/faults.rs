@@ -33,13 +33,14 @@ use hashtag_core::ids::{Id, IdGenerator};
 use hashtag_core::mentions::{Decay, Direction, EdgeContribution, StoredEdge};
 use hashtag_core::ports::{
     CountOutcome, DeadLetter, DeadLetters, HashtagStore, MentionAudit, MentionGraph, MentionReads,
-    PostClaim, PostStore, Rankings, ReactionCounts, StoreError, TagAudit, TagCount, TagCounter,
-    TagHistory, TagModeration, TagPages,
+    PostClaim, PostStore, Rankings, ReactionCounts, ReactionWindows, StoreError, TagAudit,
+    TagCount, TagCounter, TagHistory, TagModeration, TagPages,
 };
 use hashtag_core::reactions::{ReactionContribution, ReactionState};
 use hashtag_core::reconcile::{reconcile, reconcile_mentions, Recount};
 use hashtag_core::record::{Batch, LogRecord};
 use hashtag_core::trends::Moderation;
+use hashtag_core::windows::{WindowContribution, WindowCounts};
 
 const POSTS: usize = 20_000;
 const USERS: i64 = 200;
@@ -437,8 +438,23 @@ impl ReactionCounts for Faulty {
         self.inner.reactions(post_id).await
     }
 
+    async fn reaction_totals(&self, posts: &[Id]) -> Result<Vec<(Id, i64)>, StoreError> {
+        self.inner.reaction_totals(posts).await
+    }
+
     async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError> {
         self.inner.all_reactions().await
+    }
+}
+
+#[async_trait]
+impl ReactionWindows for Faulty {
+    async fn apply_windows(&self, windows: &[WindowContribution]) -> Result<usize, StoreError> {
+        self.write(self.inner.apply_windows(windows)).await
+    }
+
+    async fn windows(&self, since_ms: i64, limit: usize) -> Result<Vec<WindowCounts>, StoreError> {
+        self.inner.windows(since_ms, limit).await
     }
 }
 

@@ -708,6 +708,146 @@ fn reactions_are_counted_per_post_and_shown_on_its_page() {
     assert!(page.body.contains("👍 1"), "{}", page.body);
 }
 
+/// How long a reaction may take to reorder its tag's Top view: on one
+/// machine, the reaction consumer's batching window (500 ms) and the
+/// ranking consumer's, with room for a busy machine (the README's
+/// figure); through the deployed shape, the two consumers' first
+/// invocations start their functions.
+fn ranking_deadline() -> Duration {
+    match common::through_local_api() {
+        true => Duration::from_secs(30),
+        false => Duration::from_secs(5),
+    }
+}
+
+#[test]
+fn a_post_with_many_reactions_rises_to_the_top_of_its_tag() {
+    let dir = TempDir::new("rising");
+    let server = Server::start(&dir.0, &["--batching-window-ms", "500"]);
+    let author = server.register("riser");
+    let old = server.create_post(&author, "the first #rising");
+    let newer: Vec<String> = (0..3)
+        .map(|i| server.create_post(&author, &format!("later {i} #rising")))
+        .collect();
+    // Nobody reacted: Top is the recent list, newest first.
+    let page = server.wait_for_tag("rising", Duration::from_secs(30), |p| p["total_posts"] == 4);
+    assert_eq!(page["top_posts"][0]["post_id"], newer[2].as_str(), "{page}");
+    // Six reactions to the oldest post: worth 3 × 12.5 h / 10 = 9.7 hours
+    // of age, far more than the seconds between the posts.
+    let fans: Vec<_> = (0..3)
+        .map(|i| server.register(&format!("fan{i}")))
+        .collect();
+    let path = format!("/posts/{old}/reactions");
+    for fan in &fans {
+        for emoji in ["👍", "🔥"] {
+            let res = server.post_json_as(fan, &path, &json!({ "emoji": emoji }));
+            assert_eq!(res.status, 201, "{}", res.body);
+        }
+    }
+    let page = server.wait_for_tag("rising", ranking_deadline(), |p| {
+        p["top_posts"][0]["post_id"] == old.as_str()
+    });
+    let order: Vec<&str> = page["top_posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["post_id"].as_str().unwrap())
+        .collect();
+    let mut expected = vec![old.as_str()];
+    expected.extend(newer.iter().rev().map(String::as_str));
+    assert_eq!(order, expected, "the rest by time");
+    // Recent stays by time.
+    let recent = server.get("/tags/rising?view=recent").json();
+    assert_eq!(recent["top_posts"][0]["post_id"], newer[2].as_str());
+}
+
+#[test]
+fn live_reactions_are_counted_in_their_event_time_windows() {
+    let dir = TempDir::new("emoji");
+    let server = Server::start(&dir.0, &["--batching-window-ms", "200"]);
+    let health = server.get("/health");
+    assert_eq!(health.status, 200, "{}", health.body);
+    let health = health.json();
+    assert_eq!(
+        (&health["broker_connected"], &health["status"]),
+        (&json!(true), &json!("healthy")),
+        "{health}"
+    );
+    assert!(health["waiting_to_publish"].is_number(), "{health}");
+    let fan = server.register("cheer");
+    let now = now_ms();
+    let iso = |ms: i64| hashtag_core::domain::rfc3339_ms(ms);
+    let send = |emoji: &str, at: i64| {
+        server.post_json_as(
+            &fan,
+            "/emoji",
+            &json!({ "user_id": fan.id, "emoji_type": emoji, "timestamp": iso(at) }),
+        )
+    };
+    for emoji in ["🎉", "🎉", "👏"] {
+        let res = send(emoji, now);
+        assert_eq!(res.status, 202, "{}", res.body);
+        assert_eq!(res.json()["status"], "Emoji received");
+        assert!(!res.json()["message_id"].as_str().unwrap().is_empty());
+    }
+    // A minute late: its window has ended, but is within its grace.
+    assert_eq!(send("🎉", now - 60_000).status, 202);
+    // The seed's clients write times without an offset, in UTC.
+    let naive = iso(now).trim_end_matches('Z').to_string();
+    let res = server.post_json_as(
+        &fan,
+        "/emoji",
+        &json!({ "emoji_type": "👏", "timestamp": naive }),
+    );
+    assert_eq!(res.status, 202, "{}", res.body);
+    send("party", now).assert_error(422, "invalid_emoji");
+    send("🎉", now - 3_600_000).assert_error(422, "late_timestamp");
+    send("🎉", now + 3_600_000).assert_error(422, "invalid_timestamp");
+    server
+        .post_json_as(
+            &fan,
+            "/emoji",
+            &json!({ "emoji_type": "🎉", "timestamp": "yesterday" }),
+        )
+        .assert_error(422, "invalid_timestamp");
+    server
+        .post_json_as(
+            &fan,
+            "/emoji",
+            &json!({ "user_id": "someone-else", "emoji_type": "🎉" }),
+        )
+        .assert_error(403, "not_your_user_id");
+    let anonymous = server.post_json("/emoji", &json!({ "emoji_type": "🎉" }));
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+
+    let path = format!("/emoji/windows?since={}", now - 60_000);
+    let windows = server.wait_for_json(&path, |b| {
+        b["windows"].as_array().is_some_and(|w| {
+            w.iter()
+                .map(|w| w["total"].as_i64().unwrap_or(0))
+                .sum::<i64>()
+                == 5
+        })
+    });
+    assert_eq!(
+        (&windows["window_seconds"], &windows["grace_seconds"]),
+        (&json!(60), &json!(120))
+    );
+    let list = windows["windows"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{windows}");
+    assert_eq!(
+        list[0]["counts"],
+        json!({ "🎉": 1 }),
+        "the late one, in its own window"
+    );
+    assert_eq!(list[1]["counts"], json!({ "🎉": 2, "👏": 2 }), "{windows}");
+    let start = hashtag_core::domain::parse_rfc3339_ms(list[1]["start"].as_str().unwrap()).unwrap();
+    assert!(start <= now && now < start + 60_000, "{windows}");
+    server
+        .get("/emoji/windows?since=soon")
+        .assert_error(400, "invalid_since");
+}
+
 #[test]
 fn csv_imports_feed_the_graph_once_and_report_bad_rows() {
     let dir = TempDir::new("import");

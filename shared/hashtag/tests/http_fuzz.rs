@@ -60,6 +60,8 @@ const PATHS: &[&str] = &[
     "/images/{}",
     "/hashtag_summary",
     "/health",
+    "/emoji",
+    "/emoji/windows?since={}",
     "/{}",
     "/tags/{}/{}",
     "/posts/{}.svg",
@@ -131,6 +133,8 @@ fn random_json(rng: &mut Rng, depth: usize) -> Value {
                 "image_count",
                 "username",
                 "hashtag",
+                "emoji_type",
+                "timestamp",
                 "x",
             ];
             Value::Object(
@@ -327,7 +331,8 @@ async fn generated_requests_never_get_a_server_error() {
             Auth::Gateway,
         )
         .unwrap()
-        .with_write_limit(0),
+        .with_write_limit(0)
+        .with_stream(std::sync::Arc::new(stores.log.clone()), None),
     );
     let user_id = registered_user(&app).await;
     let mut rng = Rng(0xF022_2026);

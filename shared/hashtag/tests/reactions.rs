@@ -6,18 +6,23 @@
 //! removals, skewed towards a few posts, so the consumer's per-post
 //! aggregation is exercised), read back from the embedded event log, and
 //! each scenario ends with `reconcile --reactions` at zero drift: the
-//! counts equal a recount of the reaction sets.
+//! counts equal a recount of the reaction sets. Then the windows (a late
+//! reaction inside the grace lands in its window) and the ranker (a
+//! reacted post is ranked first), on both adapter sets.
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::{Rng, TempDir};
-use hashtag_core::consumer::handle_reaction_batch;
-use hashtag_core::domain::{Image, Post, Username};
+use hashtag_core::consumer::{handle_post_batch, handle_ranking_batch, handle_reaction_batch};
+use hashtag_core::domain::{now_ms, Image, Post, Username, TOP_POSTS_TOPIC};
 use hashtag_core::ids::Id;
-use hashtag_core::ports::{HashtagStore, PostStore};
-use hashtag_core::reactions::{Emoji, REACTIONS_TOPIC};
+use hashtag_core::ports::{EventPublisher, HashtagStore, PostStore};
+use hashtag_core::reactions::{Emoji, LiveReaction, REACTIONS_TOPIC};
 use hashtag_core::reconcile::reconcile_reactions;
 use hashtag_core::record::{Batch, LogRecord};
+use hashtag_core::windows::{WindowCounts, Windowing};
 
 const POSTS: i64 = 40;
 const USERS: i64 = 30;
@@ -79,7 +84,9 @@ async fn deliver(store: &dyn HashtagStore, records: &[LogRecord], size: usize, t
     for chunk in records.chunks(size) {
         let batch = Batch::from_log(REACTIONS_TOPIC, chunk);
         for _ in 0..times {
-            handle_reaction_batch(store, &batch).await.unwrap();
+            handle_reaction_batch(store, &batch, &Windowing::default(), None)
+                .await
+                .unwrap();
         }
     }
 }
@@ -106,16 +113,23 @@ async fn deliveries_stay_exact(
     assert_exact(posts, store, "every batch delivered twice").await;
     // The whole topic again from offset 0: every record is a redelivery.
     let batch = Batch::from_log(REACTIONS_TOPIC, records);
-    let report = handle_reaction_batch(store, &batch).await.unwrap();
+    let report = handle_reaction_batch(store, &batch, &Windowing::default(), None)
+        .await
+        .unwrap();
     assert_eq!(report.writes, 0, "a replay writes nothing: {report:?}");
     assert_exact(posts, store, "replayed from offset 0").await;
     // The outbox published every event again (create-post could not mark
     // them published, then the relay did), under new offsets and in
     // reverse order: each change's number is counted once.
     let again = republished(records);
-    let report = handle_reaction_batch(store, &Batch::from_log(REACTIONS_TOPIC, &again))
-        .await
-        .unwrap();
+    let report = handle_reaction_batch(
+        store,
+        &Batch::from_log(REACTIONS_TOPIC, &again),
+        &Windowing::default(),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         report.writes, 0,
         "a republication writes nothing: {report:?}"
@@ -172,4 +186,150 @@ async fn reaction_counts_stay_exact_on_dynamodb() {
     let store = hashtag_aws::DynamoHashtagStore::new(moto.dynamodb(), "hashtags");
     store.create_table().await.unwrap();
     deliveries_stay_exact(stores.posts.as_ref(), &records, &store).await;
+}
+
+/// Live reactions as the reactions topic carries them: (offset, emoji,
+/// event time, time the record entered the topic).
+fn live_records(rows: &[(i64, &str, i64, i64)]) -> Vec<LogRecord> {
+    rows.iter()
+        .map(|(offset, emoji, at_ms, arrived_ms)| LogRecord {
+            partition: 0,
+            offset: *offset,
+            key: Some(b"7".to_vec()),
+            value: serde_json::to_vec(&LiveReaction {
+                message_id: Id(100 + offset),
+                user_id: "7".into(),
+                emoji: Emoji::parse(emoji).unwrap(),
+                at_ms: *at_ms,
+            })
+            .unwrap(),
+            timestamp_ms: *arrived_ms,
+        })
+        .collect()
+}
+
+/// A reaction that reaches the topic within its window's grace lands in
+/// the window; one after the grace lands in none; a redelivery adds
+/// nothing.
+async fn late_reactions_inside_the_grace_land_in_their_window(store: &dyn HashtagStore) {
+    let w = Windowing {
+        width_ms: 60_000,
+        grace_ms: 120_000,
+    };
+    let start = w.start(now_ms()) - 5 * 60_000;
+    let records = live_records(&[
+        (0, "🎉", start + 1_000, start + 2_000),
+        // Two minutes after the window's end, within its grace.
+        (1, "🎉", start + 2_000, start + 179_999),
+        // After the grace: counted in no window.
+        (2, "👏", start + 3_000, start + 180_001),
+        (3, "👏", start + 61_000, start + 180_001),
+    ]);
+    let batch = Batch::from_log(REACTIONS_TOPIC, &records);
+    let report = handle_reaction_batch(store, &batch, &w, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.processed, report.late, report.malformed),
+        (4, 1, 0),
+        "{report:?}"
+    );
+    handle_reaction_batch(store, &batch, &w, None)
+        .await
+        .unwrap();
+    let expected = vec![
+        WindowCounts {
+            start_ms: start,
+            counts: BTreeMap::from([("🎉".to_string(), 2)]),
+        },
+        WindowCounts {
+            start_ms: start + 60_000,
+            counts: BTreeMap::from([("👏".to_string(), 1)]),
+        },
+    ];
+    assert_eq!(store.windows(start, 10).await.unwrap(), expected);
+}
+
+/// A post that gets reactions rises above newer posts in its tag's Top
+/// view: the reaction consumer's ranker publishes the ranking on the
+/// top-posts topic, and the ranking consumer applies it.
+async fn a_reacted_post_is_ranked_first(store: &dyn HashtagStore) {
+    let dir = TempDir::new("rising-posts");
+    let stores = hashtag_embedded::open(&dir.0, 2).unwrap();
+    let (posts, log) = (stores.posts.as_ref(), &stores.log);
+    let ids = hashtag_core::ids::IdGenerator::new(3).unwrap();
+    for u in 1..=3 {
+        let name = Username::parse(&format!("riser{u}")).unwrap();
+        posts
+            .create_user(Id(u), &name, &u.to_string())
+            .await
+            .unwrap();
+    }
+    let mut made = Vec::new();
+    for i in 0..4 {
+        let post = Post {
+            post_id: ids.next_id(),
+            user_id: Id(1),
+            caption: format!("post {i} #Rising"),
+            images: vec![Image {
+                image_id: ids.next_id(),
+                url: format!("/images/{i}.svg"),
+            }],
+            created_at: "2026-12-04T00:00:00.000Z".into(),
+        };
+        posts.create_post(&post, None).await.unwrap();
+        made.push(post.post_id);
+    }
+    let posted = log.fetch("test", "posts", 100).await.unwrap();
+    handle_post_batch(store, &Batch::from_log("posts", &posted))
+        .await
+        .unwrap();
+    let oldest = made[0];
+    for user in 2..=3 {
+        for emoji in ["👍", "🔥"] {
+            let emoji = Emoji::parse(emoji).unwrap();
+            posts.react(oldest, Id(user), &emoji, true).await.unwrap();
+        }
+    }
+    let reactions = log.fetch("test", REACTIONS_TOPIC, 100).await.unwrap();
+    let batch = Batch::from_log(REACTIONS_TOPIC, &reactions);
+    let w = Windowing::default();
+    let publisher: &dyn EventPublisher = log;
+    let report = handle_reaction_batch(store, &batch, &w, Some(publisher))
+        .await
+        .unwrap();
+    assert_eq!(report.rankings, 1, "{report:?}");
+    let rankings = log.fetch("test", TOP_POSTS_TOPIC, 10).await.unwrap();
+    handle_ranking_batch(store, &Batch::from_log(TOP_POSTS_TOPIC, &rankings))
+        .await
+        .unwrap();
+    let page = store.page("rising").await.unwrap().unwrap();
+    let order: Vec<Id> = page.top_posts.iter().map(|p| p.post_id).collect();
+    assert_eq!(order, [made[0], made[3], made[2], made[1]]);
+    assert_eq!(page.top_posts[0].image_url, "/images/0.svg");
+    // Delivered again: the ranking is the page's already.
+    let again = handle_reaction_batch(store, &batch, &w, Some(publisher))
+        .await
+        .unwrap();
+    assert_eq!(again.rankings, 0, "{again:?}");
+}
+
+#[tokio::test]
+async fn windows_and_rankings_on_the_embedded_store() {
+    let dir = TempDir::new("windows");
+    let stores = hashtag_embedded::open(&dir.0, 2).unwrap();
+    late_reactions_inside_the_grace_land_in_their_window(stores.hashtags.as_ref()).await;
+    let other = TempDir::new("rising");
+    let store = hashtag_embedded::SqliteHashtagStore::open(&other.0.join("hashtags.db")).unwrap();
+    a_reacted_post_is_ranked_first(&store).await;
+}
+
+#[cfg(feature = "aws-stack")]
+#[tokio::test]
+async fn windows_and_rankings_on_dynamodb() {
+    let moto = common::aws::Moto::start();
+    let store = hashtag_aws::DynamoHashtagStore::new(moto.dynamodb(), "hashtags");
+    store.create_table().await.unwrap();
+    late_reactions_inside_the_grace_land_in_their_window(&store).await;
+    a_reacted_post_is_ranked_first(&store).await;
 }

@@ -16,6 +16,7 @@ use hashtag_core::reactions::{
     Emoji, ReactionChange, ReactionContribution, ReactionEvent, ReactionState,
 };
 use hashtag_core::trends::{score, trending_tags, Moderation, HALF_LIFE_HOURS};
+use hashtag_core::windows::{aggregate_windows, WindowCounts, Windowed, Windowing};
 use std::collections::BTreeMap;
 
 fn contribution(key: &str, source: &str, offsets: std::ops::Range<i64>) -> TagContribution {
@@ -281,6 +282,14 @@ async fn reaction_counts_are_exact_under_redelivery(store: &dyn HashtagStore) {
         store.reactions(Id(79)).await.unwrap(),
         ReactionState::default()
     );
+    assert_eq!(
+        store
+            .reaction_totals(&[Id(78), Id(77), Id(79), Id(77)])
+            .await
+            .unwrap(),
+        vec![(Id(77), 3), (Id(78), 1)],
+        "each post once, none for a post without reactions"
+    );
     let all: Vec<(Id, BTreeMap<String, i64>)> = store
         .all_reactions()
         .await
@@ -297,6 +306,65 @@ async fn reaction_counts_are_exact_under_redelivery(store: &dyn HashtagStore) {
             ),
             (Id(78), BTreeMap::from([("😂".to_string(), 1)]))
         ]
+    );
+}
+
+async fn windows_count_each_record_once(store: &dyn HashtagStore) {
+    let w = Windowing::default();
+    let start = w.start(now_ms());
+    let r = |source, offset, emoji, delta, event_ms| Windowed {
+        source,
+        offset,
+        emoji,
+        delta,
+        event_ms,
+        arrived_ms: event_ms,
+    };
+    let first = [
+        r("reactions-0", 0, "👍", 1, start),
+        r("reactions-0", 1, "👍", 1, start + 1),
+        r("reactions-1", 0, "🔥", 1, start + 2),
+        r("reactions-0", 2, "😂", 1, start - 1),
+    ];
+    let (windows, _) = aggregate_windows(&first, &w);
+    assert_eq!(store.apply_windows(&windows).await.unwrap(), 2);
+    assert_eq!(
+        store.apply_windows(&windows).await.unwrap(),
+        0,
+        "a redelivered batch writes nothing"
+    );
+    // Overlapping the first: offset 1 again, then two new ones.
+    let more = [
+        r("reactions-0", 1, "👍", 1, start + 1),
+        r("reactions-0", 3, "👍", -1, start + 3),
+        r("reactions-0", 4, "🎉", 1, start + 4),
+    ];
+    let (windows, _) = aggregate_windows(&more, &w);
+    assert_eq!(store.apply_windows(&windows).await.unwrap(), 1);
+    let counts = |pairs: &[(&str, i64)]| {
+        pairs
+            .iter()
+            .map(|(e, n)| (e.to_string(), *n))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        store.windows(start - w.width_ms, 10).await.unwrap(),
+        vec![
+            WindowCounts {
+                start_ms: start - w.width_ms,
+                counts: counts(&[("😂", 1)]),
+            },
+            WindowCounts {
+                start_ms: start,
+                counts: counts(&[("👍", 1), ("🔥", 1), ("🎉", 1)]),
+            },
+        ]
+    );
+    assert_eq!(store.windows(start, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.windows(start - w.width_ms, 1).await.unwrap().len(),
+        1,
+        "at most the limit"
     );
 }
 
@@ -779,6 +847,7 @@ async fn embedded_adapters_meet_the_contract() {
     history_counts_each_post_once_per_day(stores.hashtags.as_ref()).await;
     a_jump_in_authors_trends_and_decays(stores.hashtags.as_ref()).await;
     reaction_counts_are_exact_under_redelivery(stores.hashtags.as_ref()).await;
+    windows_count_each_record_once(stores.hashtags.as_ref()).await;
     // The stored post's event is in the log, keyed by its author and
     // naming them.
     let records = stores.log.fetch("contract", "posts", 10).await.unwrap();
@@ -824,6 +893,7 @@ async fn dynamodb_hashtag_store_meets_the_contract() {
     history_counts_each_post_once_per_day(&store).await;
     a_jump_in_authors_trends_and_decays(&store).await;
     reaction_counts_are_exact_under_redelivery(&store).await;
+    windows_count_each_record_once(&store).await;
 }
 
 #[cfg(feature = "aws-stack")]

@@ -462,11 +462,6 @@ pub fn favicon() -> Response<Body> {
     res
 }
 
-/// `GET /health`: the process answers.
-pub fn health() -> Response<Body> {
-    json(StatusCode::OK, &serde_json::json!({"ok": true}))
-}
-
 /// No route matches.
 pub fn not_found(req: &Request<Body>) -> Response<Body> {
     error_response(

@@ -5,6 +5,7 @@
 
 mod account_routes;
 pub mod auth;
+mod emoji_routes;
 mod handlers;
 mod history_routes;
 mod mention_routes;
@@ -26,7 +27,8 @@ pub use router::{route, route_function, Function, Route, ROUTES};
 use auth::limit::RateLimit;
 use auth::Auth;
 use hashtag_core::ids::IdGenerator;
-use hashtag_core::ports::{MentionGraph, PostStore, ReadModels};
+use hashtag_core::ports::{EventPublisher, MentionGraph, Outbox, PostStore, ReadModels};
+use hashtag_core::windows::Windowing;
 
 /// Largest request body accepted by default: a 2,200-character caption in a
 /// 4-byte script plus twenty 2 KB image URLs fits comfortably.
@@ -61,6 +63,16 @@ pub struct App {
     /// The subjects (identities) allowed to import mentions, besides the
     /// members of Cognito's admins group.
     pub admins: Arc<Vec<String>>,
+    /// Where live reactions (`POST /emoji`) are published and whose
+    /// connection `GET /health` reports: the broker, or the embedded log.
+    /// `None` where nothing publishes.
+    pub stream: Option<Arc<dyn EventPublisher>>,
+    /// The outbox whose backlog `GET /health` reports (Aurora's); `None`
+    /// on one machine, where events need none.
+    pub outbox: Option<Arc<dyn Outbox>>,
+    /// The reaction windows' width and grace (`REACTION_WINDOW_SECONDS`,
+    /// `REACTION_GRACE_SECONDS`), as the reaction consumer keeps them.
+    pub windowing: Windowing,
 }
 
 /// Writes an account may make per minute unless configured
@@ -88,7 +100,22 @@ impl App {
             auth,
             writes: Arc::new(RateLimit::new(DEFAULT_WRITES_PER_MINUTE, 60_000)),
             admins: Arc::new(Vec::new()),
+            stream: None,
+            outbox: None,
+            windowing: Windowing::configured()?,
         })
+    }
+
+    /// The app, publishing live reactions through `publisher` and
+    /// reporting on it and on `outbox` in `GET /health`.
+    pub fn with_stream(
+        mut self,
+        publisher: Arc<dyn EventPublisher>,
+        outbox: Option<Arc<dyn Outbox>>,
+    ) -> App {
+        self.stream = Some(publisher);
+        self.outbox = outbox;
+        self
     }
 
     /// The app, allowing `per_minute` writes per account (0: no limit).

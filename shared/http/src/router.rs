@@ -7,9 +7,10 @@
 use http::{header, Method, Request, Response};
 
 use super::account_routes::{me, register, sign_in, sign_in_page, sign_out};
+use super::emoji_routes::{emoji_windows, health, post_emoji};
 use super::handlers::{
-    create_post, error_response, favicon, get_post, hashtag_summary, health, not_found,
-    placeholder_image, tag_lookup, tag_page, user_page,
+    create_post, error_response, favicon, get_post, hashtag_summary, not_found, placeholder_image,
+    tag_lookup, tag_page, user_page,
 };
 use super::history_routes::tag_history;
 use super::mention_routes::{import_mentions, user_mentions};
@@ -26,7 +27,7 @@ pub enum Function {
     /// `functions/register`.
     Register,
     /// `functions/create-post`: the one HTTP function that publishes
-    /// (posts and reactions).
+    /// (posts and reactions), and so reports on the broker (`/health`).
     CreatePost,
     /// `functions/summary`: the read side.
     Summary,
@@ -77,6 +78,8 @@ enum Handler {
     React,
     Unreact,
     Reactions,
+    Emoji,
+    EmojiWindows,
 }
 
 /// One route: a method and a path in API Gateway's syntax (`{name}` for
@@ -151,7 +154,19 @@ pub const ROUTES: &[Route] = &[
     route_of("POST", "/signout", Function::ServerOnly, Handler::SignOut),
     route_of("GET", "/", Function::Summary, Handler::Home),
     route_of("GET", "/trends/tags", Function::Summary, Handler::Trends),
-    route_of("GET", "/health", Function::Summary, Handler::Health),
+    route_of("GET", "/health", Function::CreatePost, Handler::Health),
+    signed(route_of(
+        "POST",
+        "/emoji",
+        Function::CreatePost,
+        Handler::Emoji,
+    )),
+    route_of(
+        "GET",
+        "/emoji/windows",
+        Function::Summary,
+        Handler::EmojiWindows,
+    ),
     route_of("GET", "/tags", Function::Summary, Handler::Lookup),
     route_of("GET", "/tags/{name}", Function::Summary, Handler::Tag),
     route_of(
@@ -278,7 +293,7 @@ async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Respons
         Handler::CreatePost => create_post(app, req).await,
         Handler::Home => home(app, &req).await,
         Handler::Trends => trends(app, &req).await,
-        Handler::Health => health(),
+        Handler::Health => health(app).await,
         Handler::Lookup => tag_lookup(&req),
         Handler::Tag => tag_page(app, &req, &param).await,
         Handler::TagHistory => tag_history(app, &req, &param).await,
@@ -298,6 +313,8 @@ async fn serve(only: Option<Function>, app: &App, req: Request<Body>) -> Respons
             unreact(app, req, &param, params.get(1).map_or("", String::as_str)).await
         }
         Handler::Reactions => post_reactions(app, &req, &param).await,
+        Handler::Emoji => post_emoji(app, req).await,
+        Handler::EmojiWindows => emoji_windows(app, &req).await,
     }
 }
 

@@ -299,6 +299,17 @@ impl EventPublisher for KafkaPublisher {
             .await
             .map(|_| ())
     }
+
+    /// A metadata request answered within the backlog's timeout.
+    async fn connected(&self) -> Result<(), StoreError> {
+        match tokio::time::timeout(BACKLOG_TIMEOUT, self.client.list_topics()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(kafka_error("list topics", e)),
+            Err(_) => Err(StoreError::Backend(format!(
+                "the broker did not answer within {BACKLOG_TIMEOUT:?}"
+            ))),
+        }
+    }
 }
 
 /// Kafka as the single-machine server's record source, so `hashtag serve`

@@ -34,6 +34,7 @@ use hashtag_core::ports::{
 };
 use hashtag_core::record::Batch;
 use hashtag_core::usecases::{relay_outbox, PublishingPosts, RELAY_MIN_AGE_SECONDS};
+use hashtag_core::windows::Windowing;
 use hashtag_http::auth::{Auth, ClientAddr, GatewayClaims};
 use hashtag_http::{
     route_function, App, Function, DEFAULT_MAX_BODY_BYTES, DEFAULT_WRITES_PER_MINUTE,
@@ -99,9 +100,11 @@ impl HttpFunction for Summary {
 pub trait KafkaFunction {
     /// The function's name, as its metrics' `Consumer` dimension.
     const NAME: &'static str;
-    /// Applies one batch to the hashtag store.
+    /// Applies one batch to the hashtag store; `publisher` is where a
+    /// function that publishes (the reaction consumer's ranker) sends.
     fn handle(
         store: &dyn HashtagStore,
+        publisher: Option<&dyn EventPublisher>,
         batch: &Batch,
     ) -> impl Future<Output = Result<BatchReport, StoreError>> + Send;
 }
@@ -111,7 +114,11 @@ pub struct HashtagConsumer;
 
 impl KafkaFunction for HashtagConsumer {
     const NAME: &'static str = "hashtag-consumer";
-    async fn handle(store: &dyn HashtagStore, batch: &Batch) -> Result<BatchReport, StoreError> {
+    async fn handle(
+        store: &dyn HashtagStore,
+        _: Option<&dyn EventPublisher>,
+        batch: &Batch,
+    ) -> Result<BatchReport, StoreError> {
         handle_post_batch(store, batch).await
     }
 }
@@ -121,19 +128,35 @@ pub struct MentionConsumer;
 
 impl KafkaFunction for MentionConsumer {
     const NAME: &'static str = "mention-consumer";
-    async fn handle(store: &dyn HashtagStore, batch: &Batch) -> Result<BatchReport, StoreError> {
+    async fn handle(
+        store: &dyn HashtagStore,
+        _: Option<&dyn EventPublisher>,
+        batch: &Batch,
+    ) -> Result<BatchReport, StoreError> {
         handle_mention_batch(store, batch, Decay::configured()).await
     }
 }
 
-/// Counts reactions per post from the reactions topic.
+/// Counts reactions per post from the reactions topic, and publishes the
+/// rankings of their tags on the top-posts topic.
 pub struct ReactionConsumer;
 
 impl KafkaFunction for ReactionConsumer {
     const NAME: &'static str = "reaction-consumer";
-    async fn handle(store: &dyn HashtagStore, batch: &Batch) -> Result<BatchReport, StoreError> {
-        handle_reaction_batch(store, batch).await
+    async fn handle(
+        store: &dyn HashtagStore,
+        publisher: Option<&dyn EventPublisher>,
+        batch: &Batch,
+    ) -> Result<BatchReport, StoreError> {
+        handle_reaction_batch(store, batch, &reaction_windowing(), publisher).await
     }
+}
+
+/// The reaction windows' configuration, read once per container
+/// ([`run_kafka`] refuses to start on a bad setting).
+fn reaction_windowing() -> Windowing {
+    static WINDOWING: std::sync::OnceLock<Windowing> = std::sync::OnceLock::new();
+    *WINDOWING.get_or_init(|| Windowing::configured().unwrap_or_default())
 }
 
 /// Applies rankings from the top-posts topic.
@@ -141,7 +164,11 @@ pub struct TopPostsConsumer;
 
 impl KafkaFunction for TopPostsConsumer {
     const NAME: &'static str = "top-posts-consumer";
-    async fn handle(store: &dyn HashtagStore, batch: &Batch) -> Result<BatchReport, StoreError> {
+    async fn handle(
+        store: &dyn HashtagStore,
+        _: Option<&dyn EventPublisher>,
+        batch: &Batch,
+    ) -> Result<BatchReport, StoreError> {
         handle_ranking_batch(store, batch).await
     }
 }
@@ -159,9 +186,9 @@ pub async fn aws_app(
 ) -> Result<App, lambda_runtime::Error> {
     let aurora = Arc::new(aurora_store(config)?);
     let worker_id = worker_id(&aurora).await?;
-    let posts: Arc<dyn PostStore> = match publisher {
-        Some(publisher) => Arc::new(PublishingPosts::new(aurora, publisher)),
-        None => aurora,
+    let posts: Arc<dyn PostStore> = match &publisher {
+        Some(publisher) => Arc::new(PublishingPosts::new(aurora.clone(), publisher.clone())),
+        None => aurora.clone(),
     };
     let max_body = env_or("HASHTAG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
     let app = App::new(posts, hashtags, worker_id, max_body, auth)?
@@ -170,6 +197,10 @@ pub async fn aws_app(
             DEFAULT_WRITES_PER_MINUTE,
         ))
         .with_admins(&std::env::var("HASHTAG_ADMINS").unwrap_or_default());
+    let app = match publisher {
+        Some(publisher) => app.with_stream(publisher, Some(aurora)),
+        None => app,
+    };
     Ok(match graph {
         Some(graph) => app.with_graph(graph),
         None => app,
@@ -242,14 +273,19 @@ pub async fn run_http<F: HttpFunction>(
 /// error fails the invocation so MSK redelivers the batch; malformed
 /// records never do. Each batch prints one embedded-metric-format line
 /// (see [`hashtag_core::metrics`]).
-pub async fn run_kafka<F: KafkaFunction>(config: SdkConfig) -> Result<(), lambda_runtime::Error> {
+pub async fn run_kafka<F: KafkaFunction>(
+    config: SdkConfig,
+    publisher: Option<Arc<dyn EventPublisher>>,
+) -> Result<(), lambda_runtime::Error> {
     let hashtags = Arc::new(dynamo_store(&config)?);
+    Windowing::configured()?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<KafkaEvent>| {
-            let hashtags = hashtags.clone();
+            let (hashtags, publisher) = (hashtags.clone(), publisher.clone());
             async move {
                 let started = std::time::Instant::now();
-                let result = F::handle(hashtags.as_ref(), &msk::batch(&event.payload)).await;
+                let batch = msk::batch(&event.payload);
+                let result = F::handle(hashtags.as_ref(), publisher.as_deref(), &batch).await;
                 // Straight to stdout: CloudWatch reads EMF from the raw line.
                 // Printed for a failed batch too, before MSK retries it.
                 println!(

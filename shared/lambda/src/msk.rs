@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::encodings::MillisecondTimestamp;
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine;
 use hashtag_core::record::{Batch, Delivered, Undecodable};
@@ -21,6 +22,7 @@ pub fn batch(event: &KafkaEvent) -> Batch {
             records.iter().map(move |r| Delivered {
                 source: source.clone(),
                 offset: r.offset,
+                timestamp_ms: r.timestamp.0.timestamp_millis(),
                 value: match &r.value {
                     None => Err(Undecodable {
                         reason: "tombstone (no value)".into(),
@@ -52,6 +54,9 @@ pub fn event(batch: &Batch) -> KafkaEvent {
         rec.topic = Some(topic.to_string());
         rec.partition = partition.parse().unwrap_or_default();
         rec.offset = r.offset;
+        rec.timestamp = MillisecondTimestamp(
+            chrono::DateTime::from_timestamp_millis(r.timestamp_ms).unwrap_or_default(),
+        );
         rec.timestamp_type = Some("CREATE_TIME".into());
         rec.value = match &r.value {
             Ok(bytes) => Some(b64.encode(bytes)),

@@ -21,6 +21,7 @@ use hashtag_core::consumer::handle_reaction_batch;
 use hashtag_core::ids::Id;
 use hashtag_core::reactions::{aggregate_reactions, Emoji, ReactionEvent, REACTIONS_TOPIC};
 use hashtag_core::record::{Batch, LogRecord};
+use hashtag_core::windows::Windowing;
 use hashtag_tools::write_cost::write_units;
 
 const REACTIONS: usize = 1_000_000;
@@ -75,6 +76,8 @@ fn stream() -> Vec<LogRecord> {
                 delta: if rng.next().is_multiple_of(10) { -1 } else { 1 },
                 seq: seqs[rank],
                 at_ms: 0,
+                tags: vec![format!("tag{}", rank % 100)],
+                cover: format!("https://img.example/{rank}.jpg"),
             };
             let partition = (post_id.0 as u32) % PARTITIONS;
             let offset = offsets[partition as usize];
@@ -169,7 +172,7 @@ fn throughput(records: &[LogRecord], dir: &std::path::Path) {
         let started = Instant::now();
         runtime.block_on(async {
             for event in &events {
-                handle_reaction_batch(&store, event)
+                handle_reaction_batch(&store, event, &Windowing::default(), None)
                     .await
                     .expect("batch applied");
             }
