@@ -110,9 +110,24 @@ pub async fn rank_touched_tags<S: TagPages + ReactionCounts + ?Sized>(
     publisher: &dyn EventPublisher,
     events: &[ReactionEvent],
 ) -> Result<usize, StoreError> {
-    let mut published = 0;
+    let mut tags = Vec::new();
     for (key, touched) in touched_tags(events) {
         let page = store.page(&key).await?;
+        tags.push((key, touched, page));
+    }
+    // Every candidate's total in one read: tags share posts.
+    let mut ids: Vec<Id> = Vec::new();
+    for (_, touched, page) in &tags {
+        ids.extend(touched.posts.iter().map(|p| p.post_id));
+        if let Some(page) = page {
+            ids.extend(page.top_posts.iter().map(|p| p.post_id));
+            ids.extend(page.recent_posts.iter().map(|p| p.post_id));
+        }
+    }
+    let totals: HashMap<Id, i64> = store.reaction_totals(&ids).await?.into_iter().collect();
+    let generated_at = rfc3339_ms(now_ms());
+    let mut rankings = Vec::new();
+    for (key, touched, page) in tags {
         let mut candidates = touched.posts;
         let mut shown: &[TopPost] = &[];
         if let Some(page) = &page {
@@ -120,25 +135,23 @@ pub async fn rank_touched_tags<S: TagPages + ReactionCounts + ?Sized>(
             candidates.extend(page.recent_posts.iter().cloned());
             shown = &page.top_posts;
         }
-        let ids: Vec<Id> = candidates.iter().map(|p| p.post_id).collect();
-        let totals: HashMap<Id, i64> = store.reaction_totals(&ids).await?.into_iter().collect();
         let ranked = rank(&candidates, &totals);
         if ranked == shown {
             continue;
         }
         let ranking = Ranking {
             tag: page.map_or(touched.tag, |p| p.tag),
-            generated_at: rfc3339_ms(now_ms()),
+            generated_at: generated_at.clone(),
             posts: ranked,
         };
         let value = serde_json::to_vec(&ranking)
             .map_err(|e| StoreError::Backend(format!("encoding ranking: {e}")))?;
-        publisher
-            .publish(top_posts_topic(), key.as_bytes(), &value)
-            .await?;
-        published += 1;
+        rankings.push((key.into_bytes(), value));
     }
-    Ok(published)
+    publisher
+        .publish_batch(top_posts_topic(), &rankings)
+        .await?;
+    Ok(rankings.len())
 }
 
 #[cfg(test)]

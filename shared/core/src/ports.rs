@@ -47,6 +47,19 @@ pub trait EventPublisher: Send + Sync {
     /// Sends one record with `key` and `value` to `topic`.
     async fn publish(&self, topic: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
 
+    /// Sends (key, value) records to `topic`, at once where the transport
+    /// allows it; one after another unless overridden.
+    async fn publish_batch(
+        &self,
+        topic: &str,
+        records: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        for (key, value) in records {
+            self.publish(topic, key, value).await?;
+        }
+        Ok(())
+    }
+
     /// Whether the broker answers now (`GET /health`).
     async fn connected(&self) -> Result<(), StoreError>;
 }

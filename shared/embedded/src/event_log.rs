@@ -265,6 +265,29 @@ impl hashtag_core::ports::EventPublisher for EventLog {
             .map(|_| ())
     }
 
+    /// All in one transaction: one `fsync` for a batch of rankings.
+    async fn publish_batch(
+        &self,
+        topic: &str,
+        records: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (log, topic, records) = (self.clone(), topic.to_string(), records.to_vec());
+        self.db
+            .write(move |conn| {
+                let tx = write_transaction(conn)?;
+                for (key, value) in &records {
+                    log.append_in(&tx, &topic, key, value)?;
+                }
+                tx.commit().map_err(backend)
+            })
+            .await?;
+        self.notify_appended();
+        Ok(())
+    }
+
     /// The log is this process's own database: reachable while it runs.
     async fn connected(&self) -> Result<(), StoreError> {
         self.db

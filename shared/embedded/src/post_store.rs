@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::db::{backend, write_transaction};
+use super::db::backend;
 use super::event_log::EventLog;
 use super::group_commit::GroupCommit;
 use hashtag_core::domain::{Image, Post, TopPost, User, Username, POSTS_TOPIC};
@@ -151,6 +151,8 @@ pub struct SqlitePostStore {
     log: EventLog,
     /// New posts, committed in groups (see [`GroupCommit`]).
     creates: GroupCommit<Created>,
+    /// Changes of reaction sets, committed in groups likewise.
+    reacts: GroupCommit<bool>,
 }
 
 impl SqlitePostStore {
@@ -166,7 +168,13 @@ impl SqlitePostStore {
         )?;
         let appended = log.clone();
         let creates = GroupCommit::start(log.db().clone(), move || appended.notify_appended())?;
-        Ok(SqlitePostStore { log, creates })
+        let appended = log.clone();
+        let reacts = GroupCommit::start(log.db().clone(), move || appended.notify_appended())?;
+        Ok(SqlitePostStore {
+            log,
+            creates,
+            reacts,
+        })
     }
 }
 
@@ -331,11 +339,9 @@ impl PostStore for SqlitePostStore {
     ) -> Result<Reacted, StoreError> {
         let (log, emoji) = (self.log.clone(), emoji.clone());
         let changed = self
-            .log
-            .db()
-            .write(move |conn| {
-                let tx = write_transaction(conn)?;
-                let Some(post) = reacted_post(&tx, post_id)? else {
+            .reacts
+            .write(Box::new(move |tx| {
+                let Some(post) = reacted_post(tx, post_id)? else {
                     return Err(StoreError::Missing(format!("post {post_id}")));
                 };
                 let sql = match present {
@@ -343,30 +349,26 @@ impl PostStore for SqlitePostStore {
                     false => "DELETE FROM reactions WHERE post_id = ?1 AND user_id = ?2 AND emoji = ?3",
                 };
                 let changed = tx
-                    .execute(sql, params![post_id.0, user_id.0, emoji.as_str()])
+                    .prepare_cached(sql)
+                    .and_then(|mut s| s.execute(params![post_id.0, user_id.0, emoji.as_str()]))
                     .map_err(backend)?
                     > 0;
                 if changed {
                     let seq = tx
-                        .query_row(
+                        .prepare_cached(
                             "INSERT INTO reaction_seqs (post_id, seq) VALUES (?1, 1)
                              ON CONFLICT (post_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
-                            [post_id.0],
-                            |r| r.get(0),
                         )
+                        .and_then(|mut s| s.query_row([post_id.0], |r| r.get(0)))
                         .map_err(backend)?;
                     let event = ReactionEvent::new(post, user_id, emoji, present, seq);
                     let value = serde_json::to_vec(&event)
                         .map_err(|e| StoreError::Backend(format!("encoding event: {e}")))?;
-                    log.append_in(&tx, REACTIONS_TOPIC, post_id.to_string().as_bytes(), &value)?;
+                    log.append_in(tx, REACTIONS_TOPIC, post_id.to_string().as_bytes(), &value)?;
                 }
-                tx.commit().map_err(backend)?;
                 Ok(changed)
-            })
+            }))
             .await?;
-        if changed {
-            self.log.notify_appended();
-        }
         Ok(Reacted {
             changed,
             pending: None,

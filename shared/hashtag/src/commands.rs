@@ -263,6 +263,8 @@ pub async fn loadgen(options: Loadgen) -> Result<(), String> {
         probe_every: options.probe_every,
         drain_timeout: Duration::from_secs(options.drain_timeout_seconds),
         lag_threshold: options.lag_threshold,
+        reactions: options.reactions,
+        top_probes: options.top_probes,
     };
     let summary = hashtag_tools::loadgen::run(&config)
         .await
@@ -271,9 +273,13 @@ pub async fn loadgen(options: Loadgen) -> Result<(), String> {
         "{}",
         serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
     );
-    if !summary.mismatches.is_empty() || !summary.edge_mismatches.is_empty() {
+    let reaction_mismatches = summary.reactions.as_ref().map_or(0, |r| r.mismatches.len());
+    if !summary.mismatches.is_empty()
+        || !summary.edge_mismatches.is_empty()
+        || reaction_mismatches > 0
+    {
         eprintln!(
-            "{} tags and {} mention edges differ from what was sent",
+            "{} tags, {} mention edges and {reaction_mismatches} posts' reactions differ from what was sent",
             summary.mismatches.len(),
             summary.edge_mismatches.len()
         );

@@ -131,6 +131,14 @@ struct Loadgen {
     /// report's `lag` (the longest and total time behind).
     #[arg(long, default_value_t = 1_000)]
     lag_threshold: u64,
+    /// Reactions to send after the posts, skewed towards some posts, one
+    /// in ten taking a reaction back; their counts are checked at the end.
+    #[arg(long, default_value_t = 0)]
+    reactions: usize,
+    /// Top probes during the reactions: each times a reaction's effect on
+    /// a tag's Top view.
+    #[arg(long, default_value_t = 20)]
+    top_probes: usize,
 }
 
 #[derive(Subcommand)]

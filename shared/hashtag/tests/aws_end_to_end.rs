@@ -195,7 +195,7 @@ async fn the_server_runs_on_the_aws_adapters() {
     let env = stack.env();
     let mut server = common::Server::start_with_env(&dir.0, &[], &env);
     let alice = server.register("alice");
-    server.create_post(&alice, "first #Rust with @Bob");
+    let first = server.create_post(&alice, "first #Rust with @Bob");
     // Generous: the first wait includes the broker's and the consumers' start on
     // a machine that may be running other tests.
     let page = server.wait_for_tag("rust", Duration::from_secs(90), |p| p["total_posts"] == 1);
@@ -221,6 +221,42 @@ async fn the_server_runs_on_the_aws_adapters() {
     assert_eq!(reacted.status, 201, "{}", reacted.body);
     let counts = server.wait_for_json(&reactions, |b| b["total"] == 1);
     assert_eq!(counts["counts"], json!({ "🔥": 1 }), "{counts}");
+    // Two reactions to the older post: the ranker publishes the tag's
+    // ranking through the broker, and the ranking consumer puts it first.
+    for emoji in ["👍", "🎉"] {
+        let path = format!("/posts/{first}/reactions");
+        let res = server.post_json_as(&alice, &path, &json!({ "emoji": emoji }));
+        assert_eq!(res.status, 201, "{}", res.body);
+    }
+    let page = server.wait_for_tag("rust", Duration::from_secs(90), |p| {
+        p["top_posts"][0]["post_id"] == first.as_str()
+    });
+    assert_eq!(page["top_posts"][1]["post_id"], post.as_str(), "{page}");
+    let recent = server.get("/tags/rust?view=recent").json();
+    assert_eq!(recent["top_posts"][0]["post_id"], post.as_str(), "{recent}");
+    // The seed's live stream and health, on the broker and DynamoDB.
+    let health = server.get("/health");
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert!(
+        health.json()["waiting_to_publish"].is_number(),
+        "{}",
+        health.body
+    );
+    let live = server.post_json_as(&alice, "/emoji", &json!({ "emoji_type": "👏" }));
+    assert_eq!(live.status, 202, "{}", live.body);
+    let windows = server.wait_for_json("/emoji/windows", |b| {
+        b["windows"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w["counts"]["👏"] == 1))
+    });
+    assert!(
+        windows["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["counts"]["👏"] == 1),
+        "{windows}"
+    );
     // A restart reads the topics again from their start: nothing counts twice.
     server.kill();
     let server = common::Server::start_with_env(&dir.0, &[], &env);

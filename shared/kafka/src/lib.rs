@@ -300,6 +300,23 @@ impl EventPublisher for KafkaPublisher {
             .map(|_| ())
     }
 
+    /// Sixteen records in flight at a time.
+    async fn publish_batch(
+        &self,
+        topic: &str,
+        records: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let sends: Vec<_> = records
+            .iter()
+            .map(|(key, value)| KafkaPublisher::publish(self, topic, key, value))
+            .collect();
+        futures_util::stream::iter(sends)
+            .buffer_unordered(16)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+    }
+
     /// A metadata request answered within the backlog's timeout.
     async fn connected(&self) -> Result<(), StoreError> {
         match tokio::time::timeout(BACKLOG_TIMEOUT, self.client.list_topics()).await {

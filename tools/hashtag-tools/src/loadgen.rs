@@ -19,6 +19,13 @@
 //! - The hashtag consumer's lag (`GET /metrics`) is sampled every 100 ms
 //!   from the first post until the counts match, so a freshness regression
 //!   shows whether the consumer fell behind, by how much and for how long.
+//! - With `reactions`, reacting clients follow the posts ([`reactions`]):
+//!   skewed towards some posts, checked for exact counts at the end, with
+//!   Top probes timing a reaction's effect on a tag's Top view.
+
+mod reactions;
+
+pub use reactions::{ReactionLoad, ReactionSummary};
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -56,6 +63,10 @@ pub struct LoadConfig {
     pub drain_timeout: Duration,
     /// A lag above this many records counts as behind in [`Lag`].
     pub lag_threshold: u64,
+    /// Reaction requests to send after the posts (0: none).
+    pub reactions: usize,
+    /// Top probes during the reactions.
+    pub top_probes: usize,
 }
 
 /// Percentiles of a set of durations, in milliseconds.
@@ -129,6 +140,8 @@ pub struct Summary {
     /// The hashtag consumer's lag during the run; `None` when the server
     /// does not report it.
     pub lag: Option<Lag>,
+    /// What the reacting clients did and found, if the run reacted.
+    pub reactions: Option<ReactionSummary>,
 }
 
 /// The hashtag consumer's lag as sampled during a run.
@@ -434,6 +447,8 @@ struct Worker {
     outcomes: Vec<(usize, Result<Duration, String>)>,
     retries: HashMap<String, usize>,
     freshness: Vec<Duration>,
+    /// (index of the post, its id) of the accepted posts.
+    post_ids: Vec<(usize, String)>,
 }
 
 /// The name of user `i` of the run `run`.
@@ -533,7 +548,12 @@ async fn post_worker(
             *sent.retries.entry(why).or_default() += 1;
         }
         let outcome = match result {
-            Ok((StatusCode::CREATED, _)) => Ok(at.elapsed()),
+            Ok((StatusCode::CREATED, body)) => {
+                if let Some(serde_json::Value::String(id)) = json_field(&body, "post_id") {
+                    sent.post_ids.push((i, id));
+                }
+                Ok(at.elapsed())
+            }
             Ok((status, _)) => Err(status.as_u16().to_string()),
             Err(_) => Err("connection".to_string()),
         };
@@ -649,12 +669,17 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
     let sampler = tokio::spawn(sample_lag(address.to_string(), started, stopped));
     let workers =
         (0..concurrency).map(|_| post_worker(address, &run, &posts, &users, &next, &done));
-    let workers = tokio::select! {
+    let mut workers = tokio::select! {
         workers = futures_util::future::join_all(workers) => workers,
         _ = report_progress(&done, config.posts, started) => unreachable!("progress never ends"),
     };
     let seconds = started.elapsed().as_secs_f64();
     eprintln!();
+    let mut post_ids: Vec<(usize, String)> = workers
+        .iter_mut()
+        .flat_map(|w| std::mem::take(&mut w.post_ids))
+        .collect();
+    post_ids.sort();
     let (mut summary, added, edges) = tally(&posts, workers, users.len(), seconds, &run);
     // The run's authors are new: their edges hold exactly what it sent.
     let mut edges: Vec<((String, String), u64)> = edges.into_iter().collect();
@@ -704,6 +729,17 @@ pub async fn run(config: &LoadConfig) -> Result<Summary, LoadError> {
     let _ = stop_sampling.send(true);
     let samples = sampler.await.unwrap_or_default();
     summary.lag = Lag::of(&samples, config.lag_threshold);
+    if config.reactions > 0 {
+        let ids: Vec<String> = post_ids.into_iter().map(|(_, id)| id).collect();
+        let load = ReactionLoad {
+            reactions: config.reactions,
+            concurrency,
+            top_probes: config.top_probes,
+            seed: config.shape.seed,
+        };
+        let reacted = reactions::run(address, &run, &users, &ids, &load, config.drain_timeout);
+        summary.reactions = Some(reacted.await?);
+    }
     Ok(summary)
 }
 
