@@ -157,6 +157,9 @@ refused("create-post: a reaction that is no emoji is a 422", "create-post",
         event_with("create-post.json", path=reactions_path, body={"emoji": "thumbs"}), 422, "invalid_emoji")
 refused("create-post: a reaction to no post is a 404", "create-post",
         event_with("create-post.json", path="/posts/12345/reactions", body={"emoji": "👍"}), 404, "not_found")
+report = invoke("reaction-consumer", "reaction-consumer.json")
+check("reaction-consumer: the sample event's three changes of a post and a live reaction counted, the malformed set aside",
+      (report["processed"], report["malformed"], report["writes"]) == (4, 1, 1), report)
 with open("events/hashtag-consumer.json") as f:
     reactions = json.load(f)
 now_ms = int(time.time() * 1000)

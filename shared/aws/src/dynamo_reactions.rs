@@ -149,23 +149,31 @@ impl ReactionCounts for DynamoHashtagStore {
         let mut unique = posts.to_vec();
         unique.sort_unstable();
         unique.dedup();
-        let mut totals = Vec::new();
-        for chunk in unique.chunks(BATCH_GET_MAX) {
-            let keys = chunk
-                .iter()
-                .map(|post| counts_key(*post).into_iter().collect())
-                .collect();
-            // Strongly consistent: the ranker reads right after the
-            // consumer's writes.
-            for item in self.batch_get(keys, true, "reaction totals").await? {
-                let post = get_s(&item, "tag")
-                    .and_then(|key| key.strip_prefix(REACTIONS_PREFIX)?.parse().ok());
-                if let Some(post) = post {
-                    totals.push((Id(post), state_of(&item).0.shown().values().sum()));
-                }
-            }
-        }
-        Ok(totals)
+        // Strongly consistent: the ranker reads right after the consumer's
+        // writes.
+        let reads: Vec<_> = unique
+            .chunks(BATCH_GET_MAX)
+            .map(|chunk| {
+                let keys = chunk
+                    .iter()
+                    .map(|post| counts_key(*post).into_iter().collect())
+                    .collect();
+                self.batch_get(keys, true, "reaction totals")
+            })
+            .collect();
+        let items: Vec<Vec<Item>> = stream::iter(reads)
+            .buffer_unordered(CONCURRENT_POSTS)
+            .try_collect()
+            .await?;
+        Ok(items
+            .iter()
+            .flatten()
+            .filter_map(|item| {
+                let key = get_s(item, "tag")?;
+                let post = key.strip_prefix(REACTIONS_PREFIX)?.parse().ok()?;
+                Some((Id(post), state_of(item).0.shown().values().sum()))
+            })
+            .collect())
     }
 
     async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError> {

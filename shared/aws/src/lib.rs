@@ -10,6 +10,7 @@ mod aurora_posts;
 mod dynamo_hashtags;
 mod dynamo_history;
 mod dynamo_mentions;
+mod dynamo_ranker;
 mod dynamo_reactions;
 mod dynamo_windows;
 pub mod env;

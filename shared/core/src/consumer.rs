@@ -21,8 +21,9 @@ use crate::ids::{id_time_ms, Id};
 use crate::mentions::{aggregate_mentions, Decay, MentionText};
 use crate::popularity::rank_touched_tags;
 use crate::ports::{
-    DeadLetter, DeadLetters, EventPublisher, MentionGraph, PostClaim, Rankings, ReactionCounts,
-    ReactionWindows, StoreError, TagCounter, TagHistory, TagPages, DEAD_LETTER_VALUE_MAX,
+    DeadLetter, DeadLetters, EventPublisher, MentionGraph, PostClaim, RankerState, Rankings,
+    ReactionCounts, ReactionWindows, StoreError, TagCounter, TagHistory, TagPages,
+    DEAD_LETTER_VALUE_MAX,
 };
 use crate::reactions::{aggregate_reactions, ReactionEvent, ReactionRecord};
 use crate::record::{Batch, Delivered};
@@ -280,7 +281,7 @@ pub async fn handle_mention_batch<S: TagCounter + MentionGraph + DeadLetters + ?
 /// with a `ranker` to publish through, re-ranks the tags of the batch's
 /// posts ([`rank_touched_tags`]).
 pub async fn handle_reaction_batch<
-    S: ReactionCounts + ReactionWindows + TagPages + DeadLetters + ?Sized,
+    S: ReactionCounts + ReactionWindows + RankerState + TagPages + DeadLetters + ?Sized,
 >(
     store: &S,
     batch: &Batch,

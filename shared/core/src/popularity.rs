@@ -13,14 +13,22 @@
 //! The ranker runs on the reaction consumer's output (in the same
 //! invocation, after the counts are written) and publishes each ranking on
 //! the top-posts topic, so the ranking consumer stays the only writer of a
-//! tag's page.
+//! tag's page. It keeps its own record per tag ([`TagCandidates`]): the
+//! tag's best reacted posts with their net reactions, written with a
+//! version check, so rankers of different partitions (or a page the ranking
+//! consumer has not updated yet) never lose each other's posts. A ranking
+//! is that record merged with the page's Recent posts (no reactions: ranked
+//! by time), stamped with a time that grows with the record's versions.
 
 use std::collections::{BTreeMap, HashMap};
+
+use futures_util::{stream, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{now_ms, rfc3339_ms, Ranking, TopPost, TOP_POSTS, TOP_POSTS_TOPIC};
 use crate::extract::tag_key;
 use crate::ids::{id_time_ms, Id};
-use crate::ports::{EventPublisher, ReactionCounts, StoreError, TagPages};
+use crate::ports::{EventPublisher, RankerState, ReactionCounts, StoreError, TagPages};
 use crate::reactions::ReactionEvent;
 
 /// The topic rankings go to: `TOP_POSTS_TOPIC` if set (the template's
@@ -35,6 +43,10 @@ pub fn top_posts_topic() -> &'static str {
     })
 }
 
+/// Tags ranked at once: a batch touches as many tags as its posts carry,
+/// and on DynamoDB each is a query, a read and a write of its own.
+const TAGS_IN_FLIGHT: usize = 16;
+
 /// Seconds of age worth ten times the reactions (Reddit's constant).
 const SECONDS_PER_DECADE: f64 = 45_000.0;
 
@@ -42,6 +54,64 @@ const SECONDS_PER_DECADE: f64 = 45_000.0;
 /// milliseconds).
 pub fn hot_score(reactions: i64, posted_ms: i64) -> f64 {
     (reactions.max(1) as f64).log10() + posted_ms as f64 / 1000.0 / SECONDS_PER_DECADE
+}
+
+/// A reacted post the ranker keeps for a tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The post.
+    pub post_id: Id,
+    /// Its cover image.
+    pub image_url: String,
+    /// Its net reactions, as shown.
+    pub reactions: i64,
+}
+
+/// The ranker's record of a tag: its best reacted posts, and the version
+/// and ranking time they were written with (0 and 0 when none is stored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagCandidates {
+    /// At most [`TOP_POSTS`], best first.
+    pub posts: Vec<Candidate>,
+    /// Incremented by every write; the next write is conditioned on it.
+    pub version: u64,
+    /// The time of the ranking published from this record, Unix ms.
+    pub generated_ms: i64,
+}
+
+impl TagCandidates {
+    /// The record after `touched` (posts with their new totals): each
+    /// replaces its post's entry; a post with no reactions left leaves (it
+    /// ranks by time from the Recent list); the best [`TOP_POSTS`] stay.
+    /// `None` if nothing changes.
+    pub fn merge(&self, touched: &[Candidate]) -> Option<Vec<Candidate>> {
+        let mut posts: Vec<Candidate> = self
+            .posts
+            .iter()
+            .filter(|c| !touched.iter().any(|t| t.post_id == c.post_id))
+            .cloned()
+            .collect();
+        posts.extend(touched.iter().filter(|t| t.reactions > 0).cloned());
+        posts.sort_by(|a, b| {
+            score_of(b)
+                .total_cmp(&score_of(a))
+                .then(b.post_id.cmp(&a.post_id))
+        });
+        posts.truncate(TOP_POSTS);
+        (posts != self.posts).then_some(posts)
+    }
+
+    /// The time for a ranking of the next version: now, or just after the
+    /// last one if the clock says otherwise, so that a later record's
+    /// ranking always replaces an earlier one's.
+    pub fn next_generated_ms(&self, now_ms: i64) -> i64 {
+        now_ms.max(self.generated_ms + 1)
+    }
+}
+
+/// A candidate's hot score.
+fn score_of(c: &Candidate) -> f64 {
+    hot_score(c.reactions, id_time_ms(c.post_id) as i64)
 }
 
 /// A tag's posts that a batch of reactions touched: the tag as written and
@@ -96,62 +166,112 @@ pub fn rank(candidates: &[TopPost], totals: &HashMap<Id, i64>) -> Vec<TopPost> {
         .collect()
 }
 
+/// Attempts of a tag's read-merge-write before the batch fails (and is
+/// redelivered): only rankers of the same tag at once make it retry.
+const RANK_ATTEMPTS: usize = 5;
+
 /// Re-ranks every tag a batch of reactions touched and publishes the
 /// rankings that differ from the tags' pages on the top-posts topic
-/// (keyed by tag). A tag's candidates are its page's Top and Recent posts
-/// and the batch's reacted posts that carry it; returns the rankings
+/// (keyed by tag). Per tag: the batch's posts with their stored totals are
+/// merged into the ranker's record ([`TagCandidates::merge`]), and the
+/// record with the page's Recent posts is ranked. Returns the rankings
 /// published.
 ///
 /// Run after the batch's counts are written, on every delivery of the
 /// batch: a redelivered batch ranks again from the stored counts, so a
 /// ranking lost with a failed invocation is published by its retry.
-pub async fn rank_touched_tags<S: TagPages + ReactionCounts + ?Sized>(
+pub async fn rank_touched_tags<S: TagPages + ReactionCounts + RankerState + ?Sized>(
     store: &S,
     publisher: &dyn EventPublisher,
     events: &[ReactionEvent],
 ) -> Result<usize, StoreError> {
-    let mut tags = Vec::new();
-    for (key, touched) in touched_tags(events) {
-        let page = store.page(&key).await?;
-        tags.push((key, touched, page));
-    }
-    // Every candidate's total in one read: tags share posts.
-    let mut ids: Vec<Id> = Vec::new();
-    for (_, touched, page) in &tags {
-        ids.extend(touched.posts.iter().map(|p| p.post_id));
-        if let Some(page) = page {
-            ids.extend(page.top_posts.iter().map(|p| p.post_id));
-            ids.extend(page.recent_posts.iter().map(|p| p.post_id));
-        }
-    }
+    let touched: Vec<(String, TouchedTag)> = touched_tags(events).into_iter().collect();
+    let mut ids: Vec<Id> = events.iter().map(|e| e.post_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let totals: HashMap<Id, i64> = store.reaction_totals(&ids).await?.into_iter().collect();
-    let generated_at = rfc3339_ms(now_ms());
-    let mut rankings = Vec::new();
-    for (key, touched, page) in tags {
-        let mut candidates = touched.posts;
-        let mut shown: &[TopPost] = &[];
-        if let Some(page) = &page {
-            candidates.extend(page.top_posts.iter().cloned());
-            candidates.extend(page.recent_posts.iter().cloned());
-            shown = &page.top_posts;
-        }
-        let ranked = rank(&candidates, &totals);
-        if ranked == shown {
-            continue;
-        }
-        let ranking = Ranking {
-            tag: page.map_or(touched.tag, |p| p.tag),
-            generated_at: generated_at.clone(),
-            posts: ranked,
-        };
-        let value = serde_json::to_vec(&ranking)
-            .map_err(|e| StoreError::Backend(format!("encoding ranking: {e}")))?;
-        rankings.push((key.into_bytes(), value));
-    }
+    let ranks: Vec<_> = touched
+        .iter()
+        .map(|(key, tag)| rank_tag(store, key, tag, &totals))
+        .collect();
+    let rankings: Vec<Option<(Vec<u8>, Vec<u8>)>> = stream::iter(ranks)
+        .buffered(TAGS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let rankings: Vec<(Vec<u8>, Vec<u8>)> = rankings.into_iter().flatten().collect();
     publisher
         .publish_batch(top_posts_topic(), &rankings)
         .await?;
     Ok(rankings.len())
+}
+
+/// One tag of [`rank_touched_tags`]: its ranking as a (key, value) record
+/// to publish, or none if the page shows it already.
+async fn rank_tag<S: TagPages + RankerState + ?Sized>(
+    store: &S,
+    key: &str,
+    tag: &TouchedTag,
+    totals: &HashMap<Id, i64>,
+) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    let touched: Vec<Candidate> = tag
+        .posts
+        .iter()
+        .map(|p| Candidate {
+            post_id: p.post_id,
+            image_url: p.image_url.clone(),
+            reactions: totals.get(&p.post_id).copied().unwrap_or(0),
+        })
+        .collect();
+    let page = store.page(key).await?;
+    for _ in 0..RANK_ATTEMPTS {
+        let stored = store.candidates(key).await?;
+        let (posts, generated_ms) = match stored.merge(&touched) {
+            None if stored.generated_ms > 0 => (stored.posts.clone(), stored.generated_ms),
+            None => (stored.posts.clone(), now_ms()),
+            Some(posts) => {
+                let generated_ms = stored.next_generated_ms(now_ms());
+                if !store
+                    .put_candidates(key, &posts, &stored, generated_ms)
+                    .await?
+                {
+                    continue;
+                }
+                (posts, generated_ms)
+            }
+        };
+        let reacted: HashMap<Id, i64> = posts.iter().map(|c| (c.post_id, c.reactions)).collect();
+        let mut candidates: Vec<TopPost> = posts
+            .into_iter()
+            .map(|c| TopPost {
+                post_id: c.post_id,
+                image_url: c.image_url,
+            })
+            .collect();
+        let shown: &[TopPost] = match &page {
+            Some(page) => {
+                candidates.extend(page.recent_posts.iter().cloned());
+                &page.top_posts
+            }
+            None => &[],
+        };
+        let ranked = rank(&candidates, &reacted);
+        if ranked == shown {
+            return Ok(None);
+        }
+        let ranking = Ranking {
+            tag: page
+                .as_ref()
+                .map_or_else(|| tag.tag.clone(), |p| p.tag.clone()),
+            generated_at: rfc3339_ms(generated_ms),
+            posts: ranked,
+        };
+        let value = serde_json::to_vec(&ranking)
+            .map_err(|e| StoreError::Backend(format!("encoding ranking: {e}")))?;
+        return Ok(Some((key.as_bytes().to_vec(), value)));
+    }
+    Err(StoreError::Backend(format!(
+        "the ranker's record of #{key} kept changing under its write"
+    )))
 }
 
 #[cfg(test)]
@@ -203,6 +323,38 @@ mod tests {
         assert_eq!(rank(&with_later, &totals)[0], later);
         let totals = HashMap::from([(posts[0].post_id, 100)]);
         assert_eq!(rank(&with_later, &totals)[0], posts[0]);
+    }
+
+    fn candidate(post: &TopPost, reactions: i64) -> Candidate {
+        Candidate {
+            post_id: post.post_id,
+            image_url: post.image_url.clone(),
+            reactions,
+        }
+    }
+
+    #[test]
+    fn the_record_keeps_each_posts_latest_total_and_drops_posts_without_reactions() {
+        let base = EPOCH_MS as i64 + 86_400_000;
+        let posts: Vec<TopPost> = (0..3).map(|i| post_at(base + i * 60_000)).collect();
+        let empty = TagCandidates::default();
+        let first = empty
+            .merge(&[candidate(&posts[0], 5), candidate(&posts[1], 1)])
+            .unwrap();
+        assert_eq!(first, [candidate(&posts[0], 5), candidate(&posts[1], 1)]);
+        let stored = TagCandidates {
+            posts: first,
+            version: 1,
+            generated_ms: 10,
+        };
+        // Another batch: post 1 lost its reaction, post 2 got ten.
+        let next = stored
+            .merge(&[candidate(&posts[1], 0), candidate(&posts[2], 10)])
+            .unwrap();
+        assert_eq!(next, [candidate(&posts[2], 10), candidate(&posts[0], 5)]);
+        assert_eq!(stored.merge(&[candidate(&posts[0], 5)]), None, "unchanged");
+        assert_eq!(stored.next_generated_ms(5), 11, "never before the last");
+        assert_eq!(stored.next_generated_ms(50), 50);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::domain::{Post, Ranking, TagPage, TopPost, User, Username};
 use crate::history::{Day, DayContribution, DayRow};
 use crate::ids::Id;
 use crate::mentions::{Direction, EdgeContribution, StoredEdge};
+use crate::popularity::{Candidate, TagCandidates};
 use crate::reactions::{Emoji, ReactionContribution, ReactionState};
 use crate::record::LogRecord;
 use crate::trends::Moderation;
@@ -499,6 +500,24 @@ pub trait ReactionCounts: Send + Sync {
     async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError>;
 }
 
+/// The popularity ranker's record of each tag (see [`TagCandidates`]),
+/// in the hashtag table.
+#[async_trait]
+pub trait RankerState: Send + Sync {
+    /// The tag's record (empty if none).
+    async fn candidates(&self, key: &str) -> Result<TagCandidates, StoreError>;
+
+    /// Writes the tag's record if its version is still `read.version`;
+    /// `false` if another ranker wrote it meanwhile.
+    async fn put_candidates(
+        &self,
+        key: &str,
+        posts: &[Candidate],
+        read: &TagCandidates,
+        generated_ms: i64,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Reactions per event-time window (see [`crate::windows`]), in the
 /// hashtag table.
 #[async_trait]
@@ -530,6 +549,7 @@ pub trait HashtagStore:
     + MentionAudit
     + ReactionCounts
     + ReactionWindows
+    + RankerState
 {
 }
 
@@ -546,6 +566,7 @@ impl<T> HashtagStore for T where
         + MentionAudit
         + ReactionCounts
         + ReactionWindows
+        + RankerState
 {
 }
 

@@ -72,11 +72,12 @@ impl SqliteHashtagStore {
                 path,
                 Durability::Normal,
                 &format!(
-                    "{SCHEMA}{}{}{}{}",
+                    "{SCHEMA}{}{}{}{}{}",
                     super::mention_graph::SCHEMA,
                     super::tag_history::SCHEMA,
                     super::reaction_counts::SCHEMA,
-                    super::reaction_windows::SCHEMA
+                    super::reaction_windows::SCHEMA,
+                    super::ranker_state::SCHEMA
                 ),
             )?,
         })

@@ -12,6 +12,7 @@ mod hashtag_store;
 mod mention_graph;
 pub mod poller;
 mod post_store;
+mod ranker_state;
 mod reaction_counts;
 mod reaction_windows;
 mod tag_history;

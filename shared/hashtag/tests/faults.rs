@@ -31,10 +31,11 @@ use hashtag_core::extract::distinct_tags;
 use hashtag_core::history::{Day, DayContribution, DayRow, HISTORY_RETENTION_DAYS};
 use hashtag_core::ids::{Id, IdGenerator};
 use hashtag_core::mentions::{Decay, Direction, EdgeContribution, StoredEdge};
+use hashtag_core::popularity::{Candidate, TagCandidates};
 use hashtag_core::ports::{
     CountOutcome, DeadLetter, DeadLetters, HashtagStore, MentionAudit, MentionGraph, MentionReads,
-    PostClaim, PostStore, Rankings, ReactionCounts, ReactionWindows, StoreError, TagAudit,
-    TagCount, TagCounter, TagHistory, TagModeration, TagPages,
+    PostClaim, PostStore, RankerState, Rankings, ReactionCounts, ReactionWindows, StoreError,
+    TagAudit, TagCount, TagCounter, TagHistory, TagModeration, TagPages,
 };
 use hashtag_core::reactions::{ReactionContribution, ReactionState};
 use hashtag_core::reconcile::{reconcile, reconcile_mentions, Recount};
@@ -444,6 +445,24 @@ impl ReactionCounts for Faulty {
 
     async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError> {
         self.inner.all_reactions().await
+    }
+}
+
+#[async_trait]
+impl RankerState for Faulty {
+    async fn candidates(&self, key: &str) -> Result<TagCandidates, StoreError> {
+        self.inner.candidates(key).await
+    }
+
+    async fn put_candidates(
+        &self,
+        key: &str,
+        posts: &[Candidate],
+        read: &TagCandidates,
+        generated_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(self.inner.put_candidates(key, posts, read, generated_ms))
+            .await
     }
 }
 

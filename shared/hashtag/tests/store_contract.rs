@@ -11,6 +11,7 @@ use hashtag_core::domain::{Image, Post, Ranking, TopPost, Username};
 use hashtag_core::history::{Day, DayContribution, DayPost, DaySource, Sketch};
 use hashtag_core::ids::Id;
 use hashtag_core::mentions::{aggregate_mentions, Decay, Direction, MentionText};
+use hashtag_core::popularity::{Candidate, TagCandidates};
 use hashtag_core::ports::{DeadLetter, HashtagStore, PostClaim, PostStore, PostText, StoreError};
 use hashtag_core::reactions::{
     Emoji, ReactionChange, ReactionContribution, ReactionEvent, ReactionState,
@@ -365,6 +366,49 @@ async fn windows_count_each_record_once(store: &dyn HashtagStore) {
         store.windows(start - w.width_ms, 1).await.unwrap().len(),
         1,
         "at most the limit"
+    );
+}
+
+async fn the_rankers_record_is_written_only_over_the_version_read(store: &dyn HashtagStore) {
+    let c = |post: i64, reactions: i64| Candidate {
+        post_id: Id(post),
+        image_url: format!("/images/{post}.svg"),
+        reactions,
+    };
+    let none = store.candidates("rising").await.unwrap();
+    assert_eq!(none, TagCandidates::default());
+    assert!(store
+        .put_candidates("rising", &[c(1, 3)], &none, 100)
+        .await
+        .unwrap());
+    let first = store.candidates("rising").await.unwrap();
+    assert_eq!(
+        (first.posts.clone(), first.version, first.generated_ms),
+        (vec![c(1, 3)], 1, 100)
+    );
+    assert!(
+        !store
+            .put_candidates("rising", &[c(2, 1)], &none, 101)
+            .await
+            .unwrap(),
+        "a writer that read nothing lost to the first"
+    );
+    assert!(store
+        .put_candidates("rising", &[c(1, 3), c(2, 1)], &first, 101)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .put_candidates("rising", &[c(3, 1)], &first, 102)
+            .await
+            .unwrap(),
+        "a writer that read version 1 lost to the second"
+    );
+    let second = store.candidates("rising").await.unwrap();
+    assert_eq!((second.posts.len(), second.version), (2, 2));
+    assert_eq!(
+        store.candidates("other").await.unwrap(),
+        TagCandidates::default()
     );
 }
 
@@ -848,6 +892,7 @@ async fn embedded_adapters_meet_the_contract() {
     a_jump_in_authors_trends_and_decays(stores.hashtags.as_ref()).await;
     reaction_counts_are_exact_under_redelivery(stores.hashtags.as_ref()).await;
     windows_count_each_record_once(stores.hashtags.as_ref()).await;
+    the_rankers_record_is_written_only_over_the_version_read(stores.hashtags.as_ref()).await;
     // The stored post's event is in the log, keyed by its author and
     // naming them.
     let records = stores.log.fetch("contract", "posts", 10).await.unwrap();
@@ -894,6 +939,7 @@ async fn dynamodb_hashtag_store_meets_the_contract() {
     a_jump_in_authors_trends_and_decays(&store).await;
     reaction_counts_are_exact_under_redelivery(&store).await;
     windows_count_each_record_once(&store).await;
+    the_rankers_record_is_written_only_over_the_version_read(&store).await;
 }
 
 #[cfg(feature = "aws-stack")]
