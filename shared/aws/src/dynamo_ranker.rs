@@ -1,6 +1,7 @@
 //! The popularity ranker's record of each tag in the hashtag table: one
 //! item per tag, partition `~candidates:<tag key>`, sort key `candidates`,
-//! holding `posts` (JSON: the candidates, at most 100, a few KB), `version`
+//! holding `posts` (JSON: the candidates, at most 100; under 250 KB with
+//! the longest image URLs, within the 400 KB item limit), `version`
 //! (every write increments it and is conditioned on the one read) and
 //! `generated_ms`.
 

@@ -165,7 +165,7 @@ impl ReactionCounts for DynamoHashtagStore {
             .buffer_unordered(CONCURRENT_POSTS)
             .try_collect()
             .await?;
-        Ok(items
+        let mut totals: Vec<(Id, i64)> = items
             .iter()
             .flatten()
             .filter_map(|item| {
@@ -173,7 +173,9 @@ impl ReactionCounts for DynamoHashtagStore {
                 let post = key.strip_prefix(REACTIONS_PREFIX)?.parse().ok()?;
                 Some((Id(post), state_of(item).0.shown().values().sum()))
             })
-            .collect())
+            .collect();
+        totals.sort_unstable();
+        Ok(totals)
     }
 
     async fn all_reactions(&self) -> Result<Vec<(Id, ReactionState)>, StoreError> {

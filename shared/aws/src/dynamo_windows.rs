@@ -156,6 +156,8 @@ impl ReactionWindows for DynamoHashtagStore {
                     counts: counts_of(item),
                 })
             })
+            // A window whose reactions net to zero is none, as on SQLite.
+            .filter(|w| !w.counts.is_empty())
             .collect())
     }
 }

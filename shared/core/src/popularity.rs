@@ -166,9 +166,9 @@ pub fn rank(candidates: &[TopPost], totals: &HashMap<Id, i64>) -> Vec<TopPost> {
         .collect()
 }
 
-/// Attempts of a tag's read-merge-write before the batch fails (and is
-/// redelivered): only rankers of the same tag at once make it retry.
-const RANK_ATTEMPTS: usize = 5;
+/// Attempts of a tag's read-merge-write before the tag is left to its next
+/// batch: only rankers of the same tag at once make it retry.
+const RANK_ATTEMPTS: usize = 8;
 
 /// Re-ranks every tag a batch of reactions touched and publishes the
 /// rankings that differ from the tags' pages on the top-posts topic
@@ -206,7 +206,10 @@ pub async fn rank_touched_tags<S: TagPages + ReactionCounts + RankerState + ?Siz
 }
 
 /// One tag of [`rank_touched_tags`]: its ranking as a (key, value) record
-/// to publish, or none if the page shows it already.
+/// to publish, or none if the page shows it already or the tag has no page
+/// yet (the hashtag consumer has not counted its posts: the record keeps
+/// the reacted posts for the next re-rank). A ranking to publish is stamped
+/// with a new version of the record, so it replaces every earlier one.
 async fn rank_tag<S: TagPages + RankerState + ?Sized>(
     store: &S,
     key: &str,
@@ -225,43 +228,40 @@ async fn rank_tag<S: TagPages + RankerState + ?Sized>(
     let page = store.page(key).await?;
     for _ in 0..RANK_ATTEMPTS {
         let stored = store.candidates(key).await?;
-        let (posts, generated_ms) = match stored.merge(&touched) {
-            None if stored.generated_ms > 0 => (stored.posts.clone(), stored.generated_ms),
-            None => (stored.posts.clone(), now_ms()),
-            Some(posts) => {
-                let generated_ms = stored.next_generated_ms(now_ms());
-                if !store
-                    .put_candidates(key, &posts, &stored, generated_ms)
-                    .await?
-                {
-                    continue;
-                }
-                (posts, generated_ms)
-            }
+        let merged = stored.merge(&touched);
+        let posts = merged.clone().unwrap_or_else(|| stored.posts.clone());
+        let ranked = page.as_ref().map(|page| {
+            let reacted: HashMap<Id, i64> =
+                posts.iter().map(|c| (c.post_id, c.reactions)).collect();
+            let candidates: Vec<TopPost> = posts
+                .iter()
+                .map(|c| TopPost {
+                    post_id: c.post_id,
+                    image_url: c.image_url.clone(),
+                })
+                .chain(page.recent_posts.iter().cloned())
+                .collect();
+            rank(&candidates, &reacted)
+        });
+        let publish = match (&page, &ranked) {
+            (Some(page), Some(ranked)) => *ranked != page.top_posts,
+            _ => false,
         };
-        let reacted: HashMap<Id, i64> = posts.iter().map(|c| (c.post_id, c.reactions)).collect();
-        let mut candidates: Vec<TopPost> = posts
-            .into_iter()
-            .map(|c| TopPost {
-                post_id: c.post_id,
-                image_url: c.image_url,
-            })
-            .collect();
-        let shown: &[TopPost] = match &page {
-            Some(page) => {
-                candidates.extend(page.recent_posts.iter().cloned());
-                &page.top_posts
-            }
-            None => &[],
-        };
-        let ranked = rank(&candidates, &reacted);
-        if ranked == shown {
+        if merged.is_none() && !publish {
             return Ok(None);
         }
+        let generated_ms = stored.next_generated_ms(now_ms());
+        if !store
+            .put_candidates(key, &posts, &stored, generated_ms)
+            .await?
+        {
+            continue;
+        }
+        let (Some(page), Some(ranked), true) = (page, ranked, publish) else {
+            return Ok(None);
+        };
         let ranking = Ranking {
-            tag: page
-                .as_ref()
-                .map_or_else(|| tag.tag.clone(), |p| p.tag.clone()),
+            tag: page.tag,
             generated_at: rfc3339_ms(generated_ms),
             posts: ranked,
         };
@@ -269,9 +269,15 @@ async fn rank_tag<S: TagPages + RankerState + ?Sized>(
             .map_err(|e| StoreError::Backend(format!("encoding ranking: {e}")))?;
         return Ok(Some((key.as_bytes().to_vec(), value)));
     }
-    Err(StoreError::Backend(format!(
-        "the ranker's record of #{key} kept changing under its write"
-    )))
+    // Rankers of other partitions kept winning on this tag (a hot one):
+    // failing the batch would redo its counts and rank every tag again,
+    // under the same contention. The tag's counts are stored; its reacted
+    // posts join its record at their next reaction.
+    tracing::warn!(
+        tag = key,
+        "the ranker's record kept changing; this batch's posts left out of it"
+    );
+    Ok(None)
 }
 
 #[cfg(test)]

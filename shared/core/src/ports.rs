@@ -491,8 +491,8 @@ pub trait ReactionCounts: Send + Sync {
     /// A post's counts (empty if it has none).
     async fn reactions(&self, post_id: Id) -> Result<ReactionState, StoreError>;
 
-    /// The net reactions shown for each of `posts` that has any: what the
-    /// popularity ranker scores (see [`crate::popularity`]).
+    /// The net reactions shown for each of `posts` that has any, in post
+    /// order: what the popularity ranker scores (see [`crate::popularity`]).
     async fn reaction_totals(&self, posts: &[Id]) -> Result<Vec<(Id, i64)>, StoreError>;
 
     /// Every post's counts, in post order: what `reconcile --reactions`

@@ -95,8 +95,8 @@ pub struct ReactionEvent {
 pub struct LiveReaction {
     /// The id the API answered as `message_id`.
     pub message_id: Id,
-    /// Who reacted, as the client names itself (the seed's clients send a
-    /// UUID).
+    /// Who reacted: the signed-in user's id (the seed's clients named
+    /// themselves by a UUID; the API takes only the verified identity).
     pub user_id: String,
     /// With what.
     pub emoji: Emoji,
@@ -104,14 +104,21 @@ pub struct LiveReaction {
     pub at_ms: i64,
 }
 
+/// The latest event time a record may carry (9999-12-31T23:59:59.999Z):
+/// window arithmetic stays far from overflow.
+pub const MAX_EVENT_MS: i64 = 253_402_300_799_999;
+
 /// Longest `user_id` a live reaction carries, in bytes.
 pub const MAX_LIVE_USER_BYTES: usize = 128;
 
 impl LiveReaction {
-    /// Checks a decoded live reaction as the API checked it.
+    /// Checks a decoded live reaction's fields: a record the API would not
+    /// have sent is not counted.
     pub fn validate(&self) -> Result<(), String> {
-        if self.message_id.0 <= 0 || self.at_ms < 0 {
-            return Err("message_id and at_ms must be positive".into());
+        if self.message_id.0 <= 0 || !(0..=MAX_EVENT_MS).contains(&self.at_ms) {
+            return Err(
+                "message_id must be positive and at_ms a time before the year 10000".into(),
+            );
         }
         if self.user_id.trim().is_empty() || self.user_id.len() > MAX_LIVE_USER_BYTES {
             return Err(format!("user_id must be 1 to {MAX_LIVE_USER_BYTES} bytes"));
@@ -191,6 +198,12 @@ impl ReactionEvent {
         }
         if self.seq <= 0 {
             return Err(format!("seq must be positive, not {}", self.seq));
+        }
+        if !(0..=MAX_EVENT_MS).contains(&self.at_ms) {
+            return Err(format!(
+                "at_ms {} is no time before the year 10000",
+                self.at_ms
+            ));
         }
         if let Some(tag) = self.tags.iter().find(|t| !crate::domain::tag_fits(t)) {
             return Err(crate::domain::tag_too_long(tag).message);

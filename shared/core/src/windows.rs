@@ -22,8 +22,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 /// Window width unless configured (`REACTION_WINDOW_SECONDS`).
 pub const DEFAULT_WINDOW_MS: i64 = 60_000;
 /// Grace period unless configured (`REACTION_GRACE_SECONDS`).
@@ -177,7 +175,7 @@ pub fn aggregate_windows(
 }
 
 /// A window's counts as read back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowCounts {
     /// Start, Unix milliseconds.
     pub start_ms: i64,

@@ -115,6 +115,8 @@ impl ReactionWindows for SqliteHashtagStore {
                 for w in &mut windows {
                     w.counts.retain(|_, n| *n != 0);
                 }
+                // A window whose reactions net to zero is none.
+                windows.retain(|w| !w.counts.is_empty());
                 Ok(windows)
             })
             .await

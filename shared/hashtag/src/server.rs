@@ -26,9 +26,10 @@ use hashtag_core::consumer::{
     handle_mention_batch, handle_post_batch, handle_ranking_batch, handle_reaction_batch,
     BatchReport,
 };
-use hashtag_core::domain::{POSTS_TOPIC, TOP_POSTS_TOPIC};
+use hashtag_core::domain::POSTS_TOPIC;
 use hashtag_core::mentions::Decay;
 use hashtag_core::metrics::PipelineMetrics;
+use hashtag_core::popularity::top_posts_topic;
 use hashtag_core::ports::RecordSource;
 use hashtag_core::ports::StoreError;
 use hashtag_core::ports::{EventPublisher, HashtagStore};
@@ -86,7 +87,7 @@ impl Monitor {
     async fn prometheus(&self) -> String {
         let mut lag = Vec::with_capacity(CONSUMERS.len());
         for c in &CONSUMERS {
-            match self.records.backlog(c.group, c.topic).await {
+            match self.records.backlog(c.group, (c.topic)()).await {
                 Ok(n) => lag.push((c.name, n)),
                 Err(e) => tracing::warn!(consumer = c.name, error = %e, "lag unreadable"),
             }
@@ -207,7 +208,9 @@ pub async fn run(
 /// group (its own offsets), its handler.
 struct Consumer {
     name: &'static str,
-    topic: &'static str,
+    /// Read at start: the top-posts topic is configurable
+    /// (`TOP_POSTS_TOPIC`), and the ranker publishes to the same.
+    topic: fn() -> &'static str,
     group: &'static str,
     handle: ConsumerFn,
 }
@@ -216,19 +219,19 @@ struct Consumer {
 const CONSUMERS: [Consumer; 4] = [
     Consumer {
         name: "hashtag-consumer",
-        topic: POSTS_TOPIC,
+        topic: || POSTS_TOPIC,
         group: "hashtag-service-posts",
         handle: |o, e| Box::pin(handle_post_batch(o.store.as_ref(), e)),
     },
     Consumer {
         name: "top-posts-consumer",
-        topic: TOP_POSTS_TOPIC,
+        topic: top_posts_topic,
         group: "hashtag-service-top-posts",
         handle: |o, e| Box::pin(handle_ranking_batch(o.store.as_ref(), e)),
     },
     Consumer {
         name: "mention-consumer",
-        topic: POSTS_TOPIC,
+        topic: || POSTS_TOPIC,
         group: "hashtag-service-mentions",
         handle: |o, e| {
             Box::pin(handle_mention_batch(
@@ -240,7 +243,7 @@ const CONSUMERS: [Consumer; 4] = [
     },
     Consumer {
         name: "reaction-consumer",
-        topic: REACTIONS_TOPIC,
+        topic: || REACTIONS_TOPIC,
         group: "hashtag-service-reactions",
         handle: |o, e| {
             let ranker = Some(o.publisher.as_ref());
@@ -272,7 +275,7 @@ fn start_consumers(
             let handler = consumer(c.name, outputs.clone(), metrics.clone(), c.handle);
             let cfg = PollerConfig {
                 group: c.group.to_string(),
-                topic: c.topic.to_string(),
+                topic: (c.topic)().to_string(),
                 batch_size: consumers.batch_size,
                 max_batch_size: consumers.max_batch_size,
                 window: consumers.window,

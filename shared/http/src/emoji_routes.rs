@@ -19,6 +19,12 @@ use hashtag_core::reactions::{Emoji, LiveReaction, REACTIONS_TOPIC};
 
 /// How far ahead of the server's clock a client's `timestamp` may be.
 const MAX_CLOCK_SKEW_MS: i64 = 5 * 60_000;
+/// How long a live reaction may take from here to its topic: the consumer
+/// judges lateness by the record's Kafka timestamp, a little after now, so
+/// the API refuses what would be late by then.
+const PUBLISH_MARGIN_MS: i64 = 10_000;
+/// Longest wait for the outbox's backlog in `GET /health`.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Windows `GET /emoji/windows` answers unless asked (an hour of them at
 /// the default width).
 const DEFAULT_WINDOWS: usize = 60;
@@ -64,7 +70,7 @@ fn event_time(app: &App, timestamp: Option<&str>, now: i64) -> Result<i64, Inval
             "timestamp is more than five minutes ahead of the server's clock",
         ));
     }
-    if !app.windowing.on_time(at, now) {
+    if !app.windowing.on_time(at, now + PUBLISH_MARGIN_MS) {
         return Err(Invalid::new(
             "late_timestamp",
             format!(
@@ -216,7 +222,11 @@ pub async fn health(app: &App) -> Response<Body> {
         None => Err(no_broker().message),
     };
     let waiting = match &app.outbox {
-        Some(outbox) => outbox.backlog().await.ok(),
+        // Bounded: a health check answers even while the database does not.
+        Some(outbox) => tokio::time::timeout(HEALTH_TIMEOUT, outbox.backlog())
+            .await
+            .ok()
+            .and_then(Result::ok),
         None => Some(0),
     };
     let ok = broker.is_ok();
