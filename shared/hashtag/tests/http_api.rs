@@ -156,7 +156,9 @@ fn a_tag_many_people_start_using_trends_until_banned() {
         let res = server.get("/trends/tags?limit=5");
         assert_eq!(res.status, 200, "{}", res.body);
         let body = res.json();
-        if body["tags"][0]["tag"] == "rising" {
+        // Through the deployed shape the six posts may come in two
+        // batches: five authors already make a trend.
+        if body["tags"][0]["tag"] == "rising" && body["tags"][0]["history"][0]["accounts"] == 6 {
             break body;
         }
         assert!(
