@@ -100,11 +100,11 @@ impl HttpFunction for Summary {
 pub trait KafkaFunction {
     /// The function's name, as its metrics' `Consumer` dimension.
     const NAME: &'static str;
-    /// Applies one batch to the hashtag store; `publisher` is where a
-    /// function that publishes (the reaction consumer's ranker) sends.
+    /// Applies one batch to the hashtag store, with what else the
+    /// function writes through ([`Outputs`]).
     fn handle(
         store: &dyn HashtagStore,
-        publisher: Option<&dyn EventPublisher>,
+        outputs: &Outputs,
         batch: &Batch,
     ) -> impl Future<Output = Result<BatchReport, StoreError>> + Send;
 }
@@ -116,7 +116,7 @@ impl KafkaFunction for HashtagConsumer {
     const NAME: &'static str = "hashtag-consumer";
     async fn handle(
         store: &dyn HashtagStore,
-        _: Option<&dyn EventPublisher>,
+        _: &Outputs,
         batch: &Batch,
     ) -> Result<BatchReport, StoreError> {
         handle_post_batch(store, batch).await
@@ -130,7 +130,7 @@ impl KafkaFunction for MentionConsumer {
     const NAME: &'static str = "mention-consumer";
     async fn handle(
         store: &dyn HashtagStore,
-        _: Option<&dyn EventPublisher>,
+        _: &Outputs,
         batch: &Batch,
     ) -> Result<BatchReport, StoreError> {
         handle_mention_batch(store, batch, Decay::configured()).await
@@ -145,18 +145,23 @@ impl KafkaFunction for ReactionConsumer {
     const NAME: &'static str = "reaction-consumer";
     async fn handle(
         store: &dyn HashtagStore,
-        publisher: Option<&dyn EventPublisher>,
+        outputs: &Outputs,
         batch: &Batch,
     ) -> Result<BatchReport, StoreError> {
-        handle_reaction_batch(store, batch, &reaction_windowing(), publisher).await
+        let ranker = outputs.publisher.as_deref();
+        handle_reaction_batch(store, batch, &outputs.windowing, ranker).await
     }
 }
 
-/// The reaction windows' configuration, read once per container
-/// ([`run_kafka`] refuses to start on a bad setting).
-fn reaction_windowing() -> Windowing {
-    static WINDOWING: std::sync::OnceLock<Windowing> = std::sync::OnceLock::new();
-    *WINDOWING.get_or_init(|| Windowing::configured().unwrap_or_default())
+/// What a Kafka-triggered function writes through besides its store, set
+/// up once per container.
+pub struct Outputs {
+    /// Where the reaction consumer's ranker publishes; `None` for the
+    /// functions that publish nothing.
+    pub publisher: Option<Arc<dyn EventPublisher>>,
+    /// The reaction windows' width and grace (`REACTION_WINDOW_SECONDS`,
+    /// `REACTION_GRACE_SECONDS`).
+    pub windowing: Windowing,
 }
 
 /// Applies rankings from the top-posts topic.
@@ -166,7 +171,7 @@ impl KafkaFunction for TopPostsConsumer {
     const NAME: &'static str = "top-posts-consumer";
     async fn handle(
         store: &dyn HashtagStore,
-        _: Option<&dyn EventPublisher>,
+        _: &Outputs,
         batch: &Batch,
     ) -> Result<BatchReport, StoreError> {
         handle_ranking_batch(store, batch).await
@@ -278,14 +283,17 @@ pub async fn run_kafka<F: KafkaFunction>(
     publisher: Option<Arc<dyn EventPublisher>>,
 ) -> Result<(), lambda_runtime::Error> {
     let hashtags = Arc::new(dynamo_store(&config)?);
-    Windowing::configured()?;
+    let outputs = Arc::new(Outputs {
+        publisher,
+        windowing: Windowing::configured()?,
+    });
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<KafkaEvent>| {
-            let (hashtags, publisher) = (hashtags.clone(), publisher.clone());
+            let (hashtags, outputs) = (hashtags.clone(), outputs.clone());
             async move {
                 let started = std::time::Instant::now();
                 let batch = msk::batch(&event.payload);
-                let result = F::handle(hashtags.as_ref(), publisher.as_deref(), &batch).await;
+                let result = F::handle(hashtags.as_ref(), &outputs, &batch).await;
                 // Straight to stdout: CloudWatch reads EMF from the raw line.
                 // Printed for a failed batch too, before MSK retries it.
                 println!(
